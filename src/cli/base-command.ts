@@ -1,0 +1,98 @@
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
+import { AirgapError, toAirgapError } from '../errors.js'
+import { JsonRenderer } from '../events/render-json.js'
+import { PlainRenderer } from '../events/render-plain.js'
+import { type EventSink, silentSink } from '../events/types.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof AirgapCommand)['baseFlags'] & T['flags']
+>
+
+/**
+ * The base of every astrago-airgap command. It owns the three things commands must not do themselves: choosing how
+ * progress is shown (plain lines on stderr, NDJSON on stdout with --json, nothing with --quiet), turning errors into
+ * a message and an exit code (docs/exit-codes.md), and turning Ctrl-C into an AbortSignal the core honours.
+ */
+export abstract class AirgapCommand<T> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    quiet: Flags.boolean({
+      char: 'q',
+      description: 'Print only the result and errors, no progress.',
+      helpGroup: 'GLOBAL',
+    }),
+    verbose: Flags.boolean({ description: 'Also show debug messages.', helpGroup: 'GLOBAL' }),
+  }
+
+  private readonly abortController = new AbortController()
+  private readonly onSigint = () =>
+    this.abortController.abort(new AirgapError('E_INTERRUPTED', 'Interrupted by the user.'))
+
+  /** Aborted on Ctrl-C / SIGTERM: pass it to every core call. */
+  protected get signal(): AbortSignal {
+    return this.abortController.signal
+  }
+
+  protected override async init(): Promise<void> {
+    await super.init()
+    process.once('SIGINT', this.onSigint)
+    process.once('SIGTERM', this.onSigint)
+  }
+
+  protected override async finally(error: Error | undefined): Promise<void> {
+    process.off('SIGINT', this.onSigint)
+    process.off('SIGTERM', this.onSigint)
+    await super.finally(error)
+  }
+
+  abstract override run(): Promise<T>
+
+  /** The event sink the command hands to the core, chosen by --json / --quiet. */
+  protected sink(flags: { quiet?: boolean; verbose?: boolean }): EventSink {
+    if (this.jsonEnabled()) return new JsonRenderer((line) => process.stdout.write(`${line}\n`))
+    if (flags.quiet) return silentSink
+    return new PlainRenderer((line) => process.stderr.write(`${line}\n`), { verbose: flags.verbose })
+  }
+
+  /** --json results are one NDJSON line, so they can follow the progress events on stdout. */
+  protected override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json)}\n`)
+  }
+
+  protected override toSuccessJson(result: unknown): unknown {
+    return { type: 'result', result }
+  }
+
+  protected override toErrorJson(error: unknown): unknown {
+    const e = describeError(error)
+    return { type: 'error', error: { code: e.code, message: e.message, hints: e.hints, data: e.data } }
+  }
+
+  protected override async catch(error: Interfaces.CommandError): Promise<void> {
+    const e = describeError(error)
+    process.exitCode = e.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(error))
+      return
+    }
+    const lines = [`Error [${e.code}]: ${e.message}`, ...e.hints.map((hint) => `  hint: ${hint}`)]
+    if (e.code === 'E_INTERNAL' && process.env.DEBUG && e.cause instanceof Error && e.cause.stack)
+      lines.push(e.cause.stack)
+    process.stderr.write(`${lines.join('\n')}\n`)
+  }
+}
+
+/** oclif's own parse errors become usage errors; everything else goes through toAirgapError. */
+function describeError(error: unknown): AirgapError {
+  if (error instanceof Errors.CLIError && !(error instanceof AirgapError)) {
+    const oclifExit = (error as Errors.CLIError).oclif?.exit
+    if (oclifExit === 2 || /flag|argument|Missing|Unexpected|Expected/i.test(error.message)) {
+      return new AirgapError('E_USAGE', error.message.replace(/\n+See more help with --help$/, ''), {
+        hints: ['Run the command with --help to see its flags and arguments.'],
+        cause: error,
+      })
+    }
+  }
+  return toAirgapError(error)
+}
