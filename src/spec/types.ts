@@ -1,0 +1,61 @@
+/**
+ * The bundle definition (bundles/*.yaml) as the rest of the code sees it, after loading and validation
+ * (src/spec/load.ts). The YAML schema is documented in docs/bundle-definition.md.
+ */
+export const BUNDLE_API_VERSION = 'airgap.astrago.io/v1alpha1'
+
+export interface BundleSpec {
+  apiVersion: typeof BUNDLE_API_VERSION
+  kind: 'Bundle'
+  metadata: {
+    name: string
+    /** The release version of this bundle (semver-like), part of the default file name. */
+    version: string
+    description?: string
+  }
+  /** Platforms kept from multi-platform images, as os/arch[/variant]. Default: ['linux/amd64']. */
+  platforms: string[]
+  images: ImageSpec[]
+  charts: ChartSpec[]
+  files: FileSpec[]
+  /** OS and GPU-driver package repositories (see the packages work); kept as given until then. */
+  packages?: unknown
+  stages: StageSpec[]
+  /** Where this definition was loaded from (absolute path); relative paths in it resolve against its folder. */
+  source: string
+}
+
+export interface ImageSpec {
+  /** As written, e.g. "nginx:1.27" or "nvcr.io/nvidia/cuda@sha256:…". */
+  ref: string
+  /** Overrides the bundle's platforms for this image. */
+  platforms?: string[]
+}
+
+export interface ChartSpec {
+  name: string
+  version: string
+  /** A Helm repository URL (https://…) or an OCI repository (oci://host/path, the chart name appended). */
+  repo: string
+  /** Values used when rendering the chart to discover its images. */
+  values?: Record<string, unknown>
+  /** Render the chart with `helm template` and add every image found (default true). */
+  discoverImages: boolean
+  /** Images the rendered chart does not show (created at run time by an operator), added explicitly. */
+  extraImages: string[]
+}
+
+export interface FileSpec {
+  url: string
+  sha256: string
+  /** Destination inside the bundle's files/ folder, e.g. "bin/linux-amd64/helm.tar.gz". */
+  path: string
+  /** Size in bytes, when known: lets the bundle be planned without asking the server. */
+  size?: number
+}
+
+export interface StageSpec {
+  name: string
+  /** A folder or file under the definition's folder (usually ../manifests/<stage>), copied into the bundle. */
+  path: string
+}
