@@ -26,6 +26,18 @@ export interface HttpOptions {
   /** Connections per origin. */
   connections?: number
   onRetry?: (info: { url: string; reason: string; delayMs: number }) => void
+  /** URL prefix → replacement: a mirror standing in for a web server (charts, files). */
+  urlMirrors?: Record<string, string>
+}
+
+/** Applies the longest matching URL-prefix mirror. */
+export function mirrorUrl(url: string, mirrors: Record<string, string> | undefined): string {
+  if (!mirrors) return url
+  let best = ''
+  for (const prefix of Object.keys(mirrors)) {
+    if (url.startsWith(prefix) && prefix.length > best.length) best = prefix
+  }
+  return best ? mirrors[best]!.replace(/\/+$/, '') + url.slice(best.replace(/\/+$/, '').length) : url
 }
 
 export interface HttpRequest {
@@ -52,21 +64,29 @@ export class HttpClient {
   readonly retryPolicy: RetryPolicy
 
   constructor(private readonly options: HttpOptions = {}) {
-    const common = { connections: options.connections ?? 16, keepAliveTimeout: 30_000, bodyTimeout: 120_000, headersTimeout: 60_000 }
+    const common = {
+      connections: options.connections ?? 16,
+      keepAliveTimeout: 30_000,
+      bodyTimeout: 120_000,
+      headersTimeout: 60_000,
+    }
     this.secure = new Agent({ ...common, connect: options.ca?.length ? { ca: options.ca } : {} })
     this.insecureHosts = new Set(options.insecureHosts ?? [])
-    this.insecure = this.insecureHosts.size ? new Agent({ ...common, connect: { rejectUnauthorized: false } }) : undefined
+    this.insecure = this.insecureHosts.size
+      ? new Agent({ ...common, connect: { rejectUnauthorized: false } })
+      : undefined
     this.retryPolicy = options.retry ?? defaultRetryPolicy
   }
 
   private dispatcherFor(url: URL): Dispatcher {
-    if (this.insecure && (this.insecureHosts.has(url.host) || this.insecureHosts.has(url.hostname))) return this.insecure
+    if (this.insecure && (this.insecureHosts.has(url.host) || this.insecureHosts.has(url.hostname)))
+      return this.insecure
     return this.secure
   }
 
   /** One request, no retries; transport failures become AirgapError E_REMOTE (or RetryableError when transient). */
   async once(url: string, init: HttpRequest = {}): Promise<HttpResponse> {
-    const target = new URL(url)
+    const target = new URL(mirrorUrl(url, this.options.urlMirrors))
     const method = init.method ?? 'GET'
     let res: Dispatcher.ResponseData<unknown>
     try {
@@ -81,7 +101,8 @@ export class HttpClient {
     } catch (error) {
       if (init.signal?.aborted) throw init.signal.reason ?? error
       const reason = describeNetworkError(error)
-      if (isTransientNetworkError(error)) throw new RetryableError(`${method} ${url}: ${reason}`, undefined, { cause: error })
+      if (isTransientNetworkError(error))
+        throw new RetryableError(`${method} ${url}: ${reason}`, undefined, { cause: error })
       throw new AirgapError('E_REMOTE', `${method} ${url} failed: ${reason}`, {
         cause: error,
         hints: ['Check that the host is reachable from this machine, or point at a mirror with --mirror.'],
@@ -124,7 +145,10 @@ export class HttpClient {
         }
         if (retry && isRetryableStatus(res.status)) {
           await res.body.dump()
-          throw new RetryableError(`${method} ${current}: HTTP ${res.status}`, parseRetryAfter(res.header('retry-after')))
+          throw new RetryableError(
+            `${method} ${current}: HTTP ${res.status}`,
+            parseRetryAfter(res.header('retry-after')),
+          )
         }
         return res
       }
@@ -139,10 +163,14 @@ export class HttpClient {
       })
     } catch (error) {
       if (error instanceof RetryableError) {
-        throw new AirgapError('E_REMOTE', `${error.message} (gave up after ${this.retryPolicy.retries + 1} attempts)`, {
-          cause: error,
-          hints: ['The server kept failing; check it, or try again later (completed work is kept).'],
-        })
+        throw new AirgapError(
+          'E_REMOTE',
+          `${error.message} (gave up after ${this.retryPolicy.retries + 1} attempts)`,
+          {
+            cause: error,
+            hints: ['The server kept failing; check it, or try again later (completed work is kept).'],
+          },
+        )
       }
       throw error
     }

@@ -23,7 +23,11 @@ export class RetryableError extends Error {
   }
 }
 
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt)
   return Math.floor(random() * ceiling)
 }
@@ -53,14 +57,19 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 export async function withRetries<T>(
   fn: (attempt: number) => Promise<T>,
-  options: { policy?: RetryPolicy; signal?: AbortSignal; onRetry?: (error: RetryableError, delayMs: number) => void } = {},
+  options: {
+    policy?: RetryPolicy
+    signal?: AbortSignal
+    onRetry?: (error: RetryableError, delayMs: number) => void
+  } = {},
 ): Promise<T> {
   const policy = options.policy ?? defaultRetryPolicy
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt)
     } catch (error) {
-      if (!(error instanceof RetryableError) || attempt >= policy.retries || options.signal?.aborted) throw error
+      if (!(error instanceof RetryableError) || attempt >= policy.retries || options.signal?.aborted)
+        throw error
       const delay = Math.min(policy.maxDelayMs * 4, error.retryAfterMs ?? backoffDelay(attempt, policy))
       options.onRetry?.(error, delay)
       await sleep(delay, options.signal)

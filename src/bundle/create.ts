@@ -1,0 +1,541 @@
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import { discoverImages, findHelm } from '../charts/discover-images.js'
+import { downloadChart } from '../charts/download.js'
+import type { RepoIndex } from '../charts/repo-index.js'
+import { buildRepoIndex } from '../charts/repo-writer.js'
+import { AirgapError } from '../errors.js'
+import { formatBytes } from '../events/format.js'
+import { Task } from '../events/tasks.js'
+import type { EventSink } from '../events/types.js'
+import type { HttpClient } from '../net/http.js'
+import { buildChartArtifact, pullChartArtifact } from '../oci/chart-artifact.js'
+import { MediaType } from '../oci/media-types.js'
+import { formatImageReference, parseImageReference } from '../oci/reference.js'
+import type { RegistryClient } from '../oci/registry-client.js'
+import type { BundleSpec, ChartSpec } from '../spec/types.js'
+import { Journal } from './journal.js'
+import {
+  BUNDLE_JSON,
+  blobPath,
+  CHARTS_INDEX,
+  chartFileName,
+  chartPath,
+  chartRepository,
+  defaultBundleFileName,
+  filePath,
+  OCI_INDEX,
+  OCI_LAYOUT_FILE,
+  stageFilePath,
+} from './layout.js'
+import {
+  BUNDLE_FORMAT,
+  type BundleMetadata,
+  type LockedChart,
+  type LockedImage,
+  type Member,
+} from './metadata.js'
+import { type MemberInput, planLayout } from './plan.js'
+import { type ResolvedImage, resolveImage } from './resolve-images.js'
+import { registryBlobSource, urlSize, urlSource } from './sources.js'
+import { VolumeSet, volumePaths } from './volumes.js'
+import { runPool, writeBundleFile } from './write-bundle-file.js'
+
+/**
+ * `bundle`: a definition in, one verifiable bundle file out. Resolve everything to digests and sizes first (charts,
+ * the images they render, the definition's images, files, stages), plan the tar layout, check the disk, then write:
+ * small members directly and every blob and file straight from its source into its planned place, in parallel, with a
+ * journal so a rerun of an interrupted bundle continues where it stopped. The result is byte-identical for the same
+ * definition and upstream content.
+ */
+export interface CreateBundleOptions {
+  spec: BundleSpec
+  registry: RegistryClient
+  http: HttpClient
+  /** Output file; default <dir>/<name>-<version>.tar */
+  output?: string
+  outputDir?: string
+  /** Split into volumes of at most this many bytes (name.tar.000, .001, …). */
+  splitSize?: number
+  /** Parallel downloads. */
+  concurrency?: number
+  /** helm binary for image discovery. */
+  helm?: string
+  /** Extra --set style values per chart name, merged over the definition's values. */
+  chartValues?: Record<string, Record<string, unknown>>
+  toolVersion: string
+  sink: EventSink
+  signal?: AbortSignal
+}
+
+export interface CreateBundleResult {
+  path: string
+  volumes: string[]
+  name: string
+  version: string
+  size: number
+  images: number
+  charts: number
+  files: number
+  blobs: number
+  blobBytes: number
+  dedupSavedBytes: number
+  fetchedBytes: number
+  reusedBytes: number
+  resumed: boolean
+  durationMs: number
+  bytesPerSecond: number
+}
+
+const sha256hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+
+interface PreparedChart {
+  spec: ChartSpec
+  bytes: Buffer
+  sha256: string
+  metadata: { name: string; version: string; appVersion?: string; description?: string; apiVersion?: string }
+  images: { ref: string; sources: string[] }[]
+}
+
+export async function createBundle(options: CreateBundleOptions): Promise<CreateBundleResult> {
+  const started = Date.now()
+  const { spec, sink, signal } = options
+  const concurrency = options.concurrency ?? 8
+  const root = new Task(sink, `Bundle ${spec.metadata.name} ${spec.metadata.version}`)
+  const output = resolve(
+    options.output ??
+      join(
+        options.outputDir ?? process.cwd(),
+        defaultBundleFileName(spec.metadata.name, spec.metadata.version),
+      ),
+  )
+  try {
+    // 1. Charts, and the images they render.
+    const charts = await root
+      .child('Resolve charts', { total: spec.charts.length, unit: 'items' })
+      .run(async (task) => {
+        const indexCache = new Map<string, Promise<RepoIndex>>()
+        const helm = spec.charts.some((c) => c.discoverImages) ? findHelm(options.helm) : undefined
+        const prepared: PreparedChart[] = []
+        for (const chart of spec.charts) {
+          const sub = task.child(`${chart.name} ${chart.version}`)
+          prepared.push(
+            await sub.run(
+              async () => {
+                const downloaded = await downloadChart(options.http, chart, {
+                  signal,
+                  indexCache,
+                  sink,
+                  ociPull: (ref, s) => pullChartArtifact(options.registry, ref, s),
+                })
+                const values = { ...chart.values, ...options.chartValues?.[chart.name] }
+                const images = chart.discoverImages
+                  ? (
+                      await discoverImages(downloaded.bytes, {
+                        helmBinary: helm!,
+                        values,
+                        releaseName: chart.name,
+                        namespace: chart.name,
+                        chartName: chart.name,
+                        signal,
+                      })
+                    ).images
+                  : []
+                for (const extra of chart.extraImages) images.push({ ref: extra, sources: ['extraImages'] })
+                return {
+                  spec: chart,
+                  bytes: downloaded.bytes,
+                  sha256: downloaded.sha256,
+                  metadata: downloaded.metadata,
+                  images,
+                }
+              },
+              (p) => `${p.images.length} images`,
+            ),
+          )
+          task.progress(prepared.length, spec.charts.length, 'items', 0)
+        }
+        return prepared
+      })
+
+    // 2. Images: the definition's and the charts', each resolved once (by normalised name).
+    const requests = new Map<string, { source: string; platforms: string[]; from: string[] }>()
+    const addRequest = (source: string, platforms: string[], from: string) => {
+      let key: string
+      try {
+        key = formatImageReference(parseImageReference(source))
+      } catch (error) {
+        throw new AirgapError('E_INPUT', `${from} names an invalid image: ${(error as Error).message}`, {
+          cause: error,
+        })
+      }
+      const existing = requests.get(key)
+      if (existing) existing.from.push(from)
+      else requests.set(key, { source: key, platforms, from: [from] })
+    }
+    for (const image of spec.images) addRequest(image.ref, image.platforms ?? spec.platforms, 'definition')
+    for (const chart of charts) {
+      for (const image of chart.images)
+        addRequest(image.ref, spec.platforms, `chart ${chart.spec.name} (${image.sources.join(', ')})`)
+    }
+    const imageList = [...requests.values()].sort((a, b) => a.source.localeCompare(b.source))
+    const resolved = await root.child('Resolve images', { total: imageList.length, unit: 'items' }).run(
+      async (task) => {
+        const out: ResolvedImage[] = new Array(imageList.length)
+        let done = 0
+        await runPool(
+          imageList.map((request, i) => ({ request, i })),
+          Math.min(concurrency, 8),
+          async ({ request, i }) => {
+            try {
+              out[i] = await resolveImage(options.registry, request, signal)
+            } catch (error) {
+              if (error instanceof AirgapError && !request.from.includes('definition')) {
+                error.message = `${error.message} (rendered by ${request.from.join('; ')})`
+              }
+              throw error
+            }
+            task.progress(++done, imageList.length, 'items')
+          },
+          signal,
+        )
+        return out
+      },
+      (r) => `${r.length} images`,
+    )
+
+    // 3. Files: sizes from the definition or a HEAD request.
+    const files = await root
+      .child('Resolve files', { total: spec.files.length, unit: 'items' })
+      .run(async () => {
+        const sized: { url: string; path: string; sha256: string; size: number }[] = []
+        for (const file of spec.files)
+          sized.push({ ...file, size: file.size ?? (await urlSize(options.http, file.url, signal)) })
+        return sized
+      })
+
+    // 4. Stages: read from the definition's folder.
+    const stages = await readStages(spec)
+
+    // 5. The members, in a fixed order: bundle.json, the OCI layout, charts, files, stages.
+    const { members, metadata } = assemble(spec, options, resolved, charts, files, stages)
+    const plan = planLayout(members)
+
+    // 6. Disk, journal, write.
+    const partialBase = `${output}.partial`
+    const journalPath = `${output}.journal`
+    await mkdir(dirname(output), { recursive: true })
+    const { journal, resumed } = await Journal.open(journalPath, plan.digest)
+    if (!resumed) await removeVolumes(partialBase)
+    await checkDiskSpace(dirname(output), plan.size, resumed ? await existingSize(partialBase) : 0)
+    if (resumed)
+      sink.emit({
+        type: 'log',
+        level: 'info',
+        code: 'I_RESUME',
+        message: `Resuming the interrupted bundle ${output}`,
+      })
+
+    const volumes = await VolumeSet.create(partialBase, plan.size, options.splitSize)
+    let written: Awaited<ReturnType<typeof writeBundleFile>>
+    try {
+      const fetchTask = root.child('Fetch blobs and files', {
+        total: plan.members.filter((m) => m.content.kind === 'remote').reduce((a, m) => a + m.size, 0),
+        unit: 'bytes',
+      })
+      written = await fetchTask.run(
+        (task) => writeBundleFile({ plan, volumes, journal, concurrency, task, signal }),
+        (w) =>
+          `${formatBytes(w.fetchedBytes)} downloaded${w.reusedBytes ? `, ${formatBytes(w.reusedBytes)} kept from the earlier run` : ''}`,
+      )
+      await volumes.sync()
+    } finally {
+      await volumes.close()
+    }
+    const finalPaths = options.splitSize ? volumePaths(output, volumes.paths.length) : [output]
+    await removeVolumes(output)
+    for (let i = 0; i < volumes.paths.length; i++) await rename(volumes.paths[i]!, finalPaths[i]!)
+    await journal.remove()
+
+    const durationMs = Date.now() - started
+    const result: CreateBundleResult = {
+      path: finalPaths[0]!,
+      volumes: finalPaths,
+      name: spec.metadata.name,
+      version: spec.metadata.version,
+      size: plan.size,
+      images: metadata.images.length,
+      charts: metadata.charts.length,
+      files: metadata.files.length,
+      blobs: plan.members.filter((m) => m.path.startsWith('oci/blobs/')).length,
+      blobBytes: metadata.totals.blobBytes,
+      dedupSavedBytes: Math.max(0, metadata.totals.imageBytesWithoutDedup - metadata.totals.blobBytes),
+      fetchedBytes: written.fetchedBytes,
+      reusedBytes: written.reusedBytes,
+      resumed,
+      durationMs,
+      bytesPerSecond: Math.round(written.fetchedBytes / Math.max(durationMs / 1000, 0.001)),
+    }
+    root.end('done', `${result.path} (${formatBytes(result.size)})`)
+    return result
+  } catch (error) {
+    root.end('failed', error instanceof Error ? error.message : String(error))
+    throw error
+  }
+}
+
+interface StageFiles {
+  name: string
+  files: { relative: string; bytes: Buffer }[]
+}
+
+async function readStages(spec: BundleSpec): Promise<StageFiles[]> {
+  const base = dirname(spec.source)
+  const stages: StageFiles[] = []
+  for (const stage of spec.stages) {
+    const path = resolve(base, stage.path)
+    let info: Awaited<ReturnType<typeof stat>>
+    try {
+      info = await stat(path)
+    } catch {
+      throw new AirgapError('E_INPUT', `Stage ${stage.name}: ${path} does not exist.`, {
+        hints: [`Fix stages[].path in ${spec.source}; it is relative to the definition's folder.`],
+      })
+    }
+    const files: StageFiles['files'] = []
+    if (info.isDirectory()) {
+      for (const file of await listFiles(path))
+        files.push({ relative: relative(path, file), bytes: await readFile(file) })
+    } else {
+      files.push({ relative: path.split('/').pop()!, bytes: await readFile(path) })
+    }
+    files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0))
+    stages.push({ name: stage.name, files })
+  }
+  return stages
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name)
+    if (entry.isDirectory()) out.push(...(await listFiles(full)))
+    else if (entry.isFile()) out.push(full)
+  }
+  return out
+}
+
+function assemble(
+  spec: BundleSpec,
+  options: CreateBundleOptions,
+  images: ResolvedImage[],
+  charts: PreparedChart[],
+  files: { url: string; path: string; sha256: string; size: number }[],
+  stages: StageFiles[],
+): { members: MemberInput[]; metadata: BundleMetadata } {
+  const blobs = new Map<string, MemberInput>()
+  const bytesMember = (path: string, bytes: Buffer): MemberInput => ({
+    path,
+    size: bytes.length,
+    sha256: sha256hex(bytes),
+    content: { kind: 'bytes', bytes },
+  })
+  const addBytesBlob = (digest: string, bytes: Buffer) => {
+    if (!blobs.has(digest)) blobs.set(digest, bytesMember(blobPath(digest), bytes))
+  }
+  const indexEntries: {
+    mediaType: string
+    digest: string
+    size: number
+    annotations: Record<string, string>
+  }[] = []
+  const lockedImages: LockedImage[] = []
+  let withoutDedup = 0
+  for (const image of images) {
+    for (const doc of image.documents) addBytesBlob(doc.digest, doc.bytes)
+    let imageBytes = 0
+    for (const blob of image.blobs) {
+      imageBytes += blob.size
+      const small = image.fetched.get(blob.digest)
+      if (small) addBytesBlob(blob.digest, small)
+      else if (!blobs.has(blob.digest)) {
+        blobs.set(blob.digest, {
+          path: blobPath(blob.digest),
+          size: blob.size,
+          sha256: blob.digest.slice('sha256:'.length),
+          content: {
+            kind: 'remote',
+            source: registryBlobSource(
+              options.registry,
+              { registry: image.ref.registry, repository: image.ref.repository },
+              blob.digest,
+            ),
+          },
+        })
+      }
+    }
+    withoutDedup += imageBytes
+    const reference = image.tag ? `${image.name}:${image.tag}` : `${image.name}@${image.upstreamDigest}`
+    const top = image.documents[0]!
+    indexEntries.push({
+      mediaType: top.mediaType,
+      digest: top.digest,
+      size: top.bytes.length,
+      annotations: { 'org.opencontainers.image.ref.name': reference, 'io.containerd.image.name': reference },
+    })
+    lockedImages.push({
+      source: image.source,
+      name: image.name,
+      ...(image.tag ? { tag: image.tag } : {}),
+      digest: image.digest,
+      upstreamDigest: image.upstreamDigest,
+      mediaType: image.mediaType,
+      platforms: image.platforms,
+      manifests: image.manifests,
+      size: imageBytes,
+      from: image.from,
+    })
+  }
+
+  const lockedCharts: LockedChart[] = []
+  const chartMembers: MemberInput[] = []
+  for (const chart of charts) {
+    const artifact = buildChartArtifact(chart.bytes, chart.metadata)
+    addBytesBlob(artifact.configDigest, artifact.config)
+    addBytesBlob(artifact.chartDigest, chart.bytes)
+    addBytesBlob(artifact.manifestDigest, artifact.manifest)
+    const repository = chartRepository(chart.metadata.name)
+    const reference = `${repository}:${chart.metadata.version}`
+    indexEntries.push({
+      mediaType: MediaType.ociManifest,
+      digest: artifact.manifestDigest,
+      size: artifact.manifest.length,
+      annotations: {
+        'org.opencontainers.image.ref.name': reference,
+        'io.astrago.airgap.chart': chart.metadata.name,
+      },
+    })
+    chartMembers.push(bytesMember(chartPath(chart.metadata.name, chart.metadata.version), chart.bytes))
+    lockedCharts.push({
+      name: chart.metadata.name,
+      version: chart.metadata.version,
+      ...(chart.metadata.appVersion ? { appVersion: chart.metadata.appVersion } : {}),
+      repo: chart.spec.repo,
+      sha256: chart.sha256,
+      path: chartPath(chart.metadata.name, chart.metadata.version),
+      oci: { repository, tag: chart.metadata.version, digest: artifact.manifestDigest },
+      images: chart.images.map((i) => formatImageReference(parseImageReference(i.ref))),
+    })
+  }
+  const chartsIndex = buildRepoIndex(
+    charts.map((c) => ({
+      name: c.metadata.name,
+      version: c.metadata.version,
+      appVersion: c.metadata.appVersion,
+      description: c.metadata.description,
+      apiVersion: c.metadata.apiVersion,
+      digest: c.sha256,
+      fileName: chartFileName(c.metadata.name, c.metadata.version),
+    })),
+  )
+
+  indexEntries.sort((a, b) => {
+    const x = a.annotations['org.opencontainers.image.ref.name']!
+    const y = b.annotations['org.opencontainers.image.ref.name']!
+    return x < y ? -1 : x > y ? 1 : 0
+  })
+  const ociIndex = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: indexEntries }, null, 2),
+  )
+  const ociLayout = Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' }))
+  // Small blobs first (manifests, configs, charts), then layers by digest: deterministic, and the small ones cluster.
+  const blobList = [...blobs.values()].sort((a, b) =>
+    a.content.kind !== b.content.kind
+      ? a.content.kind === 'bytes'
+        ? -1
+        : 1
+      : a.path < b.path
+        ? -1
+        : a.path > b.path
+          ? 1
+          : 0,
+  )
+  const fileMembers: MemberInput[] = files.map((f) => ({
+    path: filePath(f.path),
+    size: f.size,
+    sha256: f.sha256,
+    content: { kind: 'remote', source: urlSource(options.http, f.url) },
+  }))
+  const stageMembers = stages.flatMap((s) =>
+    s.files.map((f) => bytesMember(stageFilePath(s.name, f.relative), f.bytes)),
+  )
+
+  const rest: MemberInput[] = [
+    bytesMember(OCI_LAYOUT_FILE, ociLayout),
+    bytesMember(OCI_INDEX, ociIndex),
+    ...blobList,
+    bytesMember(CHARTS_INDEX, Buffer.from(chartsIndex)),
+    ...chartMembers,
+    ...fileMembers,
+    ...stageMembers,
+  ]
+  const inventory: Member[] = rest.map((m) => ({ path: m.path, size: m.size, sha256: m.sha256 }))
+  const metadata: BundleMetadata = {
+    format: BUNDLE_FORMAT,
+    name: spec.metadata.name,
+    version: spec.metadata.version,
+    ...(spec.metadata.description ? { description: spec.metadata.description } : {}),
+    createdBy: `astrago-airgap ${options.toolVersion}`,
+    platforms: spec.platforms,
+    images: lockedImages,
+    charts: lockedCharts,
+    files: files.map((f) => ({ url: f.url, path: filePath(f.path), sha256: f.sha256, size: f.size })),
+    stages: stages.map((s) => ({
+      name: s.name,
+      files: s.files.map((f) => stageFilePath(s.name, f.relative)),
+    })),
+    members: inventory,
+    totals: {
+      contentBytes: inventory.reduce((a, m) => a + m.size, 0),
+      imageBytesWithoutDedup: withoutDedup,
+      blobBytes: blobList.reduce((a, m) => a + m.size, 0),
+    },
+  }
+  const bundleJson = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`)
+  return { members: [bytesMember(BUNDLE_JSON, bundleJson), ...rest], metadata }
+}
+
+async function checkDiskSpace(dir: string, needed: number, alreadyThere: number): Promise<void> {
+  const fs = await statfs(dir)
+  const free = fs.bavail * fs.bsize
+  const missing = needed - alreadyThere
+  if (missing > free) {
+    throw new AirgapError(
+      'E_ENVIRONMENT',
+      `Not enough disk space in ${dir}: the bundle needs ${formatBytes(needed)}${alreadyThere ? ` (${formatBytes(alreadyThere)} already written)` : ''}, and ${formatBytes(free)} is free.`,
+      { hints: ['Free some space, or write the bundle elsewhere with --output.'], data: { needed, free } },
+    )
+  }
+}
+
+async function existingSize(base: string): Promise<number> {
+  let total = 0
+  for (const path of [base, ...volumePaths(base, 1000)]) {
+    if (!existsSync(path)) {
+      if (path !== base) break
+      continue
+    }
+    total += (await stat(path)).blocks * 512 // allocated bytes: the file is sparse where nothing was written yet
+  }
+  return total
+}
+
+async function removeVolumes(base: string): Promise<void> {
+  await rm(base, { force: true })
+  for (const path of volumePaths(base, 1000)) {
+    if (!existsSync(path)) break
+    await rm(path, { force: true })
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Every path inside a bundle file, in one place. A bundle is a plain tar holding:
+ *   bundle.json                 metadata, the lock and the inventory (path, size, sha256 of every other member)
+ *   oci/oci-layout, index.json  a standard OCI image layout (skopeo/crane/oras read it with the oci: transport)
+ *   oci/blobs/sha256/<hex>      every manifest, config and layer, once
+ *   charts/index.yaml, *.tgz    a Helm chart repository
+ *   files/<path>                extra files (binaries, dashboards, theme jars)
+ *   manifests/<stage>/…         the install stages
+ */
+export const BUNDLE_JSON = 'bundle.json'
+export const OCI_LAYOUT_FILE = 'oci/oci-layout'
+export const OCI_INDEX = 'oci/index.json'
+export const CHARTS_INDEX = 'charts/index.yaml'
+
+export function blobPath(digest: string): string {
+  const [algorithm, hex] = digest.split(':')
+  return `oci/blobs/${algorithm}/${hex}`
+}
+
+export function chartPath(name: string, version: string): string {
+  return `charts/${chartFileName(name, version)}`
+}
+
+export function chartFileName(name: string, version: string): string {
+  return `${name}-${version}.tgz`
+}
+
+export function filePath(path: string): string {
+  return `files/${path}`
+}
+
+export function stageFilePath(stage: string, relative: string): string {
+  return `manifests/${stage}/${relative}`
+}
+
+/** The repository under which a chart is served as an OCI artifact (helm pull oci://<registry>/charts/<name>). */
+export function chartRepository(name: string): string {
+  return `charts/${name}`
+}
+
+/** Default bundle file name: <name>-<version>.tar */
+export function defaultBundleFileName(name: string, version: string): string {
+  return `${name}-${version}.tar`
+}

@@ -1,0 +1,80 @@
+/**
+ * bundle.json: what a bundle holds, resolved to digests (the lock), and the inventory of every member. It is the first
+ * member of the tar, so `inspect` reads it without touching the rest.
+ */
+export const BUNDLE_FORMAT = 'astrago-airgap.bundle/v1'
+
+export interface BundleMetadata {
+  format: typeof BUNDLE_FORMAT
+  name: string
+  version: string
+  description?: string
+  /** The tool that wrote the bundle. */
+  createdBy: string
+  platforms: string[]
+  images: LockedImage[]
+  charts: LockedChart[]
+  files: LockedFile[]
+  stages: LockedStage[]
+  /** Every member of the tar except bundle.json itself, in tar order. */
+  members: Member[]
+  totals: {
+    /** Bytes of all members (the tar adds headers and padding). */
+    contentBytes: number
+    /** Bytes images would take if each carried its own copy of shared layers. */
+    imageBytesWithoutDedup: number
+    /** Bytes of unique blobs actually stored. */
+    blobBytes: number
+  }
+}
+
+export interface Member {
+  path: string
+  size: number
+  sha256: string
+}
+
+export interface LockedImage {
+  /** As the definition (or a chart) named it. */
+  source: string
+  /** docker.io/library/nginx */
+  name: string
+  tag?: string
+  /** The digest the bundle serves for this image (the tag points to it). */
+  digest: string
+  /** The digest upstream served; differs from `digest` when platforms were filtered out of an index. */
+  upstreamDigest: string
+  mediaType: string
+  platforms: string[]
+  /** Manifests of the selected platforms. */
+  manifests: { digest: string; platform: string; size: number }[]
+  /** Unique config and layer bytes of this image. */
+  size: number
+  /** Where the image came from: the definition, or a chart that rendered it. */
+  from: string[]
+}
+
+export interface LockedChart {
+  name: string
+  version: string
+  appVersion?: string
+  repo: string
+  /** sha256 of the .tgz */
+  sha256: string
+  path: string
+  /** The chart as an OCI artifact: charts/<name>:<version> in the bundle's registry. */
+  oci: { repository: string; tag: string; digest: string }
+  images: string[]
+}
+
+export interface LockedFile {
+  url: string
+  path: string
+  sha256: string
+  size: number
+}
+
+export interface LockedStage {
+  name: string
+  files: string[]
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto'
+import { AirgapError } from '../errors.js'
+import { Task } from '../events/tasks.js'
+import type { EventSink } from '../events/types.js'
+import { BUNDLE_JSON } from './layout.js'
+import { BundleReader } from './reader.js'
+import { runPool } from './write-bundle-file.js'
+
+/**
+ * Checks a bundle against its inventory. `quick` (what `install` does by default) proves every listed member is
+ * present, at its listed size, inside the file (this catches truncation and a wrong index); `full` also rehashes every
+ * byte, in parallel, and names the first member that does not match.
+ */
+export interface VerifyOptions {
+  path: string
+  mode: 'quick' | 'full'
+  concurrency?: number
+  sink: EventSink
+  signal?: AbortSignal
+}
+
+export interface VerifyResult {
+  path: string
+  name: string
+  version: string
+  members: number
+  bytes: number
+  mode: 'quick' | 'full'
+  durationMs: number
+}
+
+const READ_CHUNK = 4 << 20
+
+export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult> {
+  const started = Date.now()
+  const reader = await BundleReader.open(options.path)
+  try {
+    const { metadata } = reader
+    const task = new Task(options.sink, `Verify ${metadata.name} ${metadata.version} (${options.mode})`)
+    return await task.run(async () => {
+      const listed = new Set(metadata.members.map((m) => m.path))
+      const extra = reader.members().filter((m) => m.path !== BUNDLE_JSON && !listed.has(m.path))
+      if (extra.length) {
+        throw new AirgapError(
+          'E_INTEGRITY',
+          `The bundle holds ${extra[0]!.path}, which its inventory does not list.`,
+          {
+            data: { member: extra[0]!.path },
+          },
+        )
+      }
+      for (const member of metadata.members) {
+        const location = reader.locate(member.path)
+        if (!location) {
+          throw new AirgapError(
+            'E_INTEGRITY',
+            `Member ${member.path} is listed in ${BUNDLE_JSON} but missing from the bundle.`,
+            {
+              hints: ['The bundle is incomplete or was altered; copy it again from its source.'],
+              data: { member: member.path },
+            },
+          )
+        }
+        if (location.size !== member.size) {
+          throw new AirgapError(
+            'E_INTEGRITY',
+            `Member ${member.path} is ${location.size} bytes; ${BUNDLE_JSON} says ${member.size}.`,
+            {
+              data: { member: member.path },
+            },
+          )
+        }
+      }
+      const bytes = metadata.members.reduce((a, m) => a + m.size, 0)
+      if (options.mode === 'full') {
+        const hashTask = task.child('Rehash every member', { total: bytes, unit: 'bytes' })
+        let done = 0
+        const failures: string[] = []
+        await hashTask.run(() =>
+          runPool(
+            metadata.members,
+            options.concurrency ?? 4,
+            async (member) => {
+              const location = reader.locate(member.path)!
+              const hash = createHash('sha256')
+              const buffer = Buffer.alloc(Math.min(READ_CHUNK, Math.max(member.size, 1)))
+              for (let at = 0; at < member.size; ) {
+                const n = Math.min(buffer.length, member.size - at)
+                await reader.volumes.read(location.offset + at, n, buffer)
+                hash.update(buffer.subarray(0, n))
+                at += n
+                done += n
+                hashTask.progress(done, bytes, 'bytes')
+              }
+              if (hash.digest('hex') !== member.sha256) failures.push(member.path)
+            },
+            options.signal,
+          ),
+        )
+        if (failures.length) {
+          const first = metadata.members.find((m) => failures.includes(m.path))!.path
+          throw new AirgapError(
+            'E_INTEGRITY',
+            `Member ${first} does not match its sha256${failures.length > 1 ? ` (and ${failures.length - 1} more)` : ''}.`,
+            {
+              hints: ['The bundle is damaged; copy it again from its source.'],
+              data: { member: first, bad: failures },
+            },
+          )
+        }
+      }
+      return {
+        path: options.path,
+        name: metadata.name,
+        version: metadata.version,
+        members: metadata.members.length,
+        bytes,
+        mode: options.mode,
+        durationMs: Date.now() - started,
+      }
+    })
+  } finally {
+    await reader.close()
+  }
+}

@@ -1,0 +1,159 @@
+import { existsSync } from 'node:fs'
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { AirgapError } from '../errors.js'
+
+/**
+ * Positional I/O over a bundle stored as one file or as split volumes (name.000, name.001, …) that together are the
+ * same byte stream. Writers and readers address the logical stream; this maps offsets to volumes.
+ */
+export class VolumeSet {
+  private constructor(
+    readonly paths: string[],
+    private readonly handles: FileHandle[],
+    /** Size of every volume but possibly the last. */
+    readonly volumeSize: number,
+    readonly size: number,
+  ) {}
+
+  /** Creates (or reopens for resume) the volumes of a stream of `size` bytes, each at most `splitSize` bytes. */
+  static async create(basePath: string, size: number, splitSize?: number): Promise<VolumeSet> {
+    const volumeSize = splitSize && splitSize < size ? splitSize : Math.max(size, 1)
+    const count = Math.max(1, Math.ceil(size / volumeSize))
+    const paths = count === 1 && !splitSize ? [basePath] : volumePaths(basePath, count)
+    const handles: FileHandle[] = []
+    try {
+      for (let i = 0; i < paths.length; i++) {
+        const handle = await open(paths[i]!, existsSync(paths[i]!) ? 'r+' : 'w+')
+        handles.push(handle)
+        const want = i === count - 1 ? size - volumeSize * (count - 1) : volumeSize
+        if ((await handle.stat()).size !== want) await handle.truncate(want)
+      }
+    } catch (error) {
+      await Promise.all(handles.map((h) => h.close()))
+      throw error
+    }
+    return new VolumeSet(paths, handles, volumeSize, size)
+  }
+
+  /** Opens a bundle for reading: the file itself, or its split volumes given the first one or the base name. */
+  static async openForRead(path: string): Promise<VolumeSet> {
+    const paths = await findVolumes(path)
+    const handles: FileHandle[] = []
+    const sizes: number[] = []
+    for (const p of paths) {
+      const handle = await open(p, 'r')
+      handles.push(handle)
+      sizes.push((await handle.stat()).size)
+    }
+    const volumeSize = sizes[0] ?? 0
+    for (let i = 0; i < sizes.length - 1; i++) {
+      if (sizes[i] !== volumeSize) {
+        await Promise.all(handles.map((h) => h.close()))
+        throw new AirgapError(
+          'E_INTEGRITY',
+          `Split volume ${paths[i]} is ${sizes[i]} bytes, but ${paths[0]} is ${volumeSize}.`,
+          {
+            hints: ['A volume was truncated or is from another bundle; copy the volumes again.'],
+          },
+        )
+      }
+    }
+    return new VolumeSet(
+      paths,
+      handles,
+      volumeSize,
+      sizes.reduce((a, b) => a + b, 0),
+    )
+  }
+
+  private locate(position: number): { index: number; offset: number } {
+    const index = Math.min(Math.floor(position / this.volumeSize), this.handles.length - 1)
+    return { index, offset: position - index * this.volumeSize }
+  }
+
+  async write(buffer: Buffer, position: number): Promise<void> {
+    let done = 0
+    while (done < buffer.length) {
+      const { index, offset } = this.locate(position + done)
+      const room = index === this.handles.length - 1 ? buffer.length - done : this.volumeSize - offset
+      const length = Math.min(room, buffer.length - done)
+      const { bytesWritten } = await this.handles[index]!.write(buffer, done, length, offset)
+      done += bytesWritten
+    }
+  }
+
+  /** Reads exactly `length` bytes at `position`; fewer available is an integrity error (a truncated bundle). */
+  async read(position: number, length: number, into?: Buffer): Promise<Buffer> {
+    const buffer = into ?? Buffer.alloc(length)
+    let done = 0
+    while (done < length) {
+      const { index, offset } = this.locate(position + done)
+      const room = index === this.handles.length - 1 ? length - done : this.volumeSize - offset
+      const { bytesRead } = await this.handles[index]!.read(
+        buffer,
+        done,
+        Math.min(room, length - done),
+        offset,
+      )
+      if (bytesRead === 0) {
+        throw new AirgapError(
+          'E_INTEGRITY',
+          `The bundle ends at byte ${position + done}, before the data it lists.`,
+          {
+            hints: ['The bundle file is truncated: copy it again, then run `astrago-airgap verify`.'],
+          },
+        )
+      }
+      done += bytesRead
+    }
+    return buffer
+  }
+
+  async sync(): Promise<void> {
+    await Promise.all(this.handles.map((h) => h.datasync()))
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.handles.map((h) => h.close()))
+  }
+}
+
+export function volumePaths(basePath: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${basePath}.${String(i).padStart(3, '0')}`)
+}
+
+/** The volumes of a bundle: `x.tar` itself, or `x.tar.000`, `x.tar.001`, … given either `x.tar` or `x.tar.000`. */
+export async function findVolumes(path: string): Promise<string[]> {
+  const base = /\.\d{3}$/.test(path) ? path.slice(0, -4) : path
+  if (base === path && existsSync(path) && (await stat(path)).isFile()) return [path]
+  const dir = dirname(base)
+  const prefix = `${basename(base)}.`
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    names = []
+  }
+  const volumes = names
+    .filter((n) => n.startsWith(prefix) && /^\d{3}$/.test(n.slice(prefix.length)))
+    .sort()
+    .map((n) => join(dir, n))
+  if (volumes.length === 0) {
+    throw new AirgapError(
+      'E_INPUT',
+      `No bundle at ${path}: neither the file nor split volumes ${base}.000… exist.`,
+      {
+        hints: ['Give the path of the bundle .tar file, or of its first volume (.000).'],
+      },
+    )
+  }
+  volumes.forEach((v, i) => {
+    if (!v.endsWith(`.${String(i).padStart(3, '0')}`)) {
+      throw new AirgapError('E_INTEGRITY', `Split volume ${base}.${String(i).padStart(3, '0')} is missing.`, {
+        hints: ['Copy every volume of the bundle into the same folder.'],
+      })
+    }
+  })
+  return volumes
+}

@@ -1,0 +1,212 @@
+import { createHash, type Hash } from 'node:crypto'
+import { AirgapError } from '../errors.js'
+import type { Task } from '../events/tasks.js'
+import { backoffDelay, defaultRetryPolicy, isTransientNetworkError, sleep } from '../net/retry.js'
+import type { Journal } from './journal.js'
+import type { Plan, PlannedMember } from './plan.js'
+import { END_OF_ARCHIVE, padTo512 } from './tar.js'
+import type { VolumeSet } from './volumes.js'
+
+/**
+ * Writes a planned bundle into its volumes: every header and every small member first, then the remote members in
+ * parallel, each streamed straight to its offset while its sha256 is computed, resumed with a Range request when a
+ * connection drops, and checked against its digest before it counts as done. A checkpoint every few seconds flushes
+ * the file and records progress in the journal, so a killed run loses at most those seconds.
+ */
+export interface WriteOptions {
+  plan: Plan
+  volumes: VolumeSet
+  journal: Journal
+  concurrency: number
+  task: Task
+  signal?: AbortSignal
+  checkpointMs?: number
+}
+
+export interface WriteResult {
+  /** Bytes downloaded in this run (not counting what an earlier run completed). */
+  fetchedBytes: number
+  /** Bytes of remote members an earlier run had already completed. */
+  reusedBytes: number
+}
+
+const WRITE_CHUNK = 1 << 20
+const STREAM_RETRIES = defaultRetryPolicy.retries
+
+export async function writeBundleFile(options: WriteOptions): Promise<WriteResult> {
+  const { plan, volumes, journal, task, signal } = options
+  // Headers, small members, padding and the end-of-archive blocks: cheap, deterministic, rewritten on every run.
+  for (const member of plan.members) {
+    await volumes.write(member.header, member.headerOffset)
+    if (member.content.kind === 'bytes') await volumes.write(member.content.bytes, member.dataOffset)
+    const padding = padTo512(member.size)
+    if (padding) await volumes.write(Buffer.alloc(padding), member.dataOffset + member.size)
+  }
+  await volumes.write(END_OF_ARCHIVE, plan.size - END_OF_ARCHIVE.length)
+
+  const remote = plan.members.filter((m) => m.content.kind === 'remote')
+  const pending = remote.filter((m) => !journal.state.done.has(m.path))
+  const reusedBytes = remote.filter((m) => journal.state.done.has(m.path)).reduce((a, m) => a + m.size, 0)
+  const total = remote.reduce((a, m) => a + m.size, 0)
+  let doneBytes = reusedBytes
+  let fetchedBytes = 0
+  task.progress(doneBytes, total, 'bytes', 0)
+
+  // Progress for the checkpoint: bytes of each member in flight, and members completed since the last one.
+  const inFlight = new Map<string, number>()
+  let completed: string[] = []
+  const checkpoint = async () => {
+    const done = completed
+    const partial = new Map(inFlight)
+    completed = []
+    await volumes.sync()
+    await journal.record({ done, partial })
+  }
+  let checkpointing = Promise.resolve()
+  const timer = setInterval(() => {
+    checkpointing = checkpointing.then(checkpoint).catch(() => undefined)
+  }, options.checkpointMs ?? 2000)
+
+  const fetchOne = async (member: PlannedMember) => {
+    await fetchMember(
+      member,
+      volumes,
+      journal.state.partial.get(member.path) ?? 0,
+      signal,
+      (delta, downloaded) => {
+        doneBytes += delta
+        if (downloaded) fetchedBytes += delta
+        inFlight.set(member.path, (inFlight.get(member.path) ?? 0) + delta)
+        task.progress(doneBytes, total, 'bytes')
+      },
+    )
+    inFlight.delete(member.path)
+    completed.push(member.path)
+  }
+
+  try {
+    await runPool(pending, options.concurrency, fetchOne, signal)
+  } finally {
+    clearInterval(timer)
+    await checkpointing
+  }
+  await checkpoint()
+  task.progress(doneBytes, total, 'bytes', 0)
+  return { fetchedBytes, reusedBytes }
+}
+
+/**
+ * Streams one remote member to its place. `resumeFrom` bytes are already on disk from an earlier run: they are
+ * re-hashed from the file (a fast local read) and the download continues from there.
+ */
+async function fetchMember(
+  member: PlannedMember,
+  volumes: VolumeSet,
+  resumeFrom: number,
+  signal: AbortSignal | undefined,
+  /** Bytes added to (or, on a restart, taken from) the member; `downloaded` is false for bytes re-read from disk. */
+  onBytes: (delta: number, downloaded: boolean) => void,
+): Promise<void> {
+  if (member.content.kind !== 'remote') return
+  const source = member.content.source
+  let hash = createHash('sha256')
+  let offset = 0
+  if (resumeFrom > 0 && resumeFrom <= member.size) {
+    offset = await rehash(volumes, member.dataOffset, resumeFrom, hash)
+    onBytes(offset, false)
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { body, partial } = await source.open(offset, signal)
+      if (offset > 0 && !partial) {
+        // The server ignored the range: start over.
+        onBytes(-offset, false)
+        offset = 0
+        hash = createHash('sha256')
+      }
+      let pending: Buffer[] = []
+      let pendingSize = 0
+      const flush = async () => {
+        if (!pendingSize) return
+        const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingSize)
+        pending = []
+        pendingSize = 0
+        await volumes.write(chunk, member.dataOffset + offset)
+        offset += chunk.length
+        onBytes(chunk.length, true)
+      }
+      for await (const piece of body) {
+        const chunk = piece as Buffer
+        if (offset + pendingSize + chunk.length > member.size) {
+          body.destroy()
+          throw integrityError(member, `the source sent more than the ${member.size} bytes it should have`)
+        }
+        hash.update(chunk)
+        pending.push(chunk)
+        pendingSize += chunk.length
+        if (pendingSize >= WRITE_CHUNK) await flush()
+      }
+      await flush()
+      if (offset !== member.size) {
+        throw Object.assign(new Error(`stream ended at ${offset} of ${member.size} bytes`), {
+          code: 'UND_ERR_SOCKET',
+        })
+      }
+      const actual = hash.digest('hex')
+      if (actual !== member.sha256)
+        throw integrityError(member, `expected sha256:${member.sha256}, got sha256:${actual}`)
+      return
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error
+      const transient =
+        isTransientNetworkError(error) || (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE'
+      if (!transient || attempt >= STREAM_RETRIES) throw error
+      await sleep(backoffDelay(attempt, defaultRetryPolicy), signal)
+    }
+  }
+}
+
+async function rehash(volumes: VolumeSet, start: number, length: number, hash: Hash): Promise<number> {
+  const buffer = Buffer.alloc(Math.min(WRITE_CHUNK * 4, length))
+  for (let done = 0; done < length; ) {
+    const n = Math.min(buffer.length, length - done)
+    const chunk = await volumes.read(start + done, n, buffer)
+    hash.update(chunk.subarray(0, n))
+    done += n
+  }
+  return length
+}
+
+function integrityError(member: PlannedMember, detail: string): AirgapError {
+  const source = member.content.kind === 'remote' ? member.content.source.describe : member.path
+  return new AirgapError('E_INTEGRITY', `${source} does not match its digest: ${detail}.`, {
+    hints: [
+      'A mirror, proxy or server is serving different content than its index says; check it, then run again.',
+    ],
+    data: { member: member.path },
+  })
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time; the first failure stops new work and is rethrown. */
+export async function runPool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<unknown>,
+  signal?: AbortSignal,
+): Promise<void> {
+  let next = 0
+  let failure: unknown
+  const worker = async () => {
+    while (next < items.length && failure === undefined && !signal?.aborted) {
+      const item = items[next++]!
+      try {
+        await fn(item)
+      } catch (error) {
+        failure ??= error
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
+  if (failure !== undefined) throw failure
+  if (signal?.aborted) throw signal.reason
+}

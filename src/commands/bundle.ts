@@ -1,0 +1,110 @@
+import { Args, Flags } from '@oclif/core'
+import { bundleFromDefinition } from '../bundle/bundle-from-definition.js'
+import type { CreateBundleResult } from '../bundle/create.js'
+import { AirgapCommand } from '../cli/base-command.js'
+import {
+  caFileFlag,
+  concurrencyFlag,
+  insecureRegistryFlag,
+  mirrorFlag,
+  parseKeyValue,
+  parseSize,
+} from '../cli/flags.js'
+import { readPasswordsFromStdin, setValue } from '../cli/input.js'
+import { formatBytes, formatDuration, formatRate } from '../events/format.js'
+
+export default class Bundle extends AirgapCommand<CreateBundleResult> {
+  static override summary = 'Build one verifiable bundle file from a bundle definition.'
+
+  static override description =
+    `Resolves every image (platform-filtered, layers deduplicated), Helm chart (and the images it renders), and file of the definition to a digest, then writes them into one plain tar: bundle.json (the lock and inventory), an OCI image layout, a Helm chart repository, files and the install stages. Run it again after an interruption to continue where it stopped.`
+
+  static override examples = [
+    '<%= config.bin %> bundle bundles/astrago.yaml',
+    '<%= config.bin %> bundle bundles/astrago.yaml --split-size 4G --output /media/usb/astrago.tar',
+    '<%= config.bin %> bundle bundles/astrago.yaml --mirror docker.io=https://harbor.corp.example/v2/dockerhub-proxy',
+    'echo "$NGC_API_KEY" | <%= config.bin %> bundle bundles/astrago.yaml --username \'nvcr.io=$oauthtoken\' --password-stdin',
+  ]
+
+  static override args = {
+    definition: Args.string({ description: 'The bundle definition (YAML).', required: true }),
+  }
+
+  static override flags = {
+    output: Flags.string({
+      char: 'o',
+      description: 'Bundle file to write (default: <name>-<version>.tar in --output-dir).',
+    }),
+    'output-dir': Flags.string({ description: 'Folder for the bundle file.', default: '.' }),
+    platform: Flags.string({
+      description: 'Platforms to keep (os/arch[/variant]); overrides the definition. Repeatable.',
+      multiple: true,
+    }),
+    mirror: mirrorFlag,
+    username: Flags.string({
+      description:
+        'REGISTRY=USER to log in with; the password comes from --password-stdin (one line per --username, in order).',
+      multiple: true,
+      helpValue: 'REGISTRY=USER',
+    }),
+    'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
+    'insecure-registry': insecureRegistryFlag,
+    'ca-file': caFileFlag,
+    concurrency: concurrencyFlag,
+    'split-size': Flags.string({
+      description: 'Split the bundle into volumes of this size (e.g. 4G for FAT32, 4.3G for DVDs).',
+    }),
+    helm: Flags.string({
+      description: 'The helm binary used to render charts for image discovery (default: helm on PATH).',
+    }),
+    set: Flags.string({
+      description: 'CHART.KEY=VALUE: a value for rendering a chart (dots nest). Repeatable.',
+      multiple: true,
+    }),
+  }
+
+  async run(): Promise<CreateBundleResult> {
+    const { args, flags } = await this.parse(Bundle)
+    const mirrors = Object.fromEntries((flags.mirror ?? []).map((m) => parseKeyValue('mirror', m)))
+    const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
+    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
+    const credentials = Object.fromEntries(
+      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
+    )
+    const chartValues: Record<string, Record<string, unknown>> = {}
+    for (const item of flags.set ?? []) {
+      const [path, value] = parseKeyValue('set', item)
+      const [chart, ...key] = path.split('.')
+      chartValues[chart!] ??= {}
+      setValue(chartValues[chart!]!, key, value)
+    }
+    const result = await bundleFromDefinition({
+      definition: args.definition,
+      output: flags.output,
+      outputDir: flags['output-dir'],
+      platforms: flags.platform,
+      mirrors,
+      credentials,
+      insecureRegistries: flags['insecure-registry'],
+      caFiles: flags['ca-file'],
+      concurrency: flags.concurrency,
+      splitSize: flags['split-size'] ? parseSize(flags['split-size']) : undefined,
+      helm: flags.helm,
+      chartValues,
+      toolVersion: this.config.version,
+      sink: this.sink(flags),
+      signal: this.signal,
+    })
+    if (!this.jsonEnabled()) {
+      this.log(
+        [
+          `Bundle ${result.name} ${result.version}: ${result.volumes.join(', ')}`,
+          `  ${result.images} images, ${result.charts} charts, ${result.files} files; ${formatBytes(result.size)}`,
+          `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
+          `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,
+        ].join('\n'),
+      )
+    }
+    return result
+  }
+}

@@ -1,0 +1,69 @@
+import { Args, Flags } from '@oclif/core'
+import { type InspectResult, inspectBundle } from '../bundle/inspect.js'
+import { AirgapCommand } from '../cli/base-command.js'
+import { formatBytes } from '../events/format.js'
+
+export default class Inspect extends AirgapCommand<InspectResult> {
+  static override summary = "Show a bundle's version, images, charts, files and stages."
+
+  static override description =
+    'Reads only bundle.json, the first member, so it answers at once whatever the bundle size. Use --json for the whole lock.'
+
+  static override examples = [
+    '<%= config.bin %> inspect astrago-1.0.0.tar',
+    '<%= config.bin %> inspect astrago-1.0.0.tar.000 --json',
+  ]
+
+  static override args = {
+    bundle: Args.string({ description: 'The bundle file, or its first split volume.', required: true }),
+  }
+
+  static override flags = {
+    section: Flags.string({
+      description: 'Show only one section.',
+      options: ['images', 'charts', 'files', 'stages'],
+    }),
+  }
+
+  async run(): Promise<InspectResult> {
+    const { args, flags } = await this.parse(Inspect)
+    const result = await inspectBundle(args.bundle)
+    if (this.jsonEnabled()) return result
+    const m = result.metadata
+    const lines: string[] = []
+    const show = (section: string) => !flags.section || flags.section === section
+    if (!flags.section) {
+      lines.push(`${m.name} ${m.version}${m.description ? ` — ${m.description}` : ''}`)
+      lines.push(`  file: ${result.path} (${formatBytes(result.size)}), written by ${m.createdBy}`)
+      lines.push(`  platforms: ${m.platforms.join(', ')}`)
+      lines.push(
+        `  ${m.images.length} images, ${m.charts.length} charts, ${m.files.length} files, ${m.stages.length} stages; ` +
+          `blobs ${formatBytes(m.totals.blobBytes)} (shared layers saved ${formatBytes(Math.max(0, m.totals.imageBytesWithoutDedup - m.totals.blobBytes))})`,
+      )
+    }
+    if (show('images')) {
+      lines.push('', 'IMAGES')
+      for (const image of m.images) {
+        const name = image.tag ? `${image.name}:${image.tag}` : image.name
+        lines.push(`  ${name}  ${image.digest}  ${image.platforms.join(',')}  ${formatBytes(image.size)}`)
+      }
+    }
+    if (show('charts')) {
+      lines.push('', 'CHARTS')
+      for (const chart of m.charts)
+        lines.push(`  ${chart.name} ${chart.version}  ${chart.repo}  ${chart.images.length} images`)
+    }
+    if (show('files')) {
+      lines.push('', 'FILES')
+      for (const file of m.files)
+        lines.push(`  ${file.path}  ${formatBytes(file.size)}  sha256:${file.sha256}`)
+    }
+    if (show('stages')) {
+      lines.push('', 'STAGES')
+      for (const [i, stage] of m.stages.entries())
+        lines.push(`  ${i + 1}. ${stage.name} (${stage.files.length} files)`)
+    }
+    this.log(lines.join('\n'))
+    return result
+  }
+}
