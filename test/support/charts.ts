@@ -29,9 +29,9 @@ export interface ImageValues {
 }
 
 /**
- * Writes a real Helm chart into `dir/<name>` (Chart.yaml v2, values.yaml, templates for a Deployment or a Job with
- * one container per image) and packages it with the real `helm package` into `dir/<name>-<version>.tgz`, whose path
- * it returns.
+ * Writes a real Helm chart into `dir/<name>` (replacing it): Chart.yaml v2, values.yaml, templates for a Deployment
+ * or a Job with one container per image. Packages it with the real `helm package` into `dir/<name>-<version>.tgz`
+ * and returns that path.
  *
  * Images are values, as in real charts: `images.<container>.{registry,repository,tag,digest}`, with
  * `global.imageRegistry` overriding every registry at once. With nothing overridden a container's image renders

@@ -93,7 +93,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // Every binary is looked up before anything starts, so a missing one fails at once with a clear message.
     for (const tool of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'])
       findTool(tool)
-    await Promise.all(['pki', 'etcd-data', 'kwok'].map((d) => mkdir(path(d), { recursive: true })))
+    await Promise.all(
+      ['pki', 'etcd-data', 'kwok'].map((d) => mkdir(path(d), { recursive: true, mode: 0o700 })),
+    )
 
     // Identities: static bearer tokens (name, group), and the service-account signing key.
     const tokens = {
@@ -121,8 +123,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await writeFile(path('pki/sa.key'), privateKey, { mode: 0o600 })
     await writeFile(path('pki/sa.pub'), publicKey)
 
-    // etcd: throwaway data, so fsync is pointless; it only slows every write on a busy machine.
-    const [etcdPort, etcdPeerPort, apiPort] = [await freePort(), await freePort(), await freePort()]
+    // etcd: throwaway data, so fsync is pointless (it only slows every write on a busy machine); a single member
+    // has no peer to wait for, so a short election timeout just makes it leader sooner (~0.5 s saved).
+    const [etcdPort, etcdPeerPort, apiPort] = await distinctFreePorts(3)
     const etcdUrl = `http://127.0.0.1:${etcdPort}`
     const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`
     const etcd = start('etcd', [
@@ -135,6 +138,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--initial-cluster=harness=${etcdPeerUrl}`,
       '--initial-cluster-state=new',
       '--unsafe-no-fsync=true',
+      '--heartbeat-interval=20',
+      '--election-timeout=200',
       '--log-level=warn',
     ])
     await waitForComponent('etcd to be healthy', [etcd], () => httpHealthy(`${etcdUrl}/health`), etcd, 30_000)
@@ -159,8 +164,6 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--service-account-signing-key-file=${path('pki/sa.key')}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true',
-      // No API Priority and Fairness: its post-start hook creates dozens of objects and it throttles nothing here.
-      '--enable-priority-and-fairness=false',
       '--profiling=false',
     ])
     const admin: Credentials = { server, caFile, token: tokens.admin }
@@ -310,6 +313,12 @@ async function waitForComponent(
     { timeoutMs, intervalMs: 100, describe: () => blame.describe() },
   )
   if (dead) throw new Error(`${dead.name} exited while waiting for ${what}\n${dead.describe()}`)
+}
+
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>()
+  while (ports.size < count) ports.add(await freePort())
+  return [...ports]
 }
 
 function randomToken(): string {
