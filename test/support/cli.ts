@@ -9,6 +9,7 @@ export interface CliResult {
   /** stdout parsed as NDJSON, for --json runs. */
   events: Record<string, unknown>[]
   /** The `result` of a --json run, if it succeeded. */
+  // biome-ignore lint/suspicious/noExplicitAny: a --json result is whatever the command returns; tests assert on its fields
   result: any
   /** The `error` of a --json run, if it failed. */
   error: { code: string; message: string; hints: string[] } | undefined
