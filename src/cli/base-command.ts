@@ -2,6 +2,7 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import { AirgapError, toAirgapError } from '../errors.js'
 import { JsonRenderer } from '../events/render-json.js'
 import { PlainRenderer } from '../events/render-plain.js'
+import { TtyRenderer } from '../events/render-tty.js'
 import { type EventSink, silentSink } from '../events/types.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -40,7 +41,10 @@ export abstract class AirgapCommand<T> extends Command {
     process.once('SIGTERM', this.onSigint)
   }
 
+  private renderer: TtyRenderer | undefined
+
   protected override async finally(error: Error | undefined): Promise<void> {
+    this.renderer?.stop()
     process.off('SIGINT', this.onSigint)
     process.off('SIGTERM', this.onSigint)
     await super.finally(error)
@@ -52,6 +56,10 @@ export abstract class AirgapCommand<T> extends Command {
   protected sink(flags: { quiet?: boolean; verbose?: boolean }): EventSink {
     if (this.jsonEnabled()) return new JsonRenderer((line) => process.stdout.write(`${line}\n`))
     if (flags.quiet) return silentSink
+    if (process.stderr.isTTY && !process.env.CI && process.env.TERM !== 'dumb') {
+      this.renderer = new TtyRenderer(process.stderr, { verbose: flags.verbose })
+      return this.renderer
+    }
     return new PlainRenderer((line) => process.stderr.write(`${line}\n`), { verbose: flags.verbose })
   }
 
