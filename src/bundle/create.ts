@@ -227,9 +227,14 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     const partialBase = `${output}.partial`
     const journalPath = `${output}.journal`
     await mkdir(dirname(output), { recursive: true })
+    // Space first, before anything is written; an interrupted run's partial file already holds some of it.
+    await checkDiskSpace(
+      dirname(output),
+      plan.size,
+      existsSync(journalPath) ? await existingSize(partialBase) : 0,
+    )
     const { journal, resumed } = await Journal.open(journalPath, plan.digest)
     if (!resumed) await removeVolumes(partialBase)
-    await checkDiskSpace(dirname(output), plan.size, resumed ? await existingSize(partialBase) : 0)
     if (resumed)
       sink.emit({
         type: 'log',

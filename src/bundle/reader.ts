@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
 import { BUNDLE_JSON } from './layout.js'
 import { BUNDLE_FORMAT, type BundleMetadata } from './metadata.js'
@@ -66,6 +67,17 @@ export class BundleReader {
     const location = this.locate(path)
     if (!location) throw new AirgapError('E_INTEGRITY', `The bundle has no member ${path}.`)
     return await this.volumes.read(location.offset, location.size)
+  }
+
+  /**
+   * Streams a member, or the bytes `start`..`end` (inclusive, as in an HTTP Range) of it, straight out of the bundle
+   * file with backpressure: never more than one chunk in memory per stream.
+   */
+  openStream(location: MemberLocation, start = 0, end = location.size - 1): Readable {
+    if (start < 0 || end >= location.size || (end < start && !(start === 0 && location.size === 0))) {
+      throw new RangeError(`bytes ${start}-${end} are outside ${location.path} (${location.size} bytes)`)
+    }
+    return this.volumes.createReadStream(location.offset + start, Math.max(0, end - start + 1))
   }
 
   async close(): Promise<void> {

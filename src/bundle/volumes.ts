@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
 
 /**
@@ -78,7 +79,19 @@ export class VolumeSet {
       const { index, offset } = this.locate(position + done)
       const room = index === this.handles.length - 1 ? buffer.length - done : this.volumeSize - offset
       const length = Math.min(room, buffer.length - done)
-      const { bytesWritten } = await this.handles[index]!.write(buffer, done, length, offset)
+      let bytesWritten: number
+      try {
+        ;({ bytesWritten } = await this.handles[index]!.write(buffer, done, length, offset))
+      } catch (error) {
+        const code = (error as { code?: string }).code
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          throw new AirgapError('E_ENVIRONMENT', `The disk holding ${this.paths[index]} is full.`, {
+            hints: ['Free some space and run the same command again: it continues where it stopped.'],
+            cause: error,
+          })
+        }
+        throw error
+      }
       done += bytesWritten
     }
   }
@@ -108,6 +121,37 @@ export class VolumeSet {
       done += bytesRead
     }
     return buffer
+  }
+
+  /**
+   * A stream of `length` bytes at `position`, read positionally in chunks of at most `chunkSize` (256 KiB by
+   * default). The next chunk is read only when the consumer asks for more, so a slow client never makes the reader
+   * buffer a blob; a truncated bundle fails the stream with the same integrity error as `read`.
+   */
+  createReadStream(position: number, length: number, options: { chunkSize?: number } = {}): Readable {
+    const chunkSize = options.chunkSize ?? 256 << 10
+    const end = position + length
+    let at = position
+    const stream: Readable = new Readable({
+      highWaterMark: chunkSize,
+      read: () => {
+        if (at >= end) {
+          stream.push(null)
+          return
+        }
+        const size = Math.min(chunkSize, end - at)
+        const from = at
+        at += size
+        this.read(from, size).then(
+          (chunk) => {
+            stream.push(chunk)
+            if (at >= end) stream.push(null)
+          },
+          (error: unknown) => stream.destroy(error as Error),
+        )
+      },
+    })
+    return stream
   }
 
   async sync(): Promise<void> {

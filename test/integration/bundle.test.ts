@@ -420,6 +420,24 @@ describe('bundle', () => {
       await expectError(['bundle', broken], 3, 'E_INPUT', /broken\.yaml:\d+:\d+/)
     })
 
+    it('too little disk space is refused before downloading, naming what is needed and what is free', async () => {
+      const small = join(work, 'small-disk')
+      mkdirSync(small)
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small])
+      try {
+        const res = await expectError(
+          ['bundle', fullDefinition(), '--output-dir', small, ...mirrors()],
+          7,
+          'E_ENVIRONMENT',
+          /Not enough disk space in .*small-disk.*needs .*MiB.*free/s,
+        )
+        expect(res.error!.hints.join(' ')).toMatch(/--output/)
+        expect(await readdir(small)).toEqual([])
+      } finally {
+        await run('umount', [small])
+      }
+    })
+
     it('missing credentials name the registry and how to give them; given ones work', async () => {
       const secured = await startRegistry({
         flavor: 'distribution-v2',
