@@ -12,6 +12,7 @@ import {
 } from '../cli/flags.js'
 import { readPasswordsFromStdin, setValue } from '../cli/input.js'
 import { formatBytes, formatDuration, formatRate } from '../events/format.js'
+import { loadToolConfig } from '../spec/tool-config.js'
 
 export default class Bundle extends AirgapCommand<CreateBundleResult> {
   static override summary = 'Build one verifiable bundle file from a bundle definition.'
@@ -41,6 +42,11 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       multiple: true,
     }),
     mirror: mirrorFlag,
+    config: Flags.string({
+      description:
+        'A YAML file of mirrors, insecureRegistries and caFiles for this machine (flags add to it).',
+      env: 'ASTRAGO_AIRGAP_CONFIG',
+    }),
     username: Flags.string({
       description:
         'REGISTRY=USER to log in with; the password comes from --password-stdin (one line per --username, in order).',
@@ -65,7 +71,11 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
 
   async run(): Promise<CreateBundleResult> {
     const { args, flags } = await this.parse(Bundle)
-    const mirrors = Object.fromEntries((flags.mirror ?? []).map((m) => parseKeyValue('mirror', m)))
+    const config = await loadToolConfig(flags.config)
+    const mirrors = {
+      ...config.mirrors,
+      ...Object.fromEntries((flags.mirror ?? []).map((m) => parseKeyValue('mirror', m))),
+    }
     const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
     const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
     const credentials = Object.fromEntries(
@@ -85,8 +95,8 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       platforms: flags.platform,
       mirrors,
       credentials,
-      insecureRegistries: flags['insecure-registry'],
-      caFiles: flags['ca-file'],
+      insecureRegistries: [...config.insecureRegistries, ...(flags['insecure-registry'] ?? [])],
+      caFiles: [...config.caFiles, ...(flags['ca-file'] ?? [])],
       concurrency: flags.concurrency,
       splitSize: flags['split-size'] ? parseSize(flags['split-size']) : undefined,
       helm: flags.helm,

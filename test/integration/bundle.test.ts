@@ -267,14 +267,21 @@ describe('bundle', () => {
     expect(quick.error?.message).toMatch(/truncated|ends/)
   })
 
-  it('is reproducible: a second run writes a byte-identical file', async () => {
+  it('is reproducible: a second run (mirrors from a config file this time) writes a byte-identical file', async () => {
+    const config = join(work, 'config.yaml')
+    const flags = mirrors()
+    const entries = flags.flatMap((f, i) => (f === '--mirror' ? [flags[i + 1]!.split(/=(.*)/s)] : []))
+    writeFileSync(config, `mirrors:\n${entries.map(([from, to]) => `  "${from}": "${to}"\n`).join('')}`)
     const again = await runCli([
       'bundle',
       fullDefinition(),
       '--output',
       join(work, 'again', 'b.tar'),
       '--json',
-      ...mirrors(),
+      '--helm',
+      findTool('helm'),
+      '--config',
+      config,
     ])
     expect(again.code).toBe(0)
     expect(fileSha(join(work, 'again', 'b.tar'))).toBe(fileSha(bundlePath))
