@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
-import { discoverImages, findHelm } from '../charts/discover-images.js'
+import { discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
 import { downloadChart } from '../charts/download.js'
 import type { RepoIndex } from '../charts/repo-index.js'
 import { buildRepoIndex } from '../charts/repo-writer.js'
@@ -160,7 +160,11 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
         return prepared
       })
 
-    // 2. Images: the definition's and the charts', each resolved once (by normalised name).
+    // The stages' own manifests name images too (workloads written in manifests/, not in charts).
+    const stages = await readStages(spec)
+    const stageImages = collectStageImages(stages, sink)
+
+    // 2. Images: the definition's, the charts' and the stages', each resolved once (by normalised name).
     const requests = new Map<string, { source: string; platforms: string[]; from: string[] }>()
     const addRequest = (source: string, platforms: string[], from: string) => {
       let key: string
@@ -179,6 +183,9 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     for (const chart of charts) {
       for (const image of chart.images)
         addRequest(image.ref, spec.platforms, `chart ${chart.spec.name} (${image.sources.join(', ')})`)
+    }
+    for (const image of stageImages) {
+      addRequest(image.ref, spec.platforms, `stage manifests (${image.sources.join(', ')})`)
     }
     const imageList = [...requests.values()].sort((a, b) => a.source.localeCompare(b.source))
     const resolved = await root.child('Resolve images', { total: imageList.length, unit: 'items' }).run(
@@ -216,14 +223,11 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
         return sized
       })
 
-    // 4. Stages: read from the definition's folder.
-    const stages = await readStages(spec)
-
-    // 5. The members, in a fixed order: bundle.json, the OCI layout, charts, files, stages.
+    // 4. The members, in a fixed order: bundle.json, the OCI layout, charts, files, stages.
     const { members, metadata } = assemble(spec, options, resolved, charts, files, stages)
     const plan = planLayout(members)
 
-    // 6. Disk, journal, write.
+    // 5. Disk, journal, write.
     const partialBase = `${output}.partial`
     const journalPath = `${output}.journal`
     await mkdir(dirname(output), { recursive: true })
@@ -320,6 +324,27 @@ async function readStages(spec: BundleSpec): Promise<StageFiles[]> {
     stages.push({ name: stage.name, files })
   }
   return stages
+}
+
+/** Images named by workloads in the stages' plain manifests (stage.yaml, the stage's own settings, excluded). */
+function collectStageImages(stages: StageFiles[], sink: EventSink): { ref: string; sources: string[] }[] {
+  const collector = new ImageCollector()
+  for (const stage of stages) {
+    for (const file of stage.files) {
+      if (!/\.ya?ml$/.test(file.relative) || file.relative === 'stage.yaml') continue
+      try {
+        collector.addDocuments(file.bytes.toString('utf8'), `${stage.name}/${file.relative}`)
+      } catch (error) {
+        sink.emit({
+          type: 'log',
+          level: 'warn',
+          code: 'W_STAGE_YAML',
+          message: `Could not read images from ${stage.name}/${file.relative}: ${(error as Error).message}`,
+        })
+      }
+    }
+  }
+  return collector.result()
 }
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -131,6 +131,16 @@ describe('bundle', () => {
       join(work, 'manifests', 'base', 'namespace.yaml'),
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: itest\n',
     )
+    // A workload written in the stage itself: its image is bundled without being listed anywhere else.
+    pushed.agent = await pushImage(registry, {
+      repository: 'docker.io/library/agent',
+      tag: '3.1',
+      layers: [base, { seed: 'agent', size: 100_000 }],
+    })
+    writeFileSync(
+      join(work, 'manifests', 'base', 'agent.yaml'),
+      'apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  namespace: itest\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      containers:\n        - name: agent\n          image: agent:3.1\n',
+    )
   })
 
   afterAll(async () => {
@@ -148,7 +158,7 @@ describe('bundle', () => {
     expect(res.code).toBe(0)
     bundlePath = res.result.path
     expect(bundlePath).toBe(join(out, 'itest-1.0.0.tar'))
-    expect(res.result).toMatchObject({ images: 4, charts: 1, files: 1 })
+    expect(res.result).toMatchObject({ images: 5, charts: 1, files: 1 })
     // The shared base layer is stored once although four images use it.
     expect(res.result.dedupSavedBytes).toBeGreaterThan(2 * 1_900_000)
     expect(res.events.some((e) => e.type === 'task.progress')).toBe(true)
@@ -191,6 +201,10 @@ describe('bundle', () => {
     // The chart's rendered image came along, and says where from.
     expect(byName['quay.io/demo/worker']).toMatchObject({ digest: pushed.worker!.digest })
     expect(byName['quay.io/demo/worker'].from[0]).toMatch(/chart worker/)
+    expect(byName['docker.io/library/agent']).toMatchObject({ digest: pushed.agent!.digest })
+    expect(byName['docker.io/library/agent'].from[0]).toMatch(
+      /stage manifests \(base\/agent\.yaml: DaemonSet\/agent/,
+    )
     expect(meta.charts[0]).toMatchObject({
       name: 'worker',
       version: '0.1.0',
