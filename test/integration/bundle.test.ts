@@ -203,7 +203,7 @@ describe('bundle', () => {
     expect(byName['quay.io/demo/worker'].from[0]).toMatch(/chart worker/)
     expect(byName['docker.io/library/agent']).toMatchObject({ digest: pushed.agent!.digest })
     expect(byName['docker.io/library/agent'].from[0]).toMatch(
-      /stage manifests \(base\/agent\.yaml: DaemonSet\/agent/,
+      /stage manifests \(DaemonSet\/agent container agent/,
     )
     expect(meta.charts[0]).toMatchObject({
       name: 'worker',
