@@ -1,0 +1,89 @@
+import { Args, Flags } from '@oclif/core'
+import { AirgapCommand } from '../cli/base-command.js'
+import { type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
+
+type ServeResult = Omit<ServingBundle, 'stop'>
+
+export default class Serve extends AirgapCommand<ServeResult> {
+  static override summary =
+    'Serve a bundle on the site: a private OCI registry and a file server, straight from the bundle file.'
+
+  static override description =
+    `One HTTPS port: /v2/ is an OCI registry holding every image and chart of the bundle under its full upstream name (containerd mirrors with ?ns= work), and everything else is a file server: /charts (a Helm repository), /files, /repo (package repositories), /ca.crt and /node-setup/ (containerd hosts.toml for every upstream, and node-setup.sh). The site CA is generated once and kept in the state folder. Pushes (with credentials) go to the state folder too. Runs until stopped.`
+
+  static override examples = [
+    '<%= config.bin %> serve astrago-1.0.0.tar --advertise 10.0.0.5',
+    '<%= config.bin %> serve /media/usb/astrago-1.0.0.tar.000 --port 8443 --htpasswd /etc/astrago-airgap/htpasswd',
+  ]
+
+  static override args = {
+    bundle: Args.string({ description: 'The bundle file, or its first split volume.', required: true }),
+  }
+
+  static override flags = {
+    host: Flags.string({ description: 'Address to listen on.', default: '0.0.0.0' }),
+    port: Flags.integer({ char: 'p', description: 'Port to listen on.', default: 8443, min: 0, max: 65535 }),
+    advertise: Flags.string({
+      description:
+        'Host name or IP nodes use to reach this server (certificate SANs; the first goes into node setup). Repeatable. Default: this machine’s addresses.',
+      multiple: true,
+    }),
+    'state-dir': Flags.string({
+      description: 'Folder for the site CA and pushed images (default: beside the bundle).',
+    }),
+    insecure: Flags.boolean({ description: 'Plain HTTP, no TLS.' }),
+    'tls-cert': Flags.string({
+      description: 'Server certificate (PEM) from the site’s own PKI, instead of the site CA.',
+    }),
+    'tls-key': Flags.string({ description: 'Its private key (PEM).' }),
+    htpasswd: Flags.string({ description: 'bcrypt htpasswd file of users allowed to push (htpasswd -B).' }),
+    'no-anonymous-pull': Flags.boolean({ description: 'Require credentials to pull too.' }),
+    'verify-full': Flags.boolean({
+      description: 'Rehash every member before serving (default: a quick check of presence and sizes).',
+    }),
+  }
+
+  async run(): Promise<ServeResult> {
+    const { args, flags } = await this.parse(Serve)
+    const serving = await serveBundle({
+      bundle: args.bundle,
+      host: flags.host,
+      port: flags.port,
+      advertise: flags.advertise,
+      stateDir: flags['state-dir'],
+      insecure: flags.insecure,
+      tlsCertFile: flags['tls-cert'],
+      tlsKeyFile: flags['tls-key'],
+      htpasswdFile: flags.htpasswd,
+      anonymousPull: !flags['no-anonymous-pull'],
+      verify: flags['verify-full'] ? 'full' : 'quick',
+      sink: this.sink(flags),
+      signal: this.signal,
+    })
+    const { stop, ...result } = serving
+    if (this.jsonEnabled()) this.logJson({ type: 'serving', serving: result })
+    else {
+      this.log(
+        [
+          `Serving ${result.name} ${result.version} at ${result.url} (listening on ${result.listenUrl})`,
+          `  registry:   ${result.registryHost}  (images under their full names, e.g. ${result.registryHost}/docker.io/library/…)`,
+          `  charts:     helm repo add astrago ${result.url}/charts${result.caFile ? ` --ca-file ${result.caFile}` : ''}`,
+          ...(result.caFile
+            ? [
+                `  site CA:    ${result.caFile} (SHA-256 ${result.caFingerprint})`,
+                `  each node:  curl -fsSL --cacert ca.crt ${result.nodeSetupUrl} | sudo sh   (--dry-run to preview)`,
+              ]
+            : []),
+          `  upstreams:  ${result.upstreams.join(', ')}`,
+          'Press Ctrl-C to stop.',
+        ].join('\n'),
+      )
+    }
+    await new Promise<void>((resolve) => {
+      if (this.signal.aborted) resolve()
+      this.signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    await stop()
+    return result
+  }
+}

@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
+import bcrypt from 'bcryptjs'
+import { AirgapError } from '../errors.js'
+
+/**
+ * htpasswd files with bcrypt entries only, the kind `htpasswd -B` writes and distribution accepts. MD5 ($apr1$),
+ * SHA1 ({SHA}), crypt and plain-text entries are refused with the line that holds them: they are too weak to guard a
+ * registry, and silently ignoring a user would be worse.
+ */
+export interface HtpasswdUser {
+  user: string
+  /** The bcrypt hash ($2a$, $2b$ or $2y$). */
+  hash: string
+  /** 1-based line in the file. */
+  line: number
+}
+
+const BCRYPT = /^\$2[aby]?\$(\d\d)\$[./A-Za-z0-9]{53}$/
+const MAX_PASSWORD_BYTES = 72
+
+/** Parses htpasswd text; `source` names the file in errors. Blank lines and `#` comments are skipped. */
+export function parseHtpasswd(text: string, source = 'htpasswd'): Map<string, HtpasswdUser> {
+  const users = new Map<string, HtpasswdUser>()
+  const lines = text.split(/\r?\n/)
+  lines.forEach((raw, i) => {
+    const line = i + 1
+    const entry = raw.trim()
+    if (!entry || entry.startsWith('#')) return
+    const colon = entry.indexOf(':')
+    if (colon <= 0) {
+      throw new AirgapError('E_INPUT', `${source}:${line} is not a "user:hash" entry.`, {
+        hints: ['Each line of an htpasswd file is user:bcrypt-hash, as `htpasswd -nB user` prints it.'],
+        data: { file: source, line },
+      })
+    }
+    const user = entry.slice(0, colon)
+    const hash = entry.slice(colon + 1)
+    checkBcryptHash(hash, `${source}:${line} (user "${user}")`)
+    const earlier = users.get(user)
+    if (earlier) {
+      throw new AirgapError(
+        'E_INPUT',
+        `${source}:${line} defines user "${user}" again (first on line ${earlier.line}).`,
+        { hints: ['Keep one line per user.'], data: { file: source, line } },
+      )
+    }
+    users.set(user, { user, hash, line })
+  })
+  return users
+}
+
+/** Throws E_INPUT unless `hash` is a bcrypt hash; `where` says which entry it is. */
+export function checkBcryptHash(hash: string, where: string): void {
+  if (BCRYPT.test(hash)) return
+  throw new AirgapError(
+    'E_INPUT',
+    `${where} is not a bcrypt hash (it looks like ${describeHash(hash)}); only bcrypt entries are accepted.`,
+    {
+      hints: ['Create the entry again with `htpasswd -B <file> <user>` (bcrypt), and remove the old one.'],
+    },
+  )
+}
+
+function describeHash(hash: string): string {
+  if (hash.startsWith('$apr1$')) return 'Apache MD5 ($apr1$)'
+  if (hash.startsWith('{SHA}')) return 'SHA-1 ({SHA})'
+  if (hash.startsWith('$1$')) return 'MD5-crypt ($1$)'
+  if (hash.startsWith('$5$') || hash.startsWith('$6$')) return 'SHA-crypt'
+  if (hash.startsWith('$2')) return 'a malformed bcrypt hash'
+  if (/^[./A-Za-z0-9]{13}$/.test(hash)) return 'DES crypt'
+  return 'plain text or an unknown scheme'
+}
+
+/** One htpasswd line (without newline) for `user` with a bcrypt hash of `password` ($2y$, as `htpasswd -B`). */
+export function createHtpasswdEntry(user: string, password: string, rounds = 10): string {
+  if (!user || /[:\s]/.test(user)) {
+    throw new AirgapError(
+      'E_INPUT',
+      `"${user}" cannot be an htpasswd user name: it must be non-empty, without ":" or spaces.`,
+    )
+  }
+  if (!password) throw new AirgapError('E_INPUT', `The password for "${user}" is empty.`)
+  if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) {
+    throw new AirgapError(
+      'E_INPUT',
+      `The password for "${user}" is longer than ${MAX_PASSWORD_BYTES} bytes, the most bcrypt uses.`,
+      { hints: ['Choose a shorter password: bcrypt would ignore everything after byte 72.'] },
+    )
+  }
+  const hash = bcrypt.hashSync(password, rounds).replace(/^\$2b\$/, '$2y$')
+  return `${user}:${hash}`
+}
+
+/** Checks a password against a bcrypt hash (constant-time inside bcrypt). */
+export async function verifyBcrypt(password: string, hash: string): Promise<boolean> {
+  try {
+    return await bcrypt.compare(password, hash)
+  } catch {
+    return false
+  }
+}
+
+export interface UserStoreOptions {
+  /** An htpasswd file; reread when it changes, so users can be added without a restart. */
+  htpasswdFile?: string
+  /** user → bcrypt hash. */
+  users?: Record<string, string>
+  /** How long a successful check is remembered (default 5 minutes); bcrypt costs ~50 ms per check. */
+  cacheMs?: number
+}
+
+/**
+ * The users who may push: an htpasswd file and/or a map of bcrypt hashes. Successful checks are remembered by a
+ * sha256 of user, password and hash (never the password itself), because clients send Basic credentials with every
+ * request and bcrypt is deliberately slow.
+ */
+export class UserStore {
+  private fileUsers = new Map<string, HtpasswdUser>()
+  private fileStamp = ''
+  private checkedAt = 0
+  private readonly mapUsers = new Map<string, string>()
+  private readonly verified = new Map<string, number>()
+  private readonly cacheMs: number
+
+  constructor(private readonly options: UserStoreOptions) {
+    this.cacheMs = options.cacheMs ?? 5 * 60_000
+    for (const [user, hash] of Object.entries(options.users ?? {})) {
+      checkBcryptHash(hash, `The hash of user "${user}"`)
+      this.mapUsers.set(user, hash)
+    }
+    if (options.htpasswdFile) this.reload(true)
+  }
+
+  /** True when at least one user is configured. */
+  get hasUsers(): boolean {
+    this.reload(false)
+    return this.mapUsers.size + this.fileUsers.size > 0
+  }
+
+  async verify(user: string, password: string): Promise<boolean> {
+    this.reload(false)
+    const hash = this.fileUsers.get(user)?.hash ?? this.mapUsers.get(user)
+    if (!hash) return false
+    const key = createHash('sha256').update(`${user}\u0000${password}\u0000${hash}`).digest()
+    const id = key.toString('base64')
+    const until = this.verified.get(id)
+    if (until !== undefined && until > Date.now()) return true
+    if (!(await verifyBcrypt(password, hash))) return false
+    if (this.verified.size > 1000) this.verified.clear()
+    this.verified.set(id, Date.now() + this.cacheMs)
+    return true
+  }
+
+  /** Rereads the htpasswd file when its size or mtime changed; a broken file keeps the last good users. */
+  private reload(initial: boolean): void {
+    const file = this.options.htpasswdFile
+    if (!file || (!initial && Date.now() - this.checkedAt < 1000)) return
+    this.checkedAt = Date.now()
+    let stamp: string
+    try {
+      const info = statSync(file)
+      stamp = `${info.size}:${info.mtimeMs}`
+    } catch (error) {
+      if (initial) {
+        throw new AirgapError(
+          'E_INPUT',
+          `Cannot read the htpasswd file ${file}: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        )
+      }
+      return
+    }
+    if (stamp === this.fileStamp) return
+    try {
+      this.fileUsers = parseHtpasswd(readFileSync(file, 'utf8'), file)
+      this.fileStamp = stamp
+      this.verified.clear()
+    } catch (error) {
+      if (initial) throw error
+    }
+  }
+}

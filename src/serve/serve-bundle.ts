@@ -1,0 +1,168 @@
+import { readFile } from 'node:fs/promises'
+import { networkInterfaces, hostname as osHostname } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { BundleReader } from '../bundle/reader.js'
+import { verifyBundle } from '../bundle/verify.js'
+import { AirgapError } from '../errors.js'
+import { Task } from '../events/tasks.js'
+import type { EventSink } from '../events/types.js'
+import { createFileHandler } from './file-handler.js'
+import { createNodeSetupFiles, upstreamRegistries } from './node-setup.js'
+import { createRegistryHandler } from './registry-handler.js'
+import { issueServerCertificate, loadOrCreateSiteCa, loadServerCertificate } from './site-ca.js'
+import { type SiteServer, startSiteServer } from './site-server.js'
+
+/**
+ * Serves a bundle on the site: checks it, then one server with the OCI registry (/v2/) and the file server (charts,
+ * files, package repositories, the CA, node setup), read straight out of the bundle file. State that must survive
+ * restarts (the site CA, pushed images) lives in a state folder beside the bundle.
+ */
+export interface ServeBundleOptions {
+  bundle: string
+  host?: string
+  port?: number
+  /** Host names and IPs nodes use to reach this server (certificate SANs; the first is written into node setup). */
+  advertise?: string[]
+  /** Default: <bundle folder>/astrago-airgap-site */
+  stateDir?: string
+  /** Plain HTTP instead of TLS (tests, or a site that terminates TLS elsewhere). */
+  insecure?: boolean
+  /** A certificate and key of the site's own PKI instead of the generated site CA. */
+  tlsCertFile?: string
+  tlsKeyFile?: string
+  htpasswdFile?: string
+  anonymousPull?: boolean
+  verify?: 'quick' | 'full'
+  sink: EventSink
+  signal?: AbortSignal
+}
+
+export interface ServingBundle {
+  name: string
+  version: string
+  /** How nodes reach the server, e.g. https://10.0.0.5:8443 */
+  url: string
+  /** host:port for image references and containerd. */
+  registryHost: string
+  listenUrl: string
+  caFile?: string
+  caFingerprint?: string
+  stateDir: string
+  nodeSetupUrl: string
+  upstreams: string[]
+  stop(): Promise<void>
+}
+
+export async function serveBundle(options: ServeBundleOptions): Promise<ServingBundle> {
+  const { sink } = options
+  await verifyBundle({ path: options.bundle, mode: options.verify ?? 'quick', sink, signal: options.signal })
+  const reader = await BundleReader.open(options.bundle)
+  let server: SiteServer | undefined
+  try {
+    const stateDir = resolve(
+      options.stateDir ?? join(dirname(resolve(options.bundle)), 'astrago-airgap-site'),
+    )
+    const port = options.port ?? 8443
+    const advertise = options.advertise?.length ? options.advertise : defaultAdvertise()
+    const scheme = options.insecure ? 'http' : 'https'
+    const url = `${scheme}://${formatHost(advertise[0]!)}:${port}`
+
+    const task = new Task(sink, `Serve ${reader.metadata.name} ${reader.metadata.version}`)
+    let tls: { certPem: string; keyPem: string } | undefined
+    let caPem: string | undefined
+    let caFile: string | undefined
+    let caFingerprint: string | undefined
+    if (!options.insecure) {
+      if (options.tlsCertFile || options.tlsKeyFile) {
+        if (!options.tlsCertFile || !options.tlsKeyFile) {
+          throw new AirgapError('E_USAGE', '--tls-cert and --tls-key go together.')
+        }
+        const cert = loadServerCertificate({
+          certPem: await readFile(options.tlsCertFile, 'utf8'),
+          keyPem: await readFile(options.tlsKeyFile, 'utf8'),
+        })
+        tls = { certPem: cert.certPem, keyPem: cert.keyPem }
+      } else {
+        const ca = await loadOrCreateSiteCa(join(stateDir, 'ca'), {
+          commonName: `astrago-airgap site CA (${reader.metadata.name})`,
+        })
+        const cert = await issueServerCertificate(ca, {
+          hosts: [...new Set([...advertise, 'localhost', '127.0.0.1'])],
+        })
+        tls = { certPem: cert.certPem, keyPem: cert.keyPem }
+        caPem = ca.certPem
+        caFile = join(stateDir, 'ca', 'ca.crt')
+        caFingerprint = ca.fingerprint
+        if (ca.created)
+          sink.emit({
+            type: 'log',
+            level: 'info',
+            code: 'I_SITE_CA',
+            message: `Created the site CA in ${caFile}`,
+          })
+      }
+    }
+    const upstreams = upstreamRegistries(reader.metadata)
+    const nodeSetup = options.insecure
+      ? new Map<string, string>()
+      : createNodeSetupFiles({
+          siteUrl: url,
+          caPem: caPem ?? tls!.certPem,
+          upstreams,
+          bundle: { name: reader.metadata.name, version: reader.metadata.version },
+        })
+    const registry = createRegistryHandler({
+      reader,
+      overlayDir: join(stateDir, 'registry'),
+      auth: { htpasswdFile: options.htpasswdFile, anonymousPull: options.anonymousPull ?? true },
+      sink,
+    })
+    await registry.ready()
+    const files = createFileHandler({ reader, caPem, nodeSetup })
+    server = await startSiteServer({
+      host: options.host ?? '0.0.0.0',
+      port,
+      tls,
+      handlers: [registry, files],
+      sink,
+    })
+    const actualUrl = `${scheme}://${formatHost(advertise[0]!)}:${server.port}`
+    task.end('done', actualUrl)
+    const openServer = server
+    return {
+      name: reader.metadata.name,
+      version: reader.metadata.version,
+      url: actualUrl,
+      registryHost: `${formatHost(advertise[0]!)}:${server.port}`,
+      listenUrl: server.listenUrl,
+      caFile,
+      caFingerprint,
+      stateDir,
+      nodeSetupUrl: `${actualUrl}/node-setup/node-setup.sh`,
+      upstreams,
+      stop: async () => {
+        await openServer.close()
+        await reader.close()
+      },
+    }
+  } catch (error) {
+    await server?.close()
+    await reader.close()
+    throw error
+  }
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+/** This machine's name and its non-loopback IPv4 addresses. */
+function defaultAdvertise(): string[] {
+  const addresses = Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && a.family === 'IPv4' && !a.internal)
+    .map((a) => a!.address)
+  return [...addresses, osHostname().toLowerCase(), '127.0.0.1'].filter(
+    (h, i, all) => h && all.indexOf(h) === i,
+  )
+}

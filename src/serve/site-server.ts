@@ -1,0 +1,86 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { AirgapError } from '../errors.js'
+import type { EventSink } from '../events/types.js'
+
+/**
+ * The one server of a site: a single port, HTTPS with the site's certificate (or plain HTTP when asked), handing each
+ * request to the first handler that takes it (the registry under /v2/, then the file server). One port means one
+ * firewall rule, one certificate and one address for containerd, apt and helm alike.
+ */
+export type SiteRequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
+
+export interface SiteServerOptions {
+  host: string
+  port: number
+  tls?: { certPem: string; keyPem: string }
+  handlers: SiteRequestHandler[]
+  sink: EventSink
+}
+
+export interface SiteServer {
+  /** The address it listens on, e.g. https://0.0.0.0:8443 */
+  listenUrl: string
+  port: number
+  close(): Promise<void>
+}
+
+export async function startSiteServer(options: SiteServerOptions): Promise<SiteServer> {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      for (const handler of options.handlers) if (await handler(req, res)) return
+      if (!res.headersSent) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+    } catch (error) {
+      options.sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_SERVE_REQUEST',
+        message: `${req.method} ${req.url} failed: ${(error as Error).message}`,
+      })
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n')
+      else res.destroy()
+    }
+  }
+  const listener = (req: IncomingMessage, res: ServerResponse) => void handle(req, res)
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, listener)
+    : createHttpServer(listener)
+  server.keepAliveTimeout = 65_000
+  server.requestTimeout = 0 // large blob uploads and downloads take as long as they take
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(
+          new AirgapError('E_ENVIRONMENT', `Port ${options.port} on ${options.host} is already in use.`, {
+            hints: ['Stop what listens there (ss -ltnp), or choose another port with --port.'],
+            data: { port: options.port, host: options.host },
+          }),
+        )
+      } else if (error.code === 'EACCES') {
+        reject(
+          new AirgapError(
+            'E_ENVIRONMENT',
+            `Not allowed to listen on port ${options.port} (ports below 1024 need root).`,
+          ),
+        )
+      } else reject(error)
+    })
+    server.listen(options.port, options.host, () => resolve())
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : options.port
+  return {
+    listenUrl: `${options.tls ? 'https' : 'http'}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
