@@ -1,0 +1,158 @@
+import { Args, Flags } from '@oclif/core'
+import { AirgapCommand } from '../cli/base-command.js'
+import { caFileFlag, concurrencyFlag, insecureRegistryFlag, parseKeyValue } from '../cli/flags.js'
+import { readPasswordsFromStdin } from '../cli/input.js'
+import { kubeFlags } from '../cli/kubeconfig.js'
+import { formatDuration } from '../events/format.js'
+import { type InstallBundleResult, installBundle } from '../install/install-bundle.js'
+
+export default class Install extends AirgapCommand<InstallBundleResult> {
+  static override summary =
+    'Install a bundle on the site: verify it, serve it, optionally push it into Harbor, apply its stages.'
+
+  static override description =
+    `Checks the bundle (a quick check of every member by default; --verify-full rehashes everything), serves it as the site registry and file server while the stages are applied, copies its images into the site's registry with --push-to, and applies the stages in order with readiness waits. State is kept in the cluster: run it again to resume at the first unfinished stage; a finished install is checked and left alone; a newer bundle upgrades and prunes what it no longer ships.`
+
+  static override examples = [
+    '<%= config.bin %> install astrago-1.0.0.tar --values site.yaml --advertise 10.0.0.5',
+    '<%= config.bin %> install astrago-1.0.0.tar --values site.yaml --dry-run',
+    'echo "$HARBOR_PASSWORD" | <%= config.bin %> install astrago-1.0.0.tar --values site.yaml --push-to harbor.site:443 --push-prefix astrago --username harbor.site:443=admin --password-stdin --relocate-images',
+  ]
+
+  static override args = {
+    bundle: Args.string({ description: 'The bundle file, or its first split volume.', required: true }),
+  }
+
+  static override flags = {
+    ...kubeFlags,
+    values: Flags.string({ char: 'f', description: 'Site values (YAML), validated against every stage.' }),
+    'dry-run': Flags.boolean({
+      description: 'Show the plan (stages, objects, charts, images) without touching anything.',
+    }),
+    'verify-full': Flags.boolean({ description: 'Rehash every member first instead of the quick check.' }),
+    'skip-preflight': Flags.boolean({
+      description: 'Skip the cluster checks before stage 1 (experts only).',
+    }),
+    reapply: Flags.boolean({
+      description: 'Apply every stage again even if this bundle is installed (repairs deleted objects).',
+    }),
+    'no-serve': Flags.boolean({
+      description: 'Do not serve the bundle (the cluster pulls from a running `serve` or the pushed copies).',
+    }),
+    host: Flags.string({ description: 'Address the site server listens on.', default: '0.0.0.0' }),
+    port: Flags.integer({ description: 'Port of the site server.', default: 8443, min: 0, max: 65535 }),
+    advertise: Flags.string({
+      description: 'Host name or IP nodes use to reach the site server. Repeatable.',
+      multiple: true,
+    }),
+    'state-dir': Flags.string({
+      description: 'Folder for the site CA and pushed images (default: beside the bundle).',
+    }),
+    insecure: Flags.boolean({ description: 'Serve plain HTTP, no TLS.' }),
+    htpasswd: Flags.string({
+      description: 'bcrypt htpasswd file of users allowed to push to the site server.',
+    }),
+    'keep-serving': Flags.boolean({ description: 'Keep serving after the install, until Ctrl-C.' }),
+    'push-to': Flags.string({
+      description: 'Copy every image and chart into this registry (e.g. harbor.site:443).',
+    }),
+    'push-prefix': Flags.string({
+      description: 'Repository prefix in that registry (e.g. a Harbor project).',
+    }),
+    'relocate-images': Flags.boolean({
+      description: 'Point the plain manifests’ images at the pushed copies.',
+    }),
+    username: Flags.string({
+      description: 'REGISTRY=USER for --push-to; password from --password-stdin.',
+      multiple: true,
+    }),
+    'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
+    'insecure-registry': insecureRegistryFlag,
+    'ca-file': caFileFlag,
+    concurrency: concurrencyFlag,
+  }
+
+  async run(): Promise<InstallBundleResult> {
+    const { args, flags } = await this.parse(Install)
+    const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
+    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
+    const credentials = Object.fromEntries(
+      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
+    )
+    const result = await installBundle({
+      bundle: args.bundle,
+      verify: flags['verify-full'] ? 'full' : 'quick',
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      valuesFile: flags.values,
+      helm: flags.helm,
+      namespace: flags.namespace,
+      serve: flags['no-serve']
+        ? undefined
+        : {
+            host: flags.host,
+            port: flags.port,
+            advertise: flags.advertise,
+            stateDir: flags['state-dir'],
+            insecure: flags.insecure,
+            htpasswdFile: flags.htpasswd,
+            keep: flags['keep-serving'],
+          },
+      push: flags['push-to']
+        ? {
+            registry: flags['push-to'],
+            prefix: flags['push-prefix'],
+            credentials,
+            insecure: (flags['insecure-registry'] ?? []).length > 0,
+            caFiles: flags['ca-file'],
+            concurrency: flags.concurrency,
+            relocateImages: flags['relocate-images'],
+          }
+        : undefined,
+      dryRun: flags['dry-run'],
+      skipPreflight: flags['skip-preflight'],
+      reapply: flags.reapply,
+      toolVersion: this.config.version,
+      sink: this.sink(flags),
+      signal: this.signal,
+    })
+    if (!this.jsonEnabled()) this.log(describeInstall(result))
+    return result
+  }
+}
+
+function describeInstall(result: InstallBundleResult): string {
+  const { install } = result
+  const lines = [
+    `${install.bundle.name} ${install.bundle.version}: ${install.mode}${install.nothingToDo ? ' (nothing to do: already installed and ready)' : ''} in ${formatDuration(install.durationMs)}`,
+  ]
+  for (const stage of install.stages)
+    lines.push(
+      `  ${stage.action.padEnd(8)} ${stage.name} (${stage.objects} objects${stage.releases.length ? `, releases ${stage.releases.join(', ')}` : ''})`,
+    )
+  if (install.pruned.objects.length || install.pruned.releases.length) {
+    lines.push(
+      `  pruned ${install.pruned.objects.length} objects and ${install.pruned.releases.length} releases the new bundle no longer ships`,
+    )
+  }
+  if (install.plan) {
+    for (const stage of install.plan.stages) {
+      lines.push(
+        `  stage ${stage.name}: ${stage.objects.length} objects, ${stage.charts.length} charts, ${stage.images.length} images`,
+      )
+      for (const o of stage.objects)
+        lines.push(`    ${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`)
+      for (const c of stage.charts)
+        lines.push(`    chart ${c.chart} ${c.version} as ${c.namespace}/${c.release}`)
+    }
+  }
+  if (result.push)
+    lines.push(
+      `  pushed to ${result.push.registry}${result.push.prefix ? `/${result.push.prefix}` : ''}: ${result.push.images} images, ${result.push.charts} charts`,
+    )
+  if (result.serving)
+    lines.push(
+      `  served at ${result.serving.url} during the install; keep \`astrago-airgap serve\` running (or use --keep-serving) so nodes can pull`,
+    )
+  return lines.join('\n')
+}

@@ -1,0 +1,39 @@
+import { AirgapCommand } from '../cli/base-command.js'
+import { kubeFlags } from '../cli/kubeconfig.js'
+import { readInstallState } from '../deploy/install-stages.js'
+import type { InstallState } from '../deploy/state.js'
+import { AirgapError } from '../errors.js'
+
+export default class Status extends AirgapCommand<InstallState> {
+  static override summary = 'Show what is installed on the cluster: bundle, version, and each stage’s status.'
+
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status --kubeconfig /etc/kubernetes/admin.conf --json',
+  ]
+
+  static override flags = { ...kubeFlags }
+
+  async run(): Promise<InstallState> {
+    const { flags } = await this.parse(Status)
+    const state = await readInstallState({
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      namespace: flags.namespace,
+      signal: this.signal,
+    })
+    if (!state) {
+      throw new AirgapError(
+        'E_CLUSTER',
+        `Nothing is installed: there is no install state in namespace ${flags.namespace}.`,
+        {
+          hints: [
+            'Install a bundle with `astrago-airgap install <bundle>`, or give the installer’s namespace with -n.',
+          ],
+        },
+      )
+    }
+    if (!this.jsonEnabled()) this.log(JSON.stringify(state, null, 2))
+    return state
+  }
+}

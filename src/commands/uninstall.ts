@@ -1,0 +1,44 @@
+import { Flags } from '@oclif/core'
+import { findHelm } from '../charts/discover-images.js'
+import { AirgapCommand } from '../cli/base-command.js'
+import { kubeFlags } from '../cli/kubeconfig.js'
+import { type UninstallResult, uninstallStages } from '../deploy/install-stages.js'
+
+export default class Uninstall extends AirgapCommand<UninstallResult> {
+  static override summary = 'Remove what the install applied, stage by stage in reverse order.'
+
+  static override description =
+    'Works from the install state kept in the cluster; the bundle is not needed. A stopped uninstall can be run again.'
+
+  static override examples = ['<%= config.bin %> uninstall', '<%= config.bin %> uninstall --timeout 600']
+
+  static override flags = {
+    ...kubeFlags,
+    timeout: Flags.integer({
+      description: 'Seconds to wait for each stage’s objects to go.',
+      default: 300,
+      min: 1,
+    }),
+  }
+
+  async run(): Promise<UninstallResult> {
+    const { flags } = await this.parse(Uninstall)
+    const result = await uninstallStages({
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      helm: findHelm(flags.helm),
+      namespace: flags.namespace,
+      timeoutMs: flags.timeout * 1000,
+      sink: this.sink(flags),
+      signal: this.signal,
+    })
+    if (!this.jsonEnabled()) {
+      this.log(
+        result.nothingToDo
+          ? `Nothing to uninstall in namespace ${result.namespace}.`
+          : `Removed ${result.bundle?.name} ${result.bundle?.version}: ${result.removed.objects.length} objects, ${result.removed.releases.length} releases.`,
+      )
+    }
+    return result
+  }
+}
