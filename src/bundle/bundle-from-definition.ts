@@ -1,9 +1,6 @@
-import { readFile } from 'node:fs/promises'
-import { AirgapError } from '../errors.js'
 import type { EventSink } from '../events/types.js'
-import { HttpClient } from '../net/http.js'
-import { type Credential, DefaultCredentialStore } from '../oci/docker-config.js'
-import { RegistryClient } from '../oci/registry-client.js'
+import { createRegistryClient } from '../oci/create-registry-client.js'
+import type { Credential } from '../oci/docker-config.js'
 import { loadBundleSpec } from '../spec/load.js'
 import { type CreateBundleResult, createBundle } from './create.js'
 
@@ -32,50 +29,16 @@ export async function bundleFromDefinition(
 ): Promise<CreateBundleResult> {
   const spec = await loadBundleSpec(options.definition)
   if (options.platforms?.length) spec.platforms = options.platforms
-  const registryMirrors: Record<string, string> = {}
-  const urlMirrors: Record<string, string> = {}
-  for (const [from, to] of Object.entries(options.mirrors ?? {})) {
-    try {
-      new URL(to)
-    } catch {
-      throw new AirgapError('E_USAGE', `Mirror ${from}=${to}: "${to}" is not a URL.`, {
-        hints: [
-          'Write mirrors as docker.io=https://mirror.example:5000 or https://get.helm.sh=http://files.local/helm.',
-        ],
-      })
-    }
-    if (from.includes('://')) urlMirrors[from] = to
-    else registryMirrors[from] = to
-  }
-  const ca: string[] = []
-  for (const file of options.caFiles ?? []) {
-    try {
-      ca.push(await readFile(file, 'utf8'))
-    } catch (error) {
-      throw new AirgapError('E_INPUT', `Cannot read the CA file ${file}: ${(error as Error).message}`)
-    }
-  }
-  const http = new HttpClient({
-    ca: ca.length ? ca : undefined,
-    insecureHosts: options.insecureRegistries,
-    urlMirrors,
-    connections: Math.max(8, options.concurrency ?? 8),
-    userAgent: `astrago-airgap/${options.toolVersion}`,
-    onRetry: ({ url, reason, delayMs }) =>
-      options.sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: 'W_RETRY',
-        message: `${reason}; retrying ${url} in ${delayMs}ms`,
-      }),
+  const { http, registry } = await createRegistryClient({
+    mirrors: options.mirrors,
+    credentials: options.credentials,
+    insecureRegistries: options.insecureRegistries,
+    caFiles: options.caFiles,
+    concurrency: options.concurrency,
+    toolVersion: options.toolVersion,
+    sink: options.sink,
   })
   try {
-    const registry = new RegistryClient({
-      http,
-      credentials: new DefaultCredentialStore(options.credentials),
-      mirrors: registryMirrors,
-      plainHttp: options.insecureRegistries,
-    })
     return await createBundle({
       spec,
       registry,

@@ -344,7 +344,17 @@ function collectStageImages(stages: StageFiles[], sink: EventSink): { ref: strin
       }
     }
   }
-  return collector.result()
+  // An image chosen by the site values at install time (${{ site.… }}) cannot be bundled by name: say so.
+  return collector.result().filter((image) => {
+    if (!image.ref.includes('${{')) return true
+    sink.emit({
+      type: 'log',
+      level: 'warn',
+      code: 'W_STAGE_IMAGE_TEMPLATED',
+      message: `${image.sources.join(', ')} names the image "${image.ref}", chosen by site values at install time; list the images it can be under images: in the definition.`,
+    })
+    return false
+  })
 }
 
 async function listFiles(dir: string): Promise<string[]> {

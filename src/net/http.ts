@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { rootCertificates } from 'node:tls'
 import { Agent, type Dispatcher, request } from 'undici'
 import { AirgapError } from '../errors.js'
 import {
@@ -70,7 +71,11 @@ export class HttpClient {
       bodyTimeout: 120_000,
       headersTimeout: 60_000,
     }
-    this.secure = new Agent({ ...common, connect: options.ca?.length ? { ca: options.ca } : {} })
+    // Extra CAs are added to Node's trusted roots, not put in their place.
+    this.secure = new Agent({
+      ...common,
+      connect: options.ca?.length ? { ca: [...rootCertificates, ...options.ca] } : {},
+    })
     this.insecureHosts = new Set(options.insecureHosts ?? [])
     this.insecure = this.insecureHosts.size
       ? new Agent({ ...common, connect: { rejectUnauthorized: false } })

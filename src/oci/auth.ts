@@ -53,13 +53,23 @@ export class RegistryAuth {
     return undefined
   }
 
-  /** Records the challenge of a 401 answer; returns false when retrying cannot help (same scheme, nothing new). */
-  async learn(registry: string, wwwAuthenticate: string | undefined, scope: string): Promise<boolean> {
+  /**
+   * Records the challenge of a 401 answer to a request that carried `sent` as its Authorization (or none); returns
+   * false when retrying cannot help (same scheme, nothing new).
+   */
+  async learn(
+    registry: string,
+    wwwAuthenticate: string | undefined,
+    scope: string,
+    sent: string | undefined,
+  ): Promise<boolean> {
     const challenge = parseChallenge(wwwAuthenticate)
     if (!challenge || (challenge.scheme !== 'basic' && challenge.scheme !== 'bearer')) return false
     const known = this.challenges.get(registry)
     this.challenges.set(registry, challenge)
     if (!known || known.scheme !== challenge.scheme) return true
+    // Sent before the challenge was known (in parallel with the request that learnt it): retry with auth.
+    if (sent === undefined) return true
     if (challenge.scheme === 'bearer') {
       // An expired or insufficient token: drop it and ask again once.
       const key = tokenKey(registry, scopeFor(challenge, scope))
@@ -110,7 +120,8 @@ export class RegistryAuth {
       throw new AirgapError('E_REMOTE', `Registry ${registry} asked for a bearer token but named no realm.`)
     const url = new URL(realm)
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
-    if (scope) url.searchParams.set('scope', scope)
+    // Several scopes (a cross-repository mount also needs pull on the source) go as repeated parameters.
+    for (const item of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', item)
     const credential = await this.credentials.get(registry)
     const res = await this.http.fetch(url.toString(), {
       headers: credential ? { authorization: basic(credential) } : {},

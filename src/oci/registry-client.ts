@@ -78,13 +78,17 @@ export class RegistryClient {
   /** A request with the auth handshake: on 401 it learns the challenge and tries once more. */
   async request(repo: Repo, path: string, init: HttpRequest = {}, actions = 'pull'): Promise<HttpResponse> {
     const scope = `repository:${this.scopeName(repo)}:${actions}`
+    let sent: string | undefined
     const send = async () => {
-      const authorization = await this.auth.header(repo.registry, scope, init.signal)
-      const headers = { ...init.headers, ...(authorization ? { authorization } : {}) }
+      sent = await this.auth.header(repo.registry, scope, init.signal)
+      const headers = { ...init.headers, ...(sent ? { authorization: sent } : {}) }
       return await this.http.fetch(this.url(repo, path), { ...init, headers })
     }
     let res = await send()
-    if (res.status === 401 && (await this.auth.learn(repo.registry, res.header('www-authenticate'), scope))) {
+    if (
+      res.status === 401 &&
+      (await this.auth.learn(repo.registry, res.header('www-authenticate'), scope, sent))
+    ) {
       await res.body.dump()
       res = await send()
     }
@@ -93,6 +97,57 @@ export class RegistryClient {
       throw authError(this.where(repo), await this.auth.hasCredential(repo.registry), `401 ${detail}`)
     }
     return res
+  }
+
+  /**
+   * A request to a full URL on `repo`'s registry (an upload session's Location) with the auth handshake for the given
+   * token scopes (a cross-repository mount also needs pull on the source). A streamed body cannot be sent twice: when
+   * such a request meets a 401 it learns the challenge and returns the 401, for the caller to send again (an upload
+   * continues from the session's offset).
+   */
+  async requestUrl(repo: Repo, url: string, init: HttpRequest, scopes: string[]): Promise<HttpResponse> {
+    const scope = scopes.join(' ')
+    let sent: string | undefined
+    const send = async () => {
+      sent = await this.auth.header(repo.registry, scope, init.signal)
+      const headers = { ...init.headers, ...(sent ? { authorization: sent } : {}) }
+      return await this.http.fetch(url, { ...init, headers })
+    }
+    let res = await send()
+    const body = init.body
+    const replayable =
+      body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body)
+    if (
+      res.status === 401 &&
+      (await this.auth.learn(repo.registry, res.header('www-authenticate'), scope, sent))
+    ) {
+      if (!replayable) return res
+      await res.body.dump()
+      res = await send()
+    }
+    if (res.status === 401) throw await this.authFailure(repo, res)
+    return res
+  }
+
+  /** The URL of `path` under a repository (`blobs/uploads/`, `manifests/<ref>`). */
+  repositoryUrl(repo: Repo, path: string): string {
+    return this.url(repo, path)
+  }
+
+  /** The token scope for `actions` (pull, or pull,push) on a repository. */
+  scope(repo: Repo, actions: string): string {
+    return `repository:${this.scopeName(repo)}:${actions}`
+  }
+
+  /** A URL the registry returned (a Location header), made absolute against the registry's endpoint. */
+  resolveUrl(repo: Repo, location: string): string {
+    return new URL(location, `${this.endpoint(repo.registry).origin}/`).toString()
+  }
+
+  /** The E_AUTH error for a 401 answer: names the registry and how to give credentials. */
+  async authFailure(repo: Repo, res: HttpResponse): Promise<AirgapError> {
+    const detail = await describeErrorBody(res)
+    return authError(this.where(repo), await this.auth.hasCredential(repo.registry), `401 ${detail}`)
   }
 
   private scopeName(repo: Repo): string {
@@ -210,7 +265,7 @@ function sniffMediaType(bytes: Buffer): string {
 }
 
 /** The OCI error body ({"errors":[{"code","message"}]}) in one line, or the status text. */
-async function describeErrorBody(res: HttpResponse): Promise<string> {
+export async function describeErrorBody(res: HttpResponse): Promise<string> {
   let text = ''
   try {
     text = (await res.body.text()).slice(0, 2000)

@@ -20,8 +20,13 @@ export interface RegistryOptions {
   /** Require basic auth with this user (stored bcrypt-hashed, the only kind distribution accepts). */
   credentials?: { username: string; password: string }
   tls?: boolean
-  /** Extra top-level config sections (for example `proxy` for a pull-through cache). */
+  /** Extra top-level config sections (for example `proxy` for a pull-through cache, or `auth` for token auth). */
   extraConfig?: Record<string, unknown>
+  /**
+   * Storage folder to use instead of a fresh one (kept on stop): seed a registry without auth, stop it, and serve
+   * the same content again behind auth the harness cannot push through (token auth).
+   */
+  storageDir?: string
 }
 
 export interface TestRegistry {
@@ -49,7 +54,10 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   const config: Record<string, unknown> = {
     version: 0.1,
     log: { level: 'info', accesslog: { disabled: true } },
-    storage: { filesystem: { rootdirectory: join(workDir, 'storage') }, delete: { enabled: true } },
+    storage: {
+      filesystem: { rootdirectory: options.storageDir ?? join(workDir, 'storage') },
+      delete: { enabled: true },
+    },
     http: {
       addr: host,
       secret: 'astrago-airgap-test-secret',

@@ -1,0 +1,90 @@
+import { Args, Flags } from '@oclif/core'
+import { AirgapCommand } from '../cli/base-command.js'
+import { caFileFlag, insecureRegistryFlag, parseKeyValue } from '../cli/flags.js'
+import { readPasswordsFromStdin } from '../cli/input.js'
+import { formatBytes, formatDuration, formatRate } from '../events/format.js'
+import type { PushResult } from '../push/push-bundle.js'
+import { pushBundleFile } from '../push/push-bundle-file.js'
+import { parsePushTarget } from '../push/target.js'
+
+export default class Push extends AirgapCommand<PushResult> {
+  static override summary = "Copy a bundle's images and charts into a site registry such as Harbor."
+
+  static override description =
+    'Every image goes to <registry>/<prefix>/<full original name>:<tag> (docker.io/library/nginx:1.27 → harbor.site/astrago/docker.io/library/nginx:1.27) with its digest unchanged, and every chart to <registry>/<prefix>/charts/<name>:<version>. Blobs the registry already holds are skipped, blobs it holds in another repository are mounted, and the rest are streamed from the bundle file in parallel. Run it again after an interruption to send only what is missing; a finished push sends nothing.'
+
+  static override examples = [
+    'echo "$HARBOR_PASSWORD" | <%= config.bin %> push astrago-1.0.0.tar --registry harbor.site:443 --prefix astrago --username harbor.site:443=admin --password-stdin',
+    '<%= config.bin %> push /media/usb/astrago-1.0.0.tar.000 --registry harbor.site --prefix astrago --ca-file site-ca.crt',
+    '<%= config.bin %> push astrago-1.0.0.tar --registry 10.0.0.5:5000 --insecure-registry 10.0.0.5:5000',
+  ]
+
+  static override args = {
+    bundle: Args.string({ description: 'The bundle file, or its first split volume.', required: true }),
+  }
+
+  static override flags = {
+    registry: Flags.string({
+      char: 'r',
+      description: 'The site registry: host[:port].',
+      required: true,
+      helpValue: 'HOST[:PORT]',
+    }),
+    prefix: Flags.string({
+      description:
+        'Repository path in front of every image name: the Harbor project (it must exist), e.g. astrago.',
+    }),
+    username: Flags.string({
+      description:
+        'REGISTRY=USER (or just USER for --registry) to log in with; the password comes from --password-stdin (one line per --username, in order). Without it, ~/.docker/config.json is used.',
+      multiple: true,
+      helpValue: 'REGISTRY=USER',
+    }),
+    'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
+    'insecure-registry': insecureRegistryFlag,
+    'ca-file': caFileFlag,
+    concurrency: Flags.integer({
+      char: 'j',
+      description: 'Parallel uploads.',
+      default: 8,
+      min: 1,
+      max: 64,
+    }),
+  }
+
+  async run(): Promise<PushResult> {
+    const { args, flags } = await this.parse(Push)
+    const logins = (flags.username ?? []).map((u) =>
+      u.includes('=')
+        ? parseKeyValue('username', u)
+        : ([parsePushTarget(flags.registry).target.registry, u] as [string, string]),
+    )
+    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
+    const credentials = Object.fromEntries(
+      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
+    )
+    const result = await pushBundleFile({
+      bundle: args.bundle,
+      registry: flags.registry,
+      prefix: flags.prefix,
+      credentials,
+      insecureRegistries: flags['insecure-registry'],
+      caFiles: flags['ca-file'],
+      concurrency: flags.concurrency,
+      toolVersion: this.config.version,
+      sink: this.sink(flags),
+      signal: this.signal,
+    })
+    if (!this.jsonEnabled()) {
+      const where = result.prefix ? `${result.registry}/${result.prefix}` : result.registry
+      this.log(
+        [
+          `Pushed to ${where}: ${result.images} images, ${result.charts} charts${result.upToDate ? ` (${result.upToDate} already there)` : ''}`,
+          `  ${result.blobsUploaded} blobs uploaded (${formatBytes(result.bytesUploaded)}), ${result.blobsMounted} mounted, ${result.blobsSkipped} already there; ${result.manifestsPushed} manifests`,
+          `  in ${formatDuration(result.durationMs)}${result.bytesUploaded ? `, ${formatRate(result.bytesPerSecond)}` : ''}`,
+        ].join('\n'),
+      )
+    }
+    return result
+  }
+}

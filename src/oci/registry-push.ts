@@ -1,0 +1,490 @@
+import { createHash } from 'node:crypto'
+import { type Readable, Transform } from 'node:stream'
+import { AirgapError } from '../errors.js'
+import type { HttpResponse } from '../net/http.js'
+import { backoffDelay, defaultRetryPolicy, RetryableError, sleep } from '../net/retry.js'
+import { MANIFEST_ACCEPT } from './media-types.js'
+import { describeErrorBody, type RegistryClient, type Repo } from './registry-client.js'
+
+/**
+ * The write half of the OCI distribution API, for pushing into a site registry (Harbor, distribution): blob existence
+ * checks, cross-repository mounts, blob uploads that stream from a source and survive a connection dropped mid-way
+ * (the session's status says how much arrived, and the upload continues from there), and manifest puts checked
+ * against the digest the registry reports. Every request asks for `pull,push` on the target repository, so one
+ * bearer token serves a repository's whole push.
+ */
+
+/** Where an upload reads a blob's bytes: any byte range of it, as a stream (the bundle file, positional reads). */
+export interface BlobSource {
+  open(offset: number, length: number): Readable
+}
+
+export interface UploadBlobOptions {
+  signal?: AbortSignal
+  /** An upload session already opened (the Location of a mount the registry answered with 202). */
+  session?: string
+  /** Blobs (or remainders) up to this size go in the final PUT; larger ones in PATCH chunks first. */
+  monolithicMax?: number
+  /** Bytes per PATCH request. */
+  chunkSize?: number
+  /** Failed requests tolerated per blob before giving up. */
+  attempts?: number
+  /** Bytes sent so far for this blob (it can go down when a failed request's bytes did not arrive). */
+  onProgress?: (bytes: number) => void
+  onNotice?: (notice: UploadNotice) => void
+}
+
+export interface UploadNotice {
+  code: 'I_UPLOAD_RESUMED' | 'W_UPLOAD_RESTARTED' | 'W_UPLOAD_SMALLER_CHUNKS'
+  message: string
+}
+
+export interface UploadBlobResult {
+  /** Times the upload continued from the session's offset after a failed request. */
+  resumed: number
+  /** Times it had to start over in a new session. */
+  restarted: number
+}
+
+export type MountResult = { mounted: true } | { mounted: false; session?: string }
+
+export const DEFAULT_CHUNK_SIZE = 64 << 20
+export const DEFAULT_MONOLITHIC_MAX = 16 << 20
+const MIN_CHUNK_SIZE = 1 << 20
+const PUSH = 'pull,push'
+
+const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+
+function where(repo: Repo): string {
+  return `${repo.registry}/${repo.repository}`
+}
+
+/** Does the repository have this blob? (HEAD) */
+export async function blobExists(
+  client: RegistryClient,
+  repo: Repo,
+  digest: string,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const res = await client.request(repo, `blobs/${digest}`, { method: 'HEAD', signal }, PUSH)
+  await res.body.dump()
+  if (res.status === 200) return true
+  if (res.status === 404) return false
+  throw await pushFailure(client, repo, res, `blob ${digest} of ${where(repo)}`)
+}
+
+/** The digest a tag (or digest) points to in the repository, or undefined when it has none (HEAD). */
+export async function manifestDigest(
+  client: RegistryClient,
+  repo: Repo,
+  reference: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const res = await client.request(
+    repo,
+    `manifests/${reference}`,
+    { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT }, signal },
+    PUSH,
+  )
+  await res.body.dump()
+  if (res.status === 404) return undefined
+  if (res.status !== 200) throw await pushFailure(client, repo, res, `manifest ${where(repo)}:${reference}`)
+  const digest = res.header('docker-content-digest')
+  if (digest?.startsWith('sha256:')) return digest
+  // A registry that does not say: read it and hash it.
+  return (await client.getManifest(repo, reference, signal)).digest
+}
+
+/**
+ * Asks the registry to link a blob it holds in `from` (a repository of the same registry) into `repo`. 201 means
+ * mounted; 202 means it did not (no such blob there, no access, or no mount support) and opened an upload session
+ * instead, which the caller can upload into.
+ */
+export async function mountBlob(
+  client: RegistryClient,
+  repo: Repo,
+  digest: string,
+  from: string,
+  signal?: AbortSignal,
+): Promise<MountResult> {
+  const url = client.repositoryUrl(
+    repo,
+    `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+  )
+  const res = await client.requestUrl(
+    repo,
+    url,
+    { method: 'POST', headers: { 'content-length': '0' }, signal, retry: true },
+    [client.scope(repo, PUSH), client.scope({ registry: repo.registry, repository: from }, 'pull')],
+  )
+  if (res.status === 201) {
+    await res.body.dump()
+    const reported = res.header('docker-content-digest')
+    if (reported && reported !== digest) {
+      throw new AirgapError(
+        'E_REMOTE',
+        `${repo.registry} mounted ${reported} into ${repo.repository} when asked for ${digest}.`,
+      )
+    }
+    return { mounted: true }
+  }
+  if (res.status === 202) {
+    await res.body.dump()
+    const location = res.header('location')
+    return { mounted: false, session: location ? client.resolveUrl(repo, location) : undefined }
+  }
+  throw await pushFailure(client, repo, res, `upload of blob ${digest} to ${where(repo)}`)
+}
+
+/** Opens an upload session; returns its absolute URL. */
+export async function startUpload(client: RegistryClient, repo: Repo, signal?: AbortSignal): Promise<string> {
+  const res = await client.requestUrl(
+    repo,
+    client.repositoryUrl(repo, 'blobs/uploads/'),
+    { method: 'POST', headers: { 'content-length': '0' }, signal, retry: true },
+    [client.scope(repo, PUSH)],
+  )
+  const location = res.header('location')
+  if (res.status === 202 && location) {
+    await res.body.dump()
+    return client.resolveUrl(repo, location)
+  }
+  throw await pushFailure(client, repo, res, `upload to ${where(repo)}`)
+}
+
+/** Where an upload session stands: how many bytes the registry holds, and the URL to continue at. */
+export async function uploadStatus(
+  client: RegistryClient,
+  repo: Repo,
+  session: string,
+  signal?: AbortSignal,
+): Promise<{ offset: number; session: string } | undefined> {
+  const res = await client.requestUrl(repo, session, { method: 'GET', signal }, [client.scope(repo, PUSH)])
+  await res.body.dump()
+  if (res.status !== 204 && res.status !== 200) return undefined
+  const offset = parseRangeEnd(res.header('range'))
+  if (offset === undefined) return undefined
+  const location = res.header('location')
+  return { offset, session: location ? client.resolveUrl(repo, location) : session }
+}
+
+/** Abandons an upload session (best effort: registries expire them anyway). */
+export async function cancelUpload(
+  client: RegistryClient,
+  repo: Repo,
+  session: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  try {
+    const res = await client.requestUrl(repo, session, { method: 'DELETE', signal }, [
+      client.scope(repo, PUSH),
+    ])
+    await res.body.dump()
+  } catch {}
+}
+
+/**
+ * Uploads a blob, streaming it from `source`: one PUT for small blobs, PATCH chunks then a PUT for large ones
+ * (following each Location). When a request fails mid-way, the session's status (its Range) says how many bytes
+ * arrived and the upload continues from there; a registry that lost or refuses the session gets a new one. The
+ * registry checks the bytes against the digest on the final PUT, and the digest it reports is checked again here.
+ */
+export async function uploadBlob(
+  client: RegistryClient,
+  repo: Repo,
+  digest: string,
+  size: number,
+  source: BlobSource,
+  options: UploadBlobOptions = {},
+): Promise<UploadBlobResult> {
+  const { signal } = options
+  const scopes = [client.scope(repo, PUSH)]
+  const attempts = options.attempts ?? defaultRetryPolicy.retries + 1
+  let chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
+  let monolithicMax = options.monolithicMax ?? DEFAULT_MONOLITHIC_MAX
+  let session = options.session ?? (await startUpload(client, repo, signal))
+  let offset = 0
+  let reported = 0
+  let failures = 0
+  let restartedFresh = false
+  const result: UploadBlobResult = { resumed: 0, restarted: 0 }
+  const report = (bytes: number) => {
+    if (bytes !== reported) options.onProgress?.(bytes)
+    reported = bytes
+  }
+  const what = `blob ${digest} (${size} bytes) to ${where(repo)}`
+
+  const restart = async (reason: string) => {
+    await cancelUpload(client, repo, session, signal)
+    session = await startUpload(client, repo, signal)
+    offset = 0
+    report(0)
+    result.restarted += 1
+    options.onNotice?.({ code: 'W_UPLOAD_RESTARTED', message: `Started ${what} over: ${reason}` })
+  }
+
+  for (;;) {
+    signal?.throwIfAborted()
+    const remaining = size - offset
+    const final = remaining <= monolithicMax
+    const length = final ? remaining : Math.min(chunkSize, remaining)
+    const start = offset
+    let sourceError: unknown
+    let input: Readable | undefined
+    let body: Readable | undefined
+    if (length > 0) {
+      let streamed = 0
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          streamed += chunk.length
+          report(start + streamed)
+          callback(null, chunk)
+        },
+      })
+      input = source.open(start, length)
+      input.on('error', (error) => {
+        sourceError ??= error
+        counter.destroy(error)
+      })
+      body = input.pipe(counter)
+    }
+    const discard = () => {
+      input?.destroy()
+      body?.destroy()
+    }
+    let res: HttpResponse | undefined
+    let failure: string
+    try {
+      const headers: Record<string, string> = {
+        'content-type': 'application/octet-stream',
+        'content-length': String(length),
+      }
+      if (final) {
+        res = await client.requestUrl(
+          repo,
+          appendQuery(session, 'digest', digest),
+          { method: 'PUT', headers, body: body ?? Buffer.alloc(0), signal, retry: false },
+          scopes,
+        )
+        if (res.status === 201) {
+          await res.body.dump()
+          const reportedDigest = res.header('docker-content-digest')
+          if (reportedDigest && reportedDigest !== digest) {
+            throw new AirgapError(
+              'E_INTEGRITY',
+              `${repo.registry} stored ${what} under ${reportedDigest}, not ${digest}.`,
+            )
+          }
+          report(size)
+          return result
+        }
+      } else {
+        headers['content-range'] = `${start}-${start + length - 1}`
+        res = await client.requestUrl(
+          repo,
+          session,
+          { method: 'PATCH', headers, body, signal, retry: false },
+          scopes,
+        )
+        if (res.status === 202) {
+          await res.body.dump()
+          const location = res.header('location')
+          if (location) session = client.resolveUrl(repo, location)
+          const end = parseRangeEnd(res.header('range'))
+          offset = end !== undefined && end <= size ? end : start + length
+          report(offset)
+          failures = 0
+          continue
+        }
+      }
+      failure = `HTTP ${res.status} ${await describeErrorBody(res)}`
+    } catch (error) {
+      discard()
+      if (sourceError) throw sourceError
+      if (signal?.aborted) throw signal.reason ?? error
+      if (!isTransient(error)) throw error
+      // Without the session URL (its signed state makes messages unreadable).
+      failure = (error as Error).message.replace(/\?_state=[^\s:]*/g, '')
+      res = undefined
+    }
+    discard()
+    if (sourceError) throw sourceError
+
+    // The request failed. Decide how to go on, then ask the session where it stands.
+    const status = res?.status
+    if (status !== undefined && !isRecoverableStatus(status)) {
+      if (final && status === 400 && /DIGEST_INVALID|BLOB_UPLOAD_INVALID|SIZE_INVALID/i.test(failure)) {
+        // The bytes the registry holds do not hash to the digest. After a resumed upload, start over once with the
+        // whole blob; a fresh upload that still does not match means the source is not what its digest says.
+        if (restartedFresh || (result.resumed === 0 && result.restarted === 0 && !options.session)) {
+          throw new AirgapError('E_INTEGRITY', `${repo.registry} refused ${what}: ${failure}.`, {
+            hints: [
+              'The bundle holds bytes that do not match their digest: run `astrago-airgap verify` on it.',
+            ],
+            data: { registry: repo.registry, repository: repo.repository, digest },
+          })
+        }
+        restartedFresh = true
+        await restart(failure)
+        continue
+      }
+      throw new AirgapError('E_REMOTE', `${repo.registry} refused ${what}: ${failure}.`, {
+        data: { registry: repo.registry, repository: repo.repository, digest, status },
+      })
+    }
+    failures += 1
+    if (failures >= attempts) {
+      throw new AirgapError('E_REMOTE', `Uploading ${what} failed ${failures} times; last: ${failure}.`, {
+        hints: [
+          'Check the registry and the network, then run the same command again: finished blobs are kept.',
+        ],
+        data: { registry: repo.registry, repository: repo.repository, digest },
+      })
+    }
+    if (status === 413) {
+      // A proxy in front of the registry (an ingress) limits request bodies: send smaller pieces.
+      monolithicMax = 0
+      chunkSize = Math.max(MIN_CHUNK_SIZE, Math.min(chunkSize, length) >> 2)
+      options.onNotice?.({
+        code: 'W_UPLOAD_SMALLER_CHUNKS',
+        message: `${repo.registry} refused a ${length}-byte request (413); sending ${chunkSize}-byte chunks.`,
+      })
+    }
+    if (status !== 401) await sleep(backoffDelay(failures - 1, defaultRetryPolicy), signal)
+    if (status === 416 || status === 404) {
+      await restart(failure)
+      continue
+    }
+    const state = await uploadStatus(client, repo, session, signal).catch((error) => {
+      if (error instanceof AirgapError && error.code === 'E_AUTH') throw error
+      return undefined
+    })
+    if (state && state.offset <= size) {
+      session = state.session
+      offset = state.offset
+      report(offset)
+      result.resumed += 1
+      options.onNotice?.({
+        code: 'I_UPLOAD_RESUMED',
+        message: `Continuing ${what} at byte ${offset} after: ${failure}`,
+      })
+    } else {
+      await restart(failure)
+    }
+  }
+}
+
+/** PUTs a manifest under a tag or its digest; returns the digest, checked against the one the registry reports. */
+export async function putManifest(
+  client: RegistryClient,
+  repo: Repo,
+  reference: string,
+  mediaType: string,
+  bytes: Buffer,
+  options: { signal?: AbortSignal; label?: string } = {},
+): Promise<string> {
+  const digest = sha256(bytes)
+  const res = await client.request(
+    repo,
+    `manifests/${reference}`,
+    {
+      method: 'PUT',
+      headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
+      body: bytes,
+      signal: options.signal,
+      retry: true,
+    },
+    PUSH,
+  )
+  const label = options.label ?? `${where(repo)}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
+  if (res.status === 201 || res.status === 200) {
+    await res.body.dump()
+    const reported = res.header('docker-content-digest')
+    if (reported && reported !== digest) {
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `${repo.registry} stored the manifest of ${label} as ${reported}, not ${digest}: it rewrote the manifest.`,
+        {
+          hints: [
+            'Registries must keep manifests byte for byte; check the registry or a proxy in front of it.',
+          ],
+        },
+      )
+    }
+    return digest
+  }
+  if (res.status === 400 || res.status === 415) {
+    const detail = await describeErrorBody(res)
+    throw new AirgapError(
+      'E_REMOTE',
+      `${repo.registry} refused the manifest of ${label} (${mediaType}) as ${where(repo)}${reference.startsWith('sha256:') ? '@' : ':'}${reference}: ${detail}.`,
+      {
+        hints: [
+          /BLOB_UNKNOWN|MANIFEST_UNKNOWN/i.test(detail)
+            ? 'The registry is missing content the manifest names; run the same command again.'
+            : `The registry may not accept ${mediaType} (older Harbor and some registries refuse OCI indexes or Helm artifacts); upgrade it or use one that does.`,
+        ],
+        data: {
+          registry: repo.registry,
+          repository: repo.repository,
+          reference,
+          mediaType,
+          status: res.status,
+        },
+      },
+    )
+  }
+  throw await pushFailure(client, repo, res, `manifest of ${label}`)
+}
+
+/** Errors for push requests: a 404 on a push usually means a missing Harbor project. */
+async function pushFailure(
+  client: RegistryClient,
+  repo: Repo,
+  res: HttpResponse,
+  what: string,
+): Promise<AirgapError> {
+  if (res.status !== 404) return await client.failure(repo, res, what)
+  const detail = await describeErrorBody(res)
+  const project = repo.repository.split('/')[0]
+  return new AirgapError(
+    'E_REMOTE',
+    `${repo.registry} has no repository ${repo.repository} for the ${what}: ${detail}.`,
+    {
+      hints: [
+        `On Harbor, create the project "${project}" first (or name an existing project with --prefix) and give the user push rights in it.`,
+      ],
+      data: { registry: repo.registry, repository: repo.repository, status: 404 },
+    },
+  )
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof RetryableError) return true
+  return error instanceof AirgapError && error.code === 'E_REMOTE' && error.cause !== undefined
+}
+
+/** Statuses after which asking the session and going on can help. */
+function isRecoverableStatus(status: number): boolean {
+  return (
+    status === 401 ||
+    status === 404 ||
+    status === 408 ||
+    status === 413 ||
+    status === 416 ||
+    status === 429 ||
+    status >= 500
+  )
+}
+
+/** `Range: 0-1234` (or `bytes=0-1234`) → 1235 bytes held; `0-0` is read as nothing held yet. */
+export function parseRangeEnd(range: string | undefined): number | undefined {
+  const match = /^(?:bytes=)?(\d+)-(\d+)$/.exec(range?.trim() ?? '')
+  if (!match) return undefined
+  const end = Number(match[2])
+  return end === 0 ? 0 : end + 1
+}
+
+function appendQuery(url: string, key: string, value: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}${key}=${encodeURIComponent(value)}`
+}
