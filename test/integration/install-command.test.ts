@@ -1,0 +1,244 @@
+import { execFile } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createChart } from '../support/charts.js'
+import { runCli } from '../support/cli.js'
+import { type FileServer, startFileServer } from '../support/file-server.js'
+import { pushImage } from '../support/images.js'
+import { type ControlPlane, startControlPlane } from '../support/kube.js'
+import { freePort } from '../support/net.js'
+import { startRegistry, type TestRegistry } from '../support/registry.js'
+import { findTool } from '../support/tools.js'
+
+const run = promisify(execFile)
+
+/**
+ * The site's whole job through the built CLI, as an installer runs it: `install` (verify → serve → push into a
+ * site registry → stages with readiness) into a real control plane with kwok nodes, `status`, a second `install`
+ * that has nothing to do, and `uninstall` leaving nothing of the bundle behind. The engine's finer behaviour
+ * (resume, prune, diagnostics) is covered by deploy.test.ts.
+ */
+describe('install command', () => {
+  let work: string
+  let upstream: TestRegistry
+  let site: TestRegistry
+  let charts: FileServer
+  let cp: ControlPlane
+  let bundle: string
+  const helm = findTool('helm')
+  const kubectl = (args: string[]) => run(helm, ['--kubeconfig', cp.kubeconfigPath, ...args])
+
+  const write = (path: string, text: string) => {
+    mkdirSync(dirname(path), { recursive: true })
+    writeFileSync(path, text)
+  }
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'astrago-install-cmd-'))
+    ;[upstream, site, cp] = await Promise.all([
+      startRegistry(),
+      startRegistry({
+        flavor: 'distribution-v2',
+        credentials: { username: 'admin', password: 'harbor-pass' },
+      }),
+      startControlPlane(),
+    ])
+    await pushImage(upstream, {
+      repository: 'docker.io/xiilab/astrago',
+      tag: 'core-v1',
+      layers: [{ seed: 'core', size: 300_000 }],
+    })
+    await pushImage(upstream, {
+      repository: 'quay.io/demo/web',
+      tag: '1.0',
+      layers: [{ seed: 'web', size: 200_000 }],
+    })
+    await pushImage(upstream, {
+      repository: 'docker.io/library/busybox',
+      tag: '1.36',
+      layers: [{ seed: 'busybox', size: 100_000 }],
+    })
+    mkdirSync(join(work, 'repo'))
+    await createChart(join(work, 'repo'), { name: 'web', version: '1.0.0', images: ['quay.io/demo/web:1.0'] })
+    rmSync(join(work, 'repo', 'web'), { recursive: true })
+    await run(helm, ['repo', 'index', join(work, 'repo')])
+    charts = await startFileServer(join(work, 'repo'))
+
+    write(
+      join(work, 'manifests', 'core', 'core.yaml'),
+      `apiVersion: v1
+kind: Namespace
+metadata: {name: astrago}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: core, namespace: astrago}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: core}}
+  template:
+    metadata: {labels: {app: core}}
+    spec:
+      containers: [{name: core, image: docker.io/xiilab/astrago:core-v1}]
+`,
+    )
+    write(
+      join(work, 'manifests', 'web', 'stage.yaml'),
+      `apiVersion: airgap.astrago.io/v1alpha1
+kind: Stage
+timeout: 2m
+charts:
+  - {chart: web, version: 1.0.0, release: web, namespace: web, values: {replicas: '\${{ site.webReplicas }}'}}
+values:
+  schema:
+    type: object
+    properties:
+      webReplicas: {type: integer, minimum: 1, default: 1}
+`,
+    )
+    write(
+      join(work, 'manifests', 'jobs', 'migrate.yaml'),
+      `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: astrago}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: busybox:1.36}]
+`,
+    )
+    const definition = join(work, 'site.yaml')
+    write(
+      definition,
+      JSON.stringify({
+        apiVersion: 'airgap.astrago.io/v1alpha1',
+        kind: 'Bundle',
+        metadata: { name: 'site', version: '1.0.0' },
+        charts: [{ name: 'web', version: '1.0.0', repo: 'https://charts.example.org/stable' }],
+        stages: [
+          { name: 'core', path: './manifests/core' },
+          { name: 'web', path: './manifests/web' },
+          { name: 'jobs', path: './manifests/jobs' },
+        ],
+      }),
+    )
+    const res = await runCli([
+      'bundle',
+      definition,
+      '--output-dir',
+      work,
+      '--json',
+      '--helm',
+      helm,
+      '--mirror',
+      `docker.io=${upstream.url}/docker.io`,
+      '--mirror',
+      `quay.io=${upstream.url}/quay.io`,
+      '--mirror',
+      `https://charts.example.org/stable=${charts.url}`,
+    ])
+    expect(res.code, res.stderr).toBe(0)
+    expect(res.result.images).toBe(3)
+    bundle = res.result.path
+  })
+
+  afterAll(async () => {
+    await Promise.all([charts?.stop(), upstream?.stop(), site?.stop(), cp?.stop()])
+    if (work) rmSync(work, { recursive: true, force: true })
+  })
+
+  const common = () => ['--kubeconfig', cp.kubeconfigPath, '--helm', helm, '--json']
+
+  it('--dry-run shows the plan and touches nothing', async () => {
+    const res = await runCli(['install', bundle, ...common(), '--dry-run'])
+    expect(res.code, res.stderr).toBe(0)
+    expect(res.result.install.mode).toBe('dry-run')
+    expect(res.result.install.plan.stages.map((s: { name: string }) => s.name)).toEqual([
+      'core',
+      'web',
+      'jobs',
+    ])
+    const status = await runCli(['status', '--kubeconfig', cp.kubeconfigPath, '--json'])
+    expect(status.code).toBe(8)
+  })
+
+  it('installs: serves the bundle, pushes into the site registry, applies every stage until ready', async () => {
+    const values = join(work, 'values.yaml')
+    writeFileSync(values, 'webReplicas: 2\n')
+    const port = await freePort()
+    const res = await runCli(
+      [
+        'install',
+        bundle,
+        ...common(),
+        '--values',
+        values,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--advertise',
+        '127.0.0.1',
+        '--push-to',
+        `http://${site.host}`,
+        '--push-prefix',
+        'astrago',
+        '--username',
+        `${site.host}=admin`,
+        '--password-stdin',
+      ],
+      { input: 'harbor-pass\n' },
+    )
+    expect(res.error, res.stderr).toBeUndefined()
+    expect(res.code).toBe(0)
+    expect(res.result.install.mode).toBe('install')
+    expect(
+      res.result.install.stages.map((s: { name: string; action: string }) => `${s.name}:${s.action}`),
+    ).toEqual(['core:applied', 'web:applied', 'jobs:applied'])
+    expect(res.result.serving.url).toBe(`https://127.0.0.1:${port}`)
+    expect(res.result.push).toMatchObject({ images: 3, charts: 1 })
+    // The pushed copy keeps its full original name under the prefix.
+    const { stdout } = await run(findTool('skopeo'), [
+      'inspect',
+      '--tls-verify=false',
+      '--creds',
+      'admin:harbor-pass',
+      `docker://${site.host}/astrago/docker.io/xiilab/astrago:core-v1`,
+    ])
+    expect(JSON.parse(stdout).Name).toBe(`${site.host}/astrago/docker.io/xiilab/astrago`)
+    // The chart release runs with the site value.
+    const list = JSON.parse((await kubectl(['list', '-n', 'web', '-o', 'json'])).stdout)
+    expect(list[0]).toMatchObject({ name: 'web', status: 'deployed' })
+    expect(res.stdout + res.stderr).not.toContain('harbor-pass')
+  })
+
+  it('status shows the installed bundle; a second install has nothing to do', async () => {
+    const status = await runCli(['status', '--kubeconfig', cp.kubeconfigPath, '--json'])
+    expect(status.code).toBe(0)
+    expect(JSON.stringify(status.result)).toContain('"site"')
+    const again = await runCli([
+      'install',
+      bundle,
+      ...common(),
+      '--no-serve',
+      '--values',
+      join(work, 'values.yaml'),
+    ])
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.result.install).toMatchObject({ mode: 'unchanged', nothingToDo: true })
+  })
+
+  it('uninstall removes every object of the bundle', async () => {
+    const res = await runCli(['uninstall', ...common()])
+    expect(res.code, res.stderr).toBe(0)
+    expect(res.result.nothingToDo).toBe(false)
+    const list = JSON.parse((await kubectl(['list', '-A', '-o', 'json'])).stdout)
+    expect(list).toEqual([])
+    const status = await runCli(['status', '--kubeconfig', cp.kubeconfigPath, '--json'])
+    expect(status.code).toBe(8)
+  })
+})
