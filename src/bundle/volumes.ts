@@ -83,17 +83,47 @@ export class VolumeSet {
       try {
         ;({ bytesWritten } = await this.handles[index]!.write(buffer, done, length, offset))
       } catch (error) {
-        const code = (error as { code?: string }).code
-        if (code === 'ENOSPC' || code === 'EDQUOT') {
-          throw new AirgapError('E_ENVIRONMENT', `The disk holding ${this.paths[index]} is full.`, {
-            hints: ['Free some space and run the same command again: it continues where it stopped.'],
-            cause: error,
-          })
-        }
-        throw error
+        throw this.writeError(error, index)
       }
       done += bytesWritten
     }
+  }
+
+  /**
+   * Writes several buffers back to back at `position`. Within one volume this is a single writev (no copy into one
+   * buffer); across a volume boundary it falls back to write().
+   */
+  async writev(buffers: Buffer[], position: number): Promise<void> {
+    const total = buffers.reduce((sum, b) => sum + b.length, 0)
+    const { index, offset } = this.locate(position)
+    const fitsOneVolume = index === this.handles.length - 1 || offset + total <= this.volumeSize
+    if (!fitsOneVolume || buffers.length === 1) {
+      await this.write(buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers, total), position)
+      return
+    }
+    let written = 0
+    let pending = buffers
+    while (written < total) {
+      let bytesWritten: number
+      try {
+        ;({ bytesWritten } = await this.handles[index]!.writev(pending, offset + written))
+      } catch (error) {
+        throw this.writeError(error, index)
+      }
+      written += bytesWritten
+      if (written < total) pending = remainder(buffers, written)
+    }
+  }
+
+  private writeError(error: unknown, index: number): unknown {
+    const code = (error as { code?: string }).code
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return new AirgapError('E_ENVIRONMENT', `The disk holding ${this.paths[index]} is full.`, {
+        hints: ['Free some space and run the same command again: it continues where it stopped.'],
+        cause: error,
+      })
+    }
+    return error
   }
 
   /** Reads exactly `length` bytes at `position`; fewer available is an integrity error (a truncated bundle). */
@@ -161,6 +191,20 @@ export class VolumeSet {
   async close(): Promise<void> {
     await Promise.all(this.handles.map((h) => h.close()))
   }
+}
+
+/** The buffers' bytes from `skip` on (after a short writev). */
+function remainder(buffers: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = []
+  let left = skip
+  for (const b of buffers) {
+    if (left >= b.length) left -= b.length
+    else {
+      out.push(left ? b.subarray(left) : b)
+      left = 0
+    }
+  }
+  return out
 }
 
 export function volumePaths(basePath: string, count: number): string[] {

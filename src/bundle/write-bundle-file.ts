@@ -128,12 +128,13 @@ async function fetchMember(
       let pendingSize = 0
       const flush = async () => {
         if (!pendingSize) return
-        const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingSize)
+        const buffers = pending
+        const size = pendingSize
         pending = []
         pendingSize = 0
-        await volumes.write(chunk, member.dataOffset + offset)
-        offset += chunk.length
-        onBytes(chunk.length, true)
+        await volumes.writev(buffers, member.dataOffset + offset)
+        offset += size
+        onBytes(size, true)
       }
       for await (const piece of body) {
         const chunk = piece as Buffer
