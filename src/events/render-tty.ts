@@ -116,7 +116,7 @@ export class TtyRenderer implements EventSink {
     const clear = this.drawnLines ? `\u001b[${this.drawnLines}A\u001b[0J` : ''
     const fit = (line: string) => (visibleLength(line) > width ? `${line.slice(0, width - 1)}…` : line)
     const text = [...lines, ...live].map(fit).join('\n')
-    this.stream.write(`${clear}${text}${text ? '\n' : ''}`)
+    if (clear || text) this.stream.write(`${clear}${text}${text ? '\n' : ''}`)
     this.drawnLines = live.length
   }
 
