@@ -1,14 +1,20 @@
+import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
+import { DirectorySource } from './directory-source.js'
 import { BUNDLE_JSON } from './layout.js'
 import { BUNDLE_FORMAT, type BundleMetadata } from './metadata.js'
 import { BLOCK, padTo512, parseHeader } from './tar.js'
-import { VolumeSet } from './volumes.js'
+import { type ByteSource, VolumeSet } from './volumes.js'
 
 /**
  * Reads a bundle in place: the tar headers give every member's offset (nothing is extracted or copied), and members
  * are read as byte ranges of the file or its split volumes. Member paths are only ever used as keys, never as file
  * system paths, so a hostile archive cannot write anywhere.
+ *
+ * A folder holding bundle.json (a bundle extracted with `tar -xf`) is read the same way: its members are the files
+ * at the member paths bundle.json lists, laid end to end as one virtual stream (see DirectorySource, which refuses
+ * unsafe paths and symbolic links leading out of the folder). Callers see the same locations, reads and streams.
  */
 export interface MemberLocation {
   path: string
@@ -18,9 +24,14 @@ export interface MemberLocation {
 
 export class BundleReader {
   private constructor(
-    readonly volumes: VolumeSet,
+    /** The bytes of the bundle: its file or volumes, or the members of an extracted folder end to end. */
+    readonly volumes: ByteSource,
     readonly metadata: BundleMetadata,
     private readonly index: Map<string, MemberLocation> | undefined,
+    /** Bytes of the bundle (all volumes; for a folder, the bytes of its members). */
+    readonly size: number,
+    /** `file` for a bundle file or its split volumes, `directory` for an extracted bundle folder. */
+    readonly kind: 'file' | 'directory' = 'file',
   ) {}
 
   /**
@@ -28,6 +39,7 @@ export class BundleReader {
    * bundle.json is read, which is all `inspect` needs.
    */
   static async open(path: string, options: { scan?: boolean } = {}): Promise<BundleReader> {
+    if (await isDirectory(path)) return await openDirectory(path, options.scan !== false)
     const volumes = await VolumeSet.openForRead(path)
     try {
       const first = await readHeaderAt(volumes, 0)
@@ -41,15 +53,11 @@ export class BundleReader {
         throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is implausibly large.`)
       const metadata = parseMetadata(await volumes.read(first.offset, first.size), path)
       const index = options.scan === false ? undefined : await scanMembers(volumes)
-      return new BundleReader(volumes, metadata, index)
+      return new BundleReader(volumes, metadata, index, volumes.size)
     } catch (error) {
       await volumes.close()
       throw error
     }
-  }
-
-  get size(): number {
-    return this.volumes.size
   }
 
   /** Every member found in the tar, in order (requires a scan). */
@@ -83,6 +91,68 @@ export class BundleReader {
   async close(): Promise<void> {
     await this.volumes.close()
   }
+
+  /** @internal */
+  static fromDirectory(
+    source: DirectorySource,
+    metadata: BundleMetadata,
+    index: Map<string, MemberLocation> | undefined,
+    size: number,
+  ): BundleReader {
+    return new BundleReader(source, metadata, index, size, 'directory')
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+const MAX_BUNDLE_JSON = 256 << 20
+
+async function openDirectory(path: string, scan: boolean): Promise<BundleReader> {
+  let head: DirectorySource
+  try {
+    head = await DirectorySource.open(path, [BUNDLE_JSON], { required: [BUNDLE_JSON] })
+  } catch (error) {
+    if (error instanceof AirgapError && (error.cause as { code?: string } | undefined)?.code === 'ENOENT') {
+      throw new AirgapError(
+        'E_INPUT',
+        `${path} is a folder without ${BUNDLE_JSON}: not an extracted bundle.`,
+        {
+          hints: [
+            'Give the bundle .tar file, its first volume (.000), or the folder it was extracted into with tar -xf.',
+          ],
+        },
+      )
+    }
+    throw error
+  }
+  let metadata: BundleMetadata
+  let jsonSize: number
+  try {
+    jsonSize = head.size
+    if (jsonSize > MAX_BUNDLE_JSON)
+      throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is implausibly large.`)
+    metadata = parseMetadata(await head.read(0, jsonSize), path)
+  } finally {
+    await head.close()
+  }
+  if (!Array.isArray(metadata.members) || metadata.members.some((m) => typeof m?.path !== 'string')) {
+    throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} has no valid member list.`)
+  }
+  const listed = metadata.members.map((m) => m.path)
+  const source = await DirectorySource.open(path, scan ? [BUNDLE_JSON, ...listed] : [BUNDLE_JSON], {
+    required: [BUNDLE_JSON],
+  })
+  const index = scan
+    ? new Map(source.members.map((m) => [m.path, { path: m.path, offset: m.offset, size: m.size }]))
+    : undefined
+  const size = scan ? source.size : jsonSize + metadata.members.reduce((a, m) => a + (Number(m.size) || 0), 0)
+  return BundleReader.fromDirectory(source, metadata, index, size)
 }
 
 async function readHeaderAt(volumes: VolumeSet, at: number): Promise<MemberLocation | undefined> {

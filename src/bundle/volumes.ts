@@ -5,10 +5,23 @@ import { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
 
 /**
+ * What a bundle reader reads from: one logical byte stream (a bundle file, its split volumes, or the members of an
+ * extracted bundle folder laid end to end). Reading past the data is an E_INTEGRITY error.
+ */
+export interface ByteSource {
+  /** Where the bundle is stored: its file, its volumes in order, or the extracted folder. */
+  readonly paths: string[]
+  readonly size: number
+  read(position: number, length: number, into?: Buffer): Promise<Buffer>
+  createReadStream(position: number, length: number, options?: { chunkSize?: number }): Readable
+  close(): Promise<void>
+}
+
+/**
  * Positional I/O over a bundle stored as one file or as split volumes (name.000, name.001, …) that together are the
  * same byte stream. Writers and readers address the logical stream; this maps offsets to volumes.
  */
-export class VolumeSet {
+export class VolumeSet implements ByteSource {
   private constructor(
     readonly paths: string[],
     private readonly handles: FileHandle[],

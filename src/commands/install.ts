@@ -20,7 +20,10 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
   ]
 
   static override args = {
-    bundle: Args.string({ description: 'The bundle file, or its first split volume.', required: true }),
+    bundle: Args.string({
+      description: 'The bundle file, its first split volume, or the folder it was extracted into.',
+      required: true,
+    }),
   }
 
   static override flags = {
@@ -32,6 +35,10 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
     'verify-full': Flags.boolean({ description: 'Rehash every member first instead of the quick check.' }),
     'skip-preflight': Flags.boolean({
       description: 'Skip the cluster checks before stage 1 (experts only).',
+    }),
+    'no-audit': Flags.boolean({
+      description:
+        'Skip the air-gap audit after the stages (by default an image of the installed workloads that is not in the bundle fails the install).',
     }),
     reapply: Flags.boolean({
       description: 'Apply every stage again even if this bundle is installed (repairs deleted objects).',
@@ -112,6 +119,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
       dryRun: flags['dry-run'],
       skipPreflight: flags['skip-preflight'],
       reapply: flags.reapply,
+      noAudit: flags['no-audit'],
       toolVersion: this.config.version,
       sink: this.sink(flags),
       signal: this.signal,
@@ -149,6 +157,10 @@ function describeInstall(result: InstallBundleResult): string {
   if (result.push)
     lines.push(
       `  pushed to ${result.push.registry}${result.push.prefix ? `/${result.push.prefix}` : ''}: ${result.push.images} images, ${result.push.charts} charts`,
+    )
+  if (result.audit)
+    lines.push(
+      `  air-gap audit: all ${result.audit.ok} images of the installed workloads are in the ${result.audit.against.registry ? 'served registry' : 'bundle'}`,
     )
   if (result.serving)
     lines.push(

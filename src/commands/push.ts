@@ -20,7 +20,10 @@ export default class Push extends AirgapCommand<PushResult> {
   ]
 
   static override args = {
-    bundle: Args.string({ description: 'The bundle file, or its first split volume.', required: true }),
+    bundle: Args.string({
+      description: 'The bundle file, its first split volume, or the folder it was extracted into.',
+      required: true,
+    }),
   }
 
   static override flags = {

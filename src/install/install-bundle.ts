@@ -1,6 +1,8 @@
+import { resolve as resolvePath } from 'node:path'
+import type { AuditResult } from '../audit/audit-images.js'
+import { auditInstall } from '../audit/audit-install.js'
 import { BundleReader } from '../bundle/reader.js'
 import { verifyBundle } from '../bundle/verify.js'
-import { findHelm } from '../charts/discover-images.js'
 import { type InstallResult, installStages } from '../deploy/install-stages.js'
 import { readSiteValuesFile } from '../deploy/site-values.js'
 import { Task } from '../events/tasks.js'
@@ -9,7 +11,9 @@ import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import { type PushResult, pushBundle } from '../push/push-bundle.js'
 import { parsePushTarget } from '../push/target.js'
-import { type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
+import { defaultStateDir, type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
+import { resolveHelm } from './bundled-helm.js'
+import { checkFreeSpace, checkPortFree } from './preflight-machine.js'
 
 /**
  * `install`: the site's whole job, in order. Check the bundle; serve it (registry + file server) so the cluster can
@@ -22,6 +26,7 @@ export interface InstallBundleOptions {
   kubeconfig: string
   context?: string
   valuesFile?: string
+  /** The helm binary; default: the one the bundle carries for this platform, else helm on PATH (see resolveHelm). */
   helm?: string
   namespace?: string
   /** Serve the bundle while installing (default); false when an existing server or registry is used. */
@@ -47,6 +52,8 @@ export interface InstallBundleOptions {
   }
   dryRun?: boolean
   skipPreflight?: boolean
+  /** Skip the air-gap audit after the stages (default: run it; a missing image fails the install). */
+  noAudit?: boolean
   reapply?: boolean
   toolVersion: string
   sink: EventSink
@@ -57,11 +64,12 @@ export interface InstallBundleResult {
   install: InstallResult
   serving?: Omit<ServingBundle, 'stop'>
   push?: PushResult
+  /** The air-gap audit of the installed namespaces (absent with noAudit). */
+  audit?: AuditResult
 }
 
 export async function installBundle(options: InstallBundleOptions): Promise<InstallBundleResult> {
   const { sink, signal } = options
-  const helm = options.dryRun ? (options.helm ?? 'helm') : findHelm(options.helm)
   const siteValues = options.valuesFile ? await readSiteValuesFile(options.valuesFile) : {}
 
   if (options.dryRun) {
@@ -72,7 +80,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
         kubeconfig: options.kubeconfig,
         context: options.context,
         siteValues,
-        helm,
+        helm: options.helm ?? 'helm',
         namespace: options.namespace,
         dryRun: true,
         sink,
@@ -83,6 +91,10 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       await reader.close()
     }
   }
+
+  const stateDir = resolvePath(options.serve?.stateDir ?? defaultStateDir(options.bundle))
+  if (options.serve) await checkPortFree(options.serve.host ?? '0.0.0.0', options.serve.port ?? 8443)
+  await checkFreeSpace({ dir: stateDir, sink })
 
   let serving: ServingBundle | undefined
   if (options.serve) {
@@ -96,8 +108,17 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
   } else {
     await verifyBundle({ path: options.bundle, mode: options.verify, sink, signal })
   }
-  const reader = await BundleReader.open(options.bundle)
+  let reader: BundleReader | undefined
   try {
+    reader = await BundleReader.open(options.bundle)
+    const resolved = await resolveHelm({ explicit: options.helm, reader, stateDir, sink })
+    sink.emit({
+      type: 'log',
+      level: 'info',
+      code: 'I_HELM',
+      message: `Using helm ${resolved.path} (${resolved.from === 'bundle' ? `${resolved.reused ? 'unpacked earlier ' : ''}from the bundle's ${resolved.member}` : resolved.from === 'flag' ? '--helm' : resolved.from})`,
+    })
+    const helm = resolved.path
     let pushed: PushResult | undefined
     let imageRegistry: string | undefined
     if (options.push) {
@@ -138,6 +159,20 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       sink,
       signal,
     })
+    // Last step: the air-gap audit (every image the installed workloads use is in the bundle / served registry).
+    const audit = options.noAudit
+      ? undefined
+      : await auditInstall({
+          kubeconfig: options.kubeconfig,
+          context: options.context,
+          namespace: options.namespace,
+          lock: reader.metadata,
+          serving,
+          siteRegistries: imageRegistry ? [imageRegistry] : [],
+          toolVersion: options.toolVersion,
+          sink,
+          signal,
+        })
     if (serving && options.serve?.keep) {
       const wait = new Task(sink, `Serving ${serving.url} for the cluster (Ctrl-C to stop)`)
       await new Promise<void>((resolve) => {
@@ -151,9 +186,10 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       install,
       ...(serving ? { serving: servingInfo as Omit<ServingBundle, 'stop'> } : {}),
       push: pushed,
+      ...(audit ? { audit } : {}),
     }
   } finally {
-    await reader.close()
+    await reader?.close()
     await serving?.stop()
   }
 }

@@ -59,9 +59,7 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
   const reader = await BundleReader.open(options.bundle)
   let server: SiteServer | undefined
   try {
-    const stateDir = resolve(
-      options.stateDir ?? join(dirname(resolve(options.bundle)), 'astrago-airgap-site'),
-    )
+    const stateDir = resolve(options.stateDir ?? defaultStateDir(options.bundle))
     const port = options.port ?? 8443
     const advertise = options.advertise?.length ? options.advertise : defaultAdvertise()
     const scheme = options.insecure ? 'http' : 'https'
@@ -150,6 +148,11 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
     await reader.close()
     throw error
   }
+}
+
+/** The state folder when none is given: astrago-airgap-site beside the bundle file (or beside its extracted folder). */
+export function defaultStateDir(bundle: string): string {
+  return join(dirname(resolve(bundle)), 'astrago-airgap-site')
 }
 
 function formatHost(host: string): string {

@@ -1,0 +1,100 @@
+import { Flags } from '@oclif/core'
+import { type AuditResult, auditFailure, auditImages, describeWorkloads } from '../audit/audit-images.js'
+import { AirgapCommand } from '../cli/base-command.js'
+import { parseKeyValue } from '../cli/flags.js'
+import { readPasswordsFromStdin } from '../cli/input.js'
+import { kubeFlags } from '../cli/kubeconfig.js'
+import { formatDuration } from '../events/format.js'
+
+export default class Audit extends AirgapCommand<AuditResult> {
+  static override summary =
+    'The air-gap audit: check that every image the cluster’s workloads use is in the site registry.'
+
+  static override description =
+    'Lists the images of every Pod (containers, init and ephemeral containers) and of the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs, in every namespace or the ones given, and checks each against the running site registry (--registry, a manifest HEAD) or a bundle’s lock (--bundle). Each image is OK, or MISSING: a node would pull it from the internet, and the report names its upstream registry and every workload that uses it. Exits with E_CLUSTER (8) when an image is missing; with --json the error carries the full report.'
+
+  static override examples = [
+    '<%= config.bin %> audit --registry https://10.0.0.5:8443 --ca-file astrago-airgap-site/ca/ca.crt',
+    '<%= config.bin %> audit --bundle astrago-1.0.0.tar -n gpu-operator -n astrago',
+  ]
+
+  static override flags = {
+    kubeconfig: kubeFlags.kubeconfig,
+    context: kubeFlags.context,
+    namespace: Flags.string({
+      char: 'n',
+      description: 'Only look in this namespace. Repeatable. Default: every namespace.',
+      multiple: true,
+    }),
+    registry: Flags.string({
+      description:
+        'The running site registry, https://host:port (optionally /prefix, e.g. a Harbor project).',
+    }),
+    'ca-file': Flags.string({
+      description: 'Trust the CA certificates in this PEM file (the site CA). Repeatable.',
+      multiple: true,
+    }),
+    bundle: Flags.string({ description: 'Check against this bundle’s lock instead of a running registry.' }),
+    'site-registry': Flags.string({
+      description:
+        'A registry prefix (host:port[/prefix]) images were relocated to; what follows it is the upstream name. Repeatable.',
+      multiple: true,
+    }),
+    username: Flags.string({
+      description:
+        'REGISTRY=USER for --registry when it needs credentials to pull; password from --password-stdin.',
+      multiple: true,
+    }),
+    'password-stdin': Flags.boolean({ description: 'Read the password for --username from stdin.' }),
+  }
+
+  async run(): Promise<AuditResult> {
+    const { flags } = await this.parse(Audit)
+    const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
+    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
+    const credentials = Object.fromEntries(
+      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
+    )
+    const result = await auditImages({
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      namespaces: flags.namespace,
+      registry: flags.registry ? { url: flags.registry, caFiles: flags['ca-file'], credentials } : undefined,
+      bundle: flags.bundle,
+      siteRegistries: flags['site-registry'],
+      toolVersion: this.config.version,
+      sink: this.sink(flags),
+      signal: this.signal,
+    })
+    if (!this.jsonEnabled()) this.log(describeAudit(result))
+    const failure = auditFailure(result)
+    if (failure) throw failure
+    return result
+  }
+}
+
+function describeAudit(result: AuditResult): string {
+  const against = [
+    result.against.registry ? `registry ${result.against.registry}` : undefined,
+    result.against.bundle
+      ? `bundle ${result.against.bundle.name} ${result.against.bundle.version}`
+      : undefined,
+  ]
+    .filter(Boolean)
+    .join(' and ')
+  const lines = [
+    `${result.images.length} images in ${result.workloads} workload objects (${result.namespaces === 'all' ? 'all namespaces' : result.namespaces.join(', ')}) checked against ${against} in ${formatDuration(result.durationMs)}: ${result.ok} OK, ${result.missing} missing${result.invalid ? `, ${result.invalid} invalid` : ''}`,
+  ]
+  for (const image of result.images) {
+    const status = image.status === 'ok' ? 'OK     ' : image.status === 'missing' ? 'MISSING' : 'INVALID'
+    const detail =
+      image.status === 'missing'
+        ? ` (would be pulled from ${image.upstream})`
+        : image.status === 'invalid'
+          ? ` (${image.reason})`
+          : ''
+    lines.push(`  ${status} ${image.image}${detail}`)
+    if (image.status !== 'ok') lines.push(`          used by ${describeWorkloads(image.workloads)}`)
+  }
+  return lines.join('\n')
+}
