@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest'
+import { collectImages, normaliseImage } from '../../src/audit/audit-images.js'
+
+describe('audit: image references in the cluster', () => {
+  it('normalises references as Docker does, and reads site copies back to their upstream names', () => {
+    expect(normaliseImage('nginx:1.27').key).toBe('docker.io/library/nginx:1.27')
+    expect(
+      normaliseImage('harbor.site:443/astrago/nvcr.io/nvidia/cuda:12', ['harbor.site:443/astrago']).key,
+    ).toBe('nvcr.io/nvidia/cuda:12')
+    expect(
+      normaliseImage('harbor.site/astrago/registry.corp_5000/team/app:1', ['harbor.site/astrago']).key,
+    ).toBe('registry.corp:5000/team/app:1')
+    expect(normaliseImage('Not A Ref').invalid).toMatch(/not a valid image reference/)
+  })
+
+  it('collects images of pods and pod templates, reporting a controller once instead of its pods', () => {
+    const podSpec = {
+      containers: [{ name: 'worker', image: 'registry.k8s.io/nfd/node-feature-discovery:v0.17.3' }],
+    }
+    const uses = collectImages([
+      {
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name: 'nfd-worker', namespace: 'gpu-operator', uid: 'ds-1' },
+        spec: { template: { spec: podSpec } },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'nfd-worker-abcde',
+          namespace: 'gpu-operator',
+          ownerReferences: [{ kind: 'DaemonSet', name: 'nfd-worker', uid: 'ds-1', controller: true }],
+        },
+        spec: podSpec,
+      },
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        metadata: { name: 'exporter', namespace: 'gpu-operator' },
+        spec: {
+          jobTemplate: {
+            spec: {
+              template: { spec: { initContainers: [{ name: 'init', image: 'busybox' }], containers: [] } },
+            },
+          },
+        },
+      },
+    ])
+    const nfd = uses.get('registry.k8s.io/nfd/node-feature-discovery:v0.17.3')
+    expect(nfd).toBeDefined()
+    expect([...nfd!.workloads.keys()]).toEqual(['DaemonSet/gpu-operator/nfd-worker'])
+    expect([...nfd!.workloads.values()][0]!.containers).toEqual(['worker'])
+    expect(uses.has('docker.io/library/busybox:latest')).toBe(true)
+  })
+})
