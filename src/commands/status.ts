@@ -33,7 +33,19 @@ export default class Status extends AirgapCommand<InstallState> {
         },
       )
     }
-    if (!this.jsonEnabled()) this.log(JSON.stringify(state, null, 2))
+    if (!this.jsonEnabled()) {
+      const lines = [
+        `${state.bundle.name} ${state.bundle.version}: ${state.status} (started ${state.startedAt}${state.finishedAt ? `, finished ${state.finishedAt}` : ''})`,
+        `  bundle digest ${state.bundle.digest}`,
+      ]
+      for (const stage of state.stages) {
+        const releases = stage.releases.map((r) => `${r.namespace}/${r.name}`).join(', ')
+        lines.push(
+          `  ${stage.status.padEnd(9)} ${stage.name}: ${stage.objects.length} objects${releases ? `, releases ${releases}` : ''}${stage.error ? ` — ${stage.error}` : ''}`,
+        )
+      }
+      this.log(lines.join('\n'))
+    }
     return state
   }
 }

@@ -613,7 +613,7 @@ describe('loadBundleSpec', () => {
     expect(spec.images.map((image) => image.ref)).toContain('registry.k8s.io/pause:3.9')
     expect(spec.charts).toHaveLength(1)
     expect(spec.files).toEqual([])
-    expect(spec.stages).toEqual([{ name: 'namespace', path: '../manifests/demo' }])
+    expect(spec.stages).toEqual([{ name: 'demo', path: '../manifests/demo' }])
     expect(spec.source).toBe(path.resolve('bundles/demo.yaml'))
   })
 

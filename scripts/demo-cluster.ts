@@ -1,0 +1,22 @@
+/**
+ * Starts the demo's Kubernetes cluster: the harness control plane (etcd, kube-apiserver, kube-controller-manager,
+ * kube-scheduler) with kwok faking three nodes, one of them a GPU node. Writes the kubeconfig path to a file, then
+ * runs until it is stopped. Usage: tsx scripts/demo-cluster.ts <kubeconfig-path-file>
+ */
+import { writeFileSync } from 'node:fs'
+import { startControlPlane } from '../test/support/kube.js'
+
+const [pathFile] = process.argv.slice(2)
+if (!pathFile) throw new Error('usage: demo-cluster.ts <kubeconfig-path-file>')
+const cluster = await startControlPlane()
+writeFileSync(pathFile, `${cluster.kubeconfigPath}\n`)
+console.error(
+  `demo cluster: Kubernetes ${cluster.version} at ${cluster.server}, nodes ${cluster.nodes.join(', ')}`,
+)
+const stop = async () => {
+  await cluster.stop()
+  process.exit(0)
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
+setInterval(() => {}, 1 << 30)
