@@ -1,0 +1,116 @@
+import { join } from 'node:path'
+import { Task } from '../events/tasks.js'
+import { type EventSink, silentSink } from '../events/types.js'
+import type { HttpClient } from '../net/http.js'
+import { type AptBaseline, buildAptIndex, resolveAptClosure } from './apt-closure.js'
+import type { AptPackage, AptRelease } from './apt-index.js'
+import { type WriteAptRepositoryResult, writeAptRepository } from './apt-repo-writer.js'
+import type { AptSigningKey } from './apt-signature.js'
+import { type AptSource, downloadAptPackages, fetchAptIndex } from './apt-source.js'
+
+/**
+ * The apt side of a bundle's `packages:` in three calls: resolve (fetch and verify the indices, compute the closure),
+ * download (checked .deb files into a pool directory), write (a signed repository for the site).
+ */
+
+export interface ResolveAptPackagesOptions {
+  http: HttpClient
+  /** The first architecture is the target's native one; the others are foreign architectures enabled on it. */
+  source: AptSource
+  requests: string[]
+  /** Default: `{ priorities: ['required'] }`. */
+  baseline?: AptBaseline
+  cacheDir?: string
+  signal?: AbortSignal
+}
+
+export interface ResolveAptPackagesResult {
+  release: AptRelease
+  /** To fetch, sorted by name and architecture. */
+  packages: AptPackage[]
+  baseline: AptPackage[]
+  /** `name:arch` → the dependency chain that brought it in. */
+  reasons: Map<string, string[]>
+  /** How many stanzas the indices held. */
+  indexSize: number
+}
+
+export async function resolveAptPackages(
+  options: ResolveAptPackagesOptions,
+): Promise<ResolveAptPackagesResult> {
+  const fetched = await fetchAptIndex({
+    http: options.http,
+    source: options.source,
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  })
+  const [architecture, ...foreignArchitectures] = options.source.architectures
+  const index = buildAptIndex(fetched.packages, {
+    architecture: architecture ?? 'amd64',
+    foreignArchitectures,
+  })
+  const closure = resolveAptClosure({
+    index,
+    requests: options.requests,
+    baseline: options.baseline ?? { priorities: ['required'] },
+  })
+  return { release: fetched.release, ...closure, indexSize: fetched.packages.length }
+}
+
+export interface MirrorAptRepositoryOptions extends ResolveAptPackagesOptions {
+  /** Where the .deb files are downloaded (pool layout), reused across runs. */
+  poolDir: string
+  /** Where the signed repository is written. */
+  repoDir: string
+  key: AptSigningKey
+  /** Suite name of the written repository (default: the source's suite). */
+  suite?: string
+  date?: Date
+  concurrency?: number
+  /** Progress: a task per step (resolve, download with bytes, write). */
+  sink?: EventSink
+}
+
+/** Resolves, downloads and writes the signed repository in one go. */
+export async function mirrorAptRepository(
+  options: MirrorAptRepositoryOptions,
+): Promise<ResolveAptPackagesResult & { repository: WriteAptRepositoryResult }> {
+  const sink = options.sink ?? silentSink
+  const where = `${options.source.mirror} ${options.source.suite}`
+  const resolved = await new Task(sink, `resolve apt packages from ${where}`).run(
+    () => resolveAptPackages(options),
+    (result) => `${result.packages.length} packages over a baseline of ${result.baseline.length}`,
+  )
+  const total = resolved.packages.reduce((sum, pkg) => sum + pkg.size, 0)
+  await new Task(sink, `download ${resolved.packages.length} .deb files`, { total, unit: 'bytes' }).run(
+    async (task) => {
+      let done = 0
+      await downloadAptPackages({
+        http: options.http,
+        mirror: options.source.mirror,
+        packages: resolved.packages,
+        dir: options.poolDir,
+        onDownloaded: (pkg) => {
+          done += pkg.size
+          task.progress(done, total, 'bytes')
+        },
+        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+    },
+  )
+  const repository = await new Task(sink, `write the signed apt repository ${options.repoDir}`).run(() =>
+    writeAptRepository({
+      dir: options.repoDir,
+      suite: options.suite ?? options.source.suite,
+      architectures: options.source.architectures,
+      packages: resolved.packages.map((control) => ({
+        control,
+        file: join(options.poolDir, control.filename),
+      })),
+      key: options.key,
+      ...(options.date ? { date: options.date } : {}),
+    }),
+  )
+  return { ...resolved, repository }
+}
