@@ -65,65 +65,15 @@ const BACKDATE_MS = 3_600_000
 type X509Module = typeof import('@peculiar/x509')
 let x509Module: Promise<X509Module> | undefined
 
-/**
- * @peculiar/x509 registers its algorithms through tsyringe, which insists on the Reflect metadata API. The package
- * that usually provides it (reflect-metadata) is not a dependency, so a minimal WeakMap implementation is installed
- * when none is present, before the library is loaded.
- */
+/** @peculiar/x509 registers its algorithms through tsyringe, which needs the Reflect metadata API loaded first. */
 async function loadX509(): Promise<X509Module> {
   x509Module ??= (async () => {
-    installReflectMetadata()
+    await import('reflect-metadata')
     const module = await import('@peculiar/x509')
     module.cryptoProvider.set(globalThis.crypto)
     return module
   })()
   return await x509Module
-}
-
-function installReflectMetadata(): void {
-  type Target = object
-  const reflect = Reflect as unknown as Record<string, unknown>
-  if (typeof reflect.getMetadata === 'function') return
-  const store = new WeakMap<Target, Map<string | symbol, Map<unknown, unknown>>>()
-  const table = (target: Target, property: string | symbol | undefined, create: boolean) => {
-    let byProperty = store.get(target)
-    if (!byProperty) {
-      if (!create) return undefined
-      byProperty = new Map()
-      store.set(target, byProperty)
-    }
-    const key = property ?? ''
-    let entries = byProperty.get(key)
-    if (!entries && create) {
-      entries = new Map()
-      byProperty.set(key, entries)
-    }
-    return entries
-  }
-  const defineMetadata = (key: unknown, value: unknown, target: Target, property?: string | symbol) => {
-    table(target, property, true)!.set(key, value)
-  }
-  const getOwnMetadata = (key: unknown, target: Target, property?: string | symbol) =>
-    table(target, property, false)?.get(key)
-  const hasOwnMetadata = (key: unknown, target: Target, property?: string | symbol) =>
-    table(target, property, false)?.has(key) ?? false
-  const getMetadata = (key: unknown, target: Target, property?: string | symbol) => {
-    for (let t: Target | null = target; t; t = Object.getPrototypeOf(t) as Target | null) {
-      const entries = table(t, property, false)
-      if (entries?.has(key)) return entries.get(key)
-    }
-    return undefined
-  }
-  Object.assign(reflect, {
-    defineMetadata,
-    getOwnMetadata,
-    hasOwnMetadata,
-    getMetadata,
-    hasMetadata: (key: unknown, target: Target, property?: string | symbol) =>
-      getMetadata(key, target, property) !== undefined,
-    metadata: (key: unknown, value: unknown) => (target: Target, property?: string | symbol) =>
-      defineMetadata(key, value, target, property),
-  })
 }
 
 /**
