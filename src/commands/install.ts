@@ -59,6 +59,10 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
     htpasswd: Flags.string({
       description: 'bcrypt htpasswd file of users allowed to push to the site server.',
     }),
+    user: Flags.string({
+      description: 'Create a site registry user allowed to push (password kept in the state folder). Repeatable.',
+      multiple: true,
+    }),
     'keep-serving': Flags.boolean({ description: 'Keep serving after the install, until Ctrl-C.' }),
     'push-to': Flags.string({
       description: 'Copy every image and chart into this registry (e.g. harbor.site:443).',
@@ -103,6 +107,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
             stateDir: flags['state-dir'],
             insecure: flags.insecure,
             htpasswdFile: flags.htpasswd,
+            users: flags.user,
             keep: flags['keep-serving'],
           },
       push: flags['push-to']

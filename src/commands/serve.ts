@@ -40,6 +40,11 @@ export default class Serve extends AirgapCommand<ServeResult> {
     }),
     'tls-key': Flags.string({ description: 'Its private key (PEM).' }),
     htpasswd: Flags.string({ description: 'bcrypt htpasswd file of users allowed to push (htpasswd -B).' }),
+    user: Flags.string({
+      description:
+        'Create a registry user allowed to push (a random password, kept in the state folder). Repeatable.',
+      multiple: true,
+    }),
     'no-anonymous-pull': Flags.boolean({ description: 'Require credentials to pull too.' }),
     'verify-full': Flags.boolean({
       description: 'Rehash every member before serving (default: a quick check of presence and sizes).',
@@ -58,6 +63,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
       tlsCertFile: flags['tls-cert'],
       tlsKeyFile: flags['tls-key'],
       htpasswdFile: flags.htpasswd,
+      users: flags.user,
       anonymousPull: !flags['no-anonymous-pull'],
       verify: flags['verify-full'] ? 'full' : 'quick',
       sink: this.sink(flags),
@@ -78,6 +84,9 @@ export default class Serve extends AirgapCommand<ServeResult> {
               ]
             : []),
           `  upstreams:  ${result.upstreams.join(', ')}`,
+          ...result.users.map(
+            (u) => `  push user:  ${u.name}${u.created ? ' (created)' : ''}, password in ${u.passwordFile}`,
+          ),
           'Press Ctrl-C to stop.',
         ].join('\n'),
       )

@@ -37,6 +37,7 @@ export interface InstallBundleOptions {
     stateDir?: string
     insecure?: boolean
     htpasswdFile?: string
+    users?: string[]
     /** Keep serving after the stages are ready, until interrupted. */
     keep?: boolean
   }

@@ -7,10 +7,12 @@ import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import { createFileHandler } from './file-handler.js'
+import { parseHtpasswd } from './htpasswd.js'
 import { createNodeSetupFiles, upstreamRegistries } from './node-setup.js'
 import { createRegistryHandler } from './registry-handler.js'
 import { issueServerCertificate, loadOrCreateSiteCa, loadServerCertificate } from './site-ca.js'
 import { type SiteServer, startSiteServer } from './site-server.js'
+import { ensureSiteUsers, type SiteUser } from './site-users.js'
 
 /**
  * Serves a bundle on the site: checks it, then one server with the OCI registry (/v2/) and the file server (charts,
@@ -31,6 +33,8 @@ export interface ServeBundleOptions {
   tlsCertFile?: string
   tlsKeyFile?: string
   htpasswdFile?: string
+  /** Registry users to create on this site (random passwords, kept in the state folder). */
+  users?: string[]
   anonymousPull?: boolean
   verify?: 'quick' | 'full'
   sink: EventSink
@@ -50,6 +54,8 @@ export interface ServingBundle {
   stateDir: string
   nodeSetupUrl: string
   upstreams: string[]
+  /** Users created or kept by --user, with the file holding each password. */
+  users: SiteUser[]
   stop(): Promise<void>
 }
 
@@ -109,10 +115,15 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
           upstreams,
           bundle: { name: reader.metadata.name, version: reader.metadata.version },
         })
+    const siteUsers = options.users?.length ? await ensureSiteUsers(stateDir, options.users) : undefined
     const registry = createRegistryHandler({
       reader,
       overlayDir: join(stateDir, 'registry'),
-      auth: { htpasswdFile: options.htpasswdFile, anonymousPull: options.anonymousPull ?? true },
+      auth: {
+        htpasswdFile: options.htpasswdFile ?? siteUsers?.htpasswdFile,
+        users: options.htpasswdFile && siteUsers ? await usersOf(siteUsers.htpasswdFile) : undefined,
+        anonymousPull: options.anonymousPull ?? true,
+      },
       sink,
     })
     await registry.ready()
@@ -138,6 +149,7 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       stateDir,
       nodeSetupUrl: `${actualUrl}/node-setup/node-setup.sh`,
       upstreams,
+      users: siteUsers?.users ?? [],
       stop: async () => {
         await openServer.close()
         await reader.close()
@@ -168,4 +180,10 @@ function defaultAdvertise(): string[] {
   return [...addresses, osHostname().toLowerCase(), '127.0.0.1'].filter(
     (h, i, all) => h && all.indexOf(h) === i,
   )
+}
+
+/** user → bcrypt hash of an htpasswd file (when --htpasswd and --user are both given, both sets of users can push). */
+async function usersOf(file: string): Promise<Record<string, string>> {
+  const parsed = parseHtpasswd(await readFile(file, 'utf8'), file)
+  return Object.fromEntries([...parsed.values()].map((u) => [u.user, u.hash]))
 }

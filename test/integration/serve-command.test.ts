@@ -25,6 +25,7 @@ describe('serve command', () => {
     caFile: string
     nodeSetupUrl: string
     upstreams: string[]
+    users: { name: string; passwordFile: string; created: boolean }[]
   }
   let digest: string
 
@@ -72,6 +73,8 @@ describe('serve command', () => {
         String(port),
         '--advertise',
         '127.0.0.1',
+        '--user',
+        'field',
         '--json',
       ],
       {
@@ -136,6 +139,35 @@ describe('serve command', () => {
     expect(dry.stdout).toContain('nothing was changed')
     expect(dry.stdout).toContain('/etc/containerd/certs.d/nvcr.io/hosts.toml')
     expect(readFileSync(serving.caFile, 'utf8')).toContain('BEGIN CERTIFICATE')
+  })
+
+  it('creates a push user with a password kept in the state folder; pushes need it', async () => {
+    expect(serving.users).toEqual([
+      { name: 'field', passwordFile: expect.stringMatching(/users\/field\.password$/), created: true },
+    ])
+    const password = readFileSync(serving.users[0]!.passwordFile, 'utf8').trim()
+    expect(password.length).toBeGreaterThanOrEqual(20)
+    const certDir = join(work, 'push-certs')
+    mkdirSync(certDir)
+    copyFileSync(serving.caFile, join(certDir, 'ca.crt'))
+    const source = `docker://${serving.registryHost}/nvcr.io/nvidia/k8s-device-plugin:v0.17.0`
+    const target = `docker://${serving.registryHost}/site/extra/device-plugin:local`
+    const copy = (creds: string[]) =>
+      run(findTool('skopeo'), [
+        '--insecure-policy',
+        'copy',
+        '--src-cert-dir',
+        certDir,
+        '--dest-cert-dir',
+        certDir,
+        ...creds,
+        source,
+        target,
+      ])
+    await expect(copy([])).rejects.toThrow(/unauthorized|authentication required|denied/i)
+    await copy(['--dest-creds', `field:${password}`])
+    const { stdout } = await run(findTool('skopeo'), ['inspect', '--raw', '--cert-dir', certDir, target])
+    expect(`sha256:${createHash('sha256').update(stdout).digest('hex')}`).toBe(digest)
   })
 
   it('refuses a second server on the same port, naming it', async () => {
