@@ -60,7 +60,8 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
       description: 'bcrypt htpasswd file of users allowed to push to the site server.',
     }),
     user: Flags.string({
-      description: 'Create a site registry user allowed to push (password kept in the state folder). Repeatable.',
+      description:
+        'Create a site registry user allowed to push (password kept in the state folder). Repeatable.',
       multiple: true,
     }),
     'keep-serving': Flags.boolean({ description: 'Keep serving after the install, until Ctrl-C.' }),
