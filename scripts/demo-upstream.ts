@@ -1,19 +1,27 @@
 /**
  * Starts the simulated upstream for scripts/demo: a real distribution registry seeded with stand-in images under the
  * names a bundle definition uses (each under /<registry host>/ so one local registry stands in for docker.io, nvcr.io,
- * quay.io, …), and an HTTP server with stand-in chart repositories. Writes the --mirror flags to a file, then serves
- * until it is stopped. Usage: tsx scripts/demo-upstream.ts <definition.yaml> <flags-file> <work-dir>
+ * quay.io, …): the definition's images, the images its stand-in charts render, its charts' extraImages and the images
+ * its stage manifests name. Charts of https:// repositories are served by an HTTP server as stand-in chart
+ * repositories; charts of oci:// repositories are pushed into the same registry as OCI chart artifacts (what
+ * `helm push` writes), under their normalised registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
+ * Writes the --mirror flags to a file, then serves until it is stopped.
+ * Usage: tsx scripts/demo-upstream.ts <definition.yaml> <flags-file> <work-dir>
  */
 
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 import * as yaml from 'js-yaml'
+import { ImageCollector } from '../src/charts/discover-images.js'
+import { readChartMetadata } from '../src/charts/download.js'
+import { buildChartArtifact } from '../src/oci/chart-artifact.js'
+import { MediaType } from '../src/oci/media-types.js'
 import { parseImageReference } from '../src/oci/reference.js'
 import { loadBundleSpec } from '../src/spec/load.js'
 import { createChart } from '../test/support/charts.js'
 import { startFileServer } from '../test/support/file-server.js'
-import { pushImage } from '../test/support/images.js'
+import { pushBlob, pushImage, pushManifest } from '../test/support/images.js'
 import { startRegistry } from '../test/support/registry.js'
 import { findTool } from '../test/support/tools.js'
 
@@ -30,6 +38,7 @@ const images = new Set(spec.images.map((i) => i.ref))
 const chartsDir = join(workDir, 'charts')
 mkdirSync(chartsDir, { recursive: true })
 const repoDirs = new Map<string, string>()
+const ociCharts: { tgz: string; repository: string; tag: string }[] = []
 for (const chart of spec.charts) {
   const entry = catalog.charts[`${chart.name}@${chart.version}`]
   if (!entry)
@@ -37,6 +46,17 @@ for (const chart of spec.charts) {
       `scripts/demo-data/upstream.yaml has no stand-in for chart ${chart.name}@${chart.version}`,
     )
   for (const image of [...entry.images, ...chart.extraImages]) images.add(image)
+  if (chart.repo.startsWith('oci://')) {
+    // The reference `bundle` pulls: <repo without oci://>/<name>:<version> ("+" as "_"), registry normalised.
+    const ref = parseImageReference(
+      `${chart.repo.replace(/^oci:\/\//, '').replace(/\/+$/, '')}/${chart.name}:${chart.version.replace(/\+/g, '_')}`,
+    )
+    const dir = join(chartsDir, 'oci', ref.registry, ref.repository)
+    mkdirSync(dir, { recursive: true })
+    const tgz = await createChart(dir, { name: chart.name, version: chart.version, images: entry.images })
+    ociCharts.push({ tgz, repository: `${ref.registry}/${ref.repository}`, tag: ref.tag! })
+    continue
+  }
   const url = new URL(chart.repo)
   const dir = join(chartsDir, url.host, url.pathname)
   mkdirSync(dir, { recursive: true })
@@ -49,6 +69,16 @@ for (const dir of new Set([...repoDirs.values()])) {
     .filter(Boolean)) {
     execFileSync(findTool('helm'), ['repo', 'index', sub])
   }
+}
+// Images the stages' own manifests name (the same walk `bundle` does over them; stage.yaml is the stage's settings).
+for (const stage of spec.stages) {
+  const path = resolve(dirname(spec.source), stage.path)
+  const collector = new ImageCollector()
+  for (const file of listFiles(path)) {
+    if (!/\.ya?ml$/.test(file) || relative(path, file) === 'stage.yaml') continue
+    collector.addDocuments(readFileSync(file, 'utf8'), file)
+  }
+  for (const image of collector.result()) if (!image.ref.includes('${{')) images.add(image.ref)
 }
 const platforms = [
   { os: 'linux', architecture: 'amd64' },
@@ -66,17 +96,38 @@ for (const image of [...images].sort()) {
     ],
   })
 }
+const ociHosts = new Set<string>()
+for (const chart of ociCharts) {
+  const tgz = readFileSync(chart.tgz)
+  const artifact = buildChartArtifact(tgz, await readChartMetadata(tgz))
+  for (const [digest, bytes] of [
+    [artifact.configDigest, artifact.config],
+    [artifact.chartDigest, tgz],
+  ] as const) {
+    await pushBlob(registry, chart.repository, { digest, chunks: () => [bytes] })
+  }
+  await pushManifest(registry, chart.repository, chart.tag, MediaType.ociManifest, artifact.manifest)
+  ociHosts.add(chart.repository.split('/')[0]!)
+}
 const server = await startFileServer(chartsDir)
 const flags: string[] = ['--insecure-registry', registry.host]
-for (const host of new Set([...images].map((i) => parseImageReference(i).registry))) {
+const registryHosts = [...images].map((i) => parseImageReference(i).registry)
+for (const host of new Set([...registryHosts, ...ociHosts])) {
   flags.push('--mirror', `${host}=${registry.url}/${host}`)
 }
 for (const origin of repoDirs.keys())
   flags.push('--mirror', `${origin}=${server.url}/${new URL(origin).host}`)
 writeFileSync(flagsFile, `${flags.join('\n')}\n`)
 console.error(
-  `simulated upstream: registry ${registry.url} (${images.size} stand-in images), charts ${server.url}`,
+  `simulated upstream: registry ${registry.url} (${images.size} stand-in images, ${ociCharts.length} OCI charts), charts ${server.url}`,
 )
+
+function listFiles(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path]
+  return readdirSync(path, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(join(path, e.name)) : e.isFile() ? [join(path, e.name)] : [],
+  )
+}
 
 const stop = async () => {
   await server.stop()
