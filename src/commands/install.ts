@@ -160,6 +160,13 @@ function describeInstall(result: InstallBundleResult): string {
         lines.push(`    chart ${c.chart} ${c.version} as ${c.namespace}/${c.release}`)
     }
   }
+  const created = install.generated?.filter((g) => g.created) ?? []
+  if (created.length) {
+    lines.push(
+      `  generated ${created.length} site values (kept in Secret ${install.namespace}/astrago-airgap-generated; shown only this once):`,
+    )
+    for (const g of created) lines.push(`    ${g.path}: ${g.value}`)
+  }
   if (result.push)
     lines.push(
       `  pushed to ${result.push.registry}${result.push.prefix ? `/${result.push.prefix}` : ''}: ${result.push.images} images, ${result.push.charts} charts`,

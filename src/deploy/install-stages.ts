@@ -7,6 +7,7 @@ import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import { applyObjects, resolveScopes } from './apply.js'
+import { fillGeneratedValues, type GeneratedValue, saveGeneratedValues } from './generated-values.js'
 import { HelmRunner } from './helm-runner.js'
 import { clusterError, FIELD_MANAGER, KubeClient } from './kube-client.js'
 import { loadStages, type StageSource } from './load-stages.js'
@@ -102,6 +103,8 @@ export interface InstallResult {
   preflight?: PreflightReport
   /** The plan (always present for a dry run). */
   plan?: PlanSummary
+  /** Site values generated for this site (`generate: password`); each value itself is not serialised. */
+  generated?: GeneratedValue[]
   durationMs: number
 }
 
@@ -134,11 +137,22 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
   }
   let workDir: string | undefined
   try {
+    const client = options.dryRun
+      ? undefined
+      : KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context })
     const plan = await root.child('Load stages').run(
-      async () =>
-        planStages(await loadStages(reader), options.siteValues ?? {}, {
-          imageRegistry: options.imageRegistry,
-        }),
+      async () => {
+        const stages = await loadStages(reader)
+        const filled = await fillGeneratedValues({
+          stages,
+          siteValues: options.siteValues ?? {},
+          client,
+          namespace,
+          signal,
+        })
+        result.generated = filled.generated
+        return planStages(stages, filled.values, { imageRegistry: options.imageRegistry })
+      },
       (p) =>
         `${p.stages.length} stages, ${p.stages.reduce((n, s) => n + s.objects.length, 0)} objects, ${p.stages.reduce((n, s) => n + s.charts.length, 0)} charts`,
     )
@@ -157,7 +171,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       return result
     }
 
-    const client = KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context })
+    if (!client) throw new Error('unreachable: a cluster client exists unless this is a dry run')
     if (!options.skipPreflight) {
       result.preflight = await root
         .child('Preflight')
@@ -232,6 +246,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
         })
     }
     await store.write(state, signal)
+    await saveGeneratedValues(client, namespace, result.generated ?? [], signal)
 
     for (const [i, stage] of plan.stages.entries()) {
       if (i < firstToApply) result.stages.push(await run.checkStage(stage, state.stages[i]!))

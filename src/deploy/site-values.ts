@@ -29,6 +29,11 @@ export interface ValuesSchema {
   minimum?: number
   maximum?: number
   default?: unknown
+  /**
+   * For strings: `password` makes the installer generate a random value when the site gives none, keep it in a
+   * Secret in the installer's namespace, and reuse it on every later run (see generated-values.ts).
+   */
+  generate?: 'password'
 }
 
 const TYPES: readonly ValueType[] = ['object', 'array', 'string', 'integer', 'number', 'boolean']
@@ -44,6 +49,7 @@ const KEYWORDS = [
   'minimum',
   'maximum',
   'default',
+  'generate',
 ]
 
 /**
@@ -96,6 +102,8 @@ export function checkValuesSchema(raw: unknown, at: string): { schema?: ValuesSc
     for (const bound of ['minimum', 'maximum'] as const)
       if (node[bound] !== undefined && typeof node[bound] !== 'number')
         problems.push(`${path}.${bound}: expected a number`)
+    if (node.generate !== undefined && (node.generate !== 'password' || node.type !== 'string'))
+      problems.push(`${path}.generate: only "password", on a value of type string`)
     if (node.default !== undefined && problems.length === 0) {
       for (const p of validateValue(node.default, node as ValuesSchema, 'default'))
         problems.push(`${path}.${p}`)

@@ -132,6 +132,20 @@ describe('the Astrago platform bundle', () => {
     expect(res.result.audit).toMatchObject({ missing: 0 })
     expect(res.result.audit.ok).toBeGreaterThan(30)
 
+    // No password came from the site values: each was generated, kept in a Secret, and is never in the --json output.
+    expect(res.result.install.generated.map((g: { path: string }) => g.path).sort()).toEqual([
+      'grafana.adminPassword',
+      'keycloak.adminPassword',
+      'keycloak.clientSecret',
+      'mariadb.password',
+      'mariadb.rootPassword',
+    ])
+    expect(
+      res.result.install.generated.every(
+        (g: { created: boolean; value?: string }) => g.created && g.value === undefined,
+      ),
+    ).toBe(true)
+
     const kc = new k8s.KubeConfig()
     kc.loadFromFile(cp.kubeconfigPath)
     const core = kc.makeApiClient(k8s.CoreV1Api)
@@ -140,5 +154,32 @@ describe('the Astrago platform bundle', () => {
     const storage = kc.makeApiClient(k8s.StorageV1Api)
     const sc = await storage.readStorageClass({ name: 'astrago-nfs-csi' })
     expect(sc.parameters).toMatchObject({ server: expect.any(String) })
+
+    const secret = await core.readNamespacedSecret({
+      name: 'astrago-airgap-generated',
+      namespace: 'astrago-airgap',
+    })
+    const decode = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString('utf8')
+    expect(decode(secret.data!['mariadb.rootPassword']).length).toBeGreaterThanOrEqual(20)
+    // Astrago's own Secret got the same generated database password the MariaDB stage used.
+    const app = await core.readNamespacedSecret({ name: 'astrago-secrets', namespace: 'astrago' })
+    expect(decode(app.data!.DB_PASSWORD)).toBe(decode(secret.data!['mariadb.password']))
+
+    // A rerun reuses the generated values, so it finds the same install and has nothing to do.
+    const again = await runCli([
+      'install',
+      bundle,
+      '--kubeconfig',
+      cp.kubeconfigPath,
+      '--helm',
+      findTool('helm'),
+      '--values',
+      join(ROOT, 'scripts/demo-data/astrago-site.yaml'),
+      '--no-serve',
+      '--json',
+    ])
+    expect(again.error, again.stderr).toBeUndefined()
+    expect(again.result.install).toMatchObject({ mode: 'unchanged', nothingToDo: true })
+    expect(again.result.install.generated.every((g: { created: boolean }) => !g.created)).toBe(true)
   })
 })

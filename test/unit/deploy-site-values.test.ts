@@ -101,7 +101,7 @@ describe('site values: validation', () => {
 
   it('checks the schemas themselves', () => {
     expect(checkValuesSchema({ type: 'obj', propertis: {} }, 'values.schema').problems).toEqual([
-      'values.schema: unknown schema keyword "propertis" (did you mean "properties"?); supported: type, description, required, properties, additionalProperties, items, pattern, enum, minimum, maximum, default',
+      'values.schema: unknown schema keyword "propertis" (did you mean "properties"?); supported: type, description, required, properties, additionalProperties, items, pattern, enum, minimum, maximum, default, generate',
       'values.schema.type: expected one of object, array, string, integer, number, boolean',
     ])
     expect(checkValuesSchema({ type: 'string', pattern: '(' }, 's').problems[0]).toMatch(/^s\.pattern: /)
@@ -109,6 +109,13 @@ describe('site values: validation', () => {
       's.default: expected a whole number, got text "x"',
     ])
     expect(checkValuesSchema(storage, 's')).toEqual({ schema: storage, problems: [] })
+    expect(checkValuesSchema({ type: 'string', generate: 'password' }, 's').problems).toEqual([])
+    expect(checkValuesSchema({ type: 'integer', generate: 'password' }, 's').problems).toEqual([
+      's.generate: only "password", on a value of type string',
+    ])
+    expect(checkValuesSchema({ type: 'string', generate: 'uuid' }, 's').problems).toEqual([
+      's.generate: only "password", on a value of type string',
+    ])
   })
 
   it('parses a values file and refuses anything but a mapping', () => {
