@@ -1,9 +1,9 @@
 import { constants } from 'node:fs'
 import { type FileHandle, lstat, open, realpath } from 'node:fs/promises'
 import { join, sep } from 'node:path'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
-import type { ByteSource } from './volumes.js'
+import { type ByteSource, positionalReadStream } from './volumes.js'
 
 /**
  * A bundle extracted with `tar -xf` into a folder: every member is the file at its member path inside that folder.
@@ -85,29 +85,7 @@ export class DirectorySource implements ByteSource {
 
   /** A stream of `length` bytes at `position`, read in chunks as the consumer asks (as VolumeSet does). */
   createReadStream(position: number, length: number, options: { chunkSize?: number } = {}): Readable {
-    const chunkSize = options.chunkSize ?? 256 << 10
-    const end = position + length
-    let at = position
-    const stream: Readable = new Readable({
-      highWaterMark: chunkSize,
-      read: () => {
-        if (at >= end) {
-          stream.push(null)
-          return
-        }
-        const size = Math.min(chunkSize, end - at)
-        const from = at
-        at += size
-        this.read(from, size).then(
-          (chunk) => {
-            stream.push(chunk)
-            if (at >= end) stream.push(null)
-          },
-          (error: unknown) => stream.destroy(error as Error),
-        )
-      },
-    })
-    return stream
+    return positionalReadStream((at, size) => this.read(at, size), position, length, options.chunkSize)
   }
 
   async close(): Promise<void> {

@@ -166,35 +166,9 @@ export class VolumeSet implements ByteSource {
     return buffer
   }
 
-  /**
-   * A stream of `length` bytes at `position`, read positionally in chunks of at most `chunkSize` (256 KiB by
-   * default). The next chunk is read only when the consumer asks for more, so a slow client never makes the reader
-   * buffer a blob; a truncated bundle fails the stream with the same integrity error as `read`.
-   */
+  /** A stream of `length` bytes at `position`: see positionalReadStream. */
   createReadStream(position: number, length: number, options: { chunkSize?: number } = {}): Readable {
-    const chunkSize = options.chunkSize ?? 256 << 10
-    const end = position + length
-    let at = position
-    const stream: Readable = new Readable({
-      highWaterMark: chunkSize,
-      read: () => {
-        if (at >= end) {
-          stream.push(null)
-          return
-        }
-        const size = Math.min(chunkSize, end - at)
-        const from = at
-        at += size
-        this.read(from, size).then(
-          (chunk) => {
-            stream.push(chunk)
-            if (at >= end) stream.push(null)
-          },
-          (error: unknown) => stream.destroy(error as Error),
-        )
-      },
-    })
-    return stream
+    return positionalReadStream((at, size) => this.read(at, size), position, length, options.chunkSize)
   }
 
   async sync(): Promise<void> {
@@ -204,6 +178,41 @@ export class VolumeSet implements ByteSource {
   async close(): Promise<void> {
     await Promise.all(this.handles.map((h) => h.close()))
   }
+}
+
+/**
+ * A stream of `length` bytes at `position` of a byte source, read positionally in chunks of at most `chunkSize`
+ * (256 KiB by default). The next chunk is read only when the consumer asks for more, so a slow client never makes the
+ * reader buffer a blob; a failed read (a truncated bundle) fails the stream with the read's error.
+ */
+export function positionalReadStream(
+  read: (position: number, length: number) => Promise<Buffer>,
+  position: number,
+  length: number,
+  chunkSize = 256 << 10,
+): Readable {
+  const end = position + length
+  let at = position
+  const stream: Readable = new Readable({
+    highWaterMark: chunkSize,
+    read: () => {
+      if (at >= end) {
+        stream.push(null)
+        return
+      }
+      const size = Math.min(chunkSize, end - at)
+      const from = at
+      at += size
+      read(from, size).then(
+        (chunk) => {
+          stream.push(chunk)
+          if (at >= end) stream.push(null)
+        },
+        (error: unknown) => stream.destroy(error as Error),
+      )
+    },
+  })
+  return stream
 }
 
 /** The buffers' bytes from `skip` on (after a short writev). */
