@@ -1,4 +1,5 @@
 import { AirgapError } from '../errors.js'
+import { parseKeyValue } from './flags.js'
 
 /** Reads `count` lines from stdin (passwords for --password-stdin); never echoes them anywhere. */
 export async function readPasswordsFromStdin(count: number): Promise<string[]> {
@@ -19,6 +20,24 @@ export async function readPasswordsFromStdin(count: number): Promise<string[]> {
     )
   }
   return lines.slice(0, count)
+}
+
+/**
+ * The credentials of --username REGISTRY=USER (repeatable) with --password-stdin (one password line per --username,
+ * in order). A USER without REGISTRY= belongs to `defaultRegistry` when the command has one.
+ */
+export async function readCredentials(
+  usernames: string[] | undefined,
+  passwordStdin: boolean,
+  defaultRegistry?: string,
+): Promise<Record<string, { username: string; password: string }>> {
+  const logins = (usernames ?? []).map((u): [string, string] =>
+    !u.includes('=') && defaultRegistry ? [defaultRegistry, u] : parseKeyValue('username', u),
+  )
+  const passwords = passwordStdin ? await readPasswordsFromStdin(logins.length) : []
+  return Object.fromEntries(
+    logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
+  )
 }
 
 /** Sets a nested value (key path split on dots), creating objects on the way. */

@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core'
 import { type AuditResult, auditFailure, auditImages, describeWorkloads } from '../audit/audit-images.js'
 import { AirgapCommand } from '../cli/base-command.js'
-import { parseKeyValue } from '../cli/flags.js'
-import { readPasswordsFromStdin } from '../cli/input.js'
+import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { formatDuration } from '../events/format.js'
 
@@ -50,11 +49,7 @@ export default class Audit extends AirgapCommand<AuditResult> {
 
   async run(): Promise<AuditResult> {
     const { flags } = await this.parse(Audit)
-    const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
-    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
-    const credentials = Object.fromEntries(
-      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
-    )
+    const credentials = await readCredentials(flags.username, flags['password-stdin'])
     const result = await auditImages({
       kubeconfig: flags.kubeconfig,
       context: flags.context,

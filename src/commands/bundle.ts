@@ -10,7 +10,7 @@ import {
   parseKeyValue,
   parseSize,
 } from '../cli/flags.js'
-import { readPasswordsFromStdin, setValue } from '../cli/input.js'
+import { readCredentials, setValue } from '../cli/input.js'
 import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import { loadToolConfig } from '../spec/tool-config.js'
 
@@ -76,11 +76,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       ...config.mirrors,
       ...Object.fromEntries((flags.mirror ?? []).map((m) => parseKeyValue('mirror', m))),
     }
-    const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
-    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
-    const credentials = Object.fromEntries(
-      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
-    )
+    const credentials = await readCredentials(flags.username, flags['password-stdin'])
     const chartValues: Record<string, Record<string, unknown>> = {}
     for (const item of flags.set ?? []) {
       const [path, value] = parseKeyValue('set', item)

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, concurrencyFlag, insecureRegistryFlag, parseKeyValue } from '../cli/flags.js'
-import { readPasswordsFromStdin } from '../cli/input.js'
+import { caFileFlag, concurrencyFlag, insecureRegistryFlag } from '../cli/flags.js'
+import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { formatDuration } from '../events/format.js'
 import { type InstallBundleResult, installBundle } from '../install/install-bundle.js'
@@ -86,11 +86,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
 
   async run(): Promise<InstallBundleResult> {
     const { args, flags } = await this.parse(Install)
-    const logins = (flags.username ?? []).map((u) => parseKeyValue('username', u))
-    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
-    const credentials = Object.fromEntries(
-      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
-    )
+    const credentials = await readCredentials(flags.username, flags['password-stdin'])
     const result = await installBundle({
       bundle: args.bundle,
       verify: flags['verify-full'] ? 'full' : 'quick',

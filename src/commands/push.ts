@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, insecureRegistryFlag, parseKeyValue } from '../cli/flags.js'
-import { readPasswordsFromStdin } from '../cli/input.js'
+import { caFileFlag, insecureRegistryFlag } from '../cli/flags.js'
+import { readCredentials } from '../cli/input.js'
 import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import type { PushResult } from '../push/push-bundle.js'
 import { pushBundleFile } from '../push/push-bundle-file.js'
@@ -57,14 +57,10 @@ export default class Push extends AirgapCommand<PushResult> {
 
   async run(): Promise<PushResult> {
     const { args, flags } = await this.parse(Push)
-    const logins = (flags.username ?? []).map((u) =>
-      u.includes('=')
-        ? parseKeyValue('username', u)
-        : ([parsePushTarget(flags.registry).target.registry, u] as [string, string]),
-    )
-    const passwords = flags['password-stdin'] ? await readPasswordsFromStdin(logins.length) : []
-    const credentials = Object.fromEntries(
-      logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
+    const credentials = await readCredentials(
+      flags.username,
+      flags['password-stdin'],
+      parsePushTarget(flags.registry).target.registry,
     )
     const result = await pushBundleFile({
       bundle: args.bundle,

@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node'
 import { AirgapError } from '../errors.js'
+import { sleep } from '../net/retry.js'
 import type { KubeObject, ObjectRef } from './objects.js'
 
 /**
@@ -418,25 +419,6 @@ function apiError(response: RawResponse, action: string): KubeApiError {
     if (status.reason) reason = status.reason
   } catch {}
   return new KubeApiError(response.status, reason, `${action}: ${message} (HTTP ${response.status})`)
-}
-
-/** Waits `ms`, or rejects with the signal's reason when it is aborted first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason)
-      return
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal?.reason)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 /**

@@ -40,7 +40,9 @@ export function parseRetryAfter(value: string | undefined | null, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
+/** Waits `ms`, or rejects with the signal's reason when it is (or already was) aborted. */
 export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) throw signal.reason ?? new Error('aborted')
   if (ms <= 0) return
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
