@@ -19,6 +19,7 @@ export interface BundleFromDefinitionOptions {
   splitSize?: number
   helm?: string
   chartValues?: Record<string, Record<string, unknown>>
+  signingKey?: string
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -49,6 +50,7 @@ export async function bundleFromDefinition(
       concurrency: options.concurrency,
       helm: options.helm,
       chartValues: options.chartValues,
+      signingKey: options.signingKey,
       toolVersion: options.toolVersion,
       sink: options.sink,
       signal: options.signal,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises'
+import { homedir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
 import { downloadChart } from '../charts/download.js'
@@ -15,6 +16,10 @@ import { buildChartArtifact, pullChartArtifact } from '../oci/chart-artifact.js'
 import { MediaType } from '../oci/media-types.js'
 import { formatImageReference, parseImageReference } from '../oci/reference.js'
 import type { RegistryClient } from '../oci/registry-client.js'
+import { stopGpgAgent } from '../packages/apt-signature.js'
+import { planPackageRepository } from '../packages/plan-repository.js'
+import type { PlannedPackageRepository } from '../packages/repository.js'
+import { loadSigningKey } from '../packages/signing-key.js'
 import type { BundleSpec, ChartSpec } from '../spec/types.js'
 import { Journal } from './journal.js'
 import {
@@ -28,6 +33,7 @@ import {
   filePath,
   OCI_INDEX,
   OCI_LAYOUT_FILE,
+  packageRepositoryPath,
   stageFilePath,
 } from './layout.js'
 import {
@@ -35,6 +41,7 @@ import {
   type BundleMetadata,
   type LockedChart,
   type LockedImage,
+  type LockedPackageRepository,
   type Member,
 } from './metadata.js'
 import { type MemberInput, planLayout } from './plan.js'
@@ -65,6 +72,10 @@ export interface CreateBundleOptions {
   helm?: string
   /** Extra --set style values per chart name, merged over the definition's values. */
   chartValues?: Record<string, Record<string, unknown>>
+  /** GnuPG home of the key that signs the package repositories (default: the user's own, created once). */
+  signingKey?: string
+  /** Where package indices are cached between runs (default: $XDG_CACHE_HOME/astrago-airgap/packages). */
+  packageCacheDir?: string
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -79,6 +90,8 @@ export interface CreateBundleResult {
   images: number
   charts: number
   files: number
+  /** Package files over all package repositories. */
+  packages: number
   blobs: number
   blobBytes: number
   dedupSavedBytes: number
@@ -223,11 +236,19 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
         return sized
       })
 
-    // 4. The members, in a fixed order: bundle.json, the OCI layout, charts, files, stages.
-    const { members, metadata } = assemble(spec, options, resolved, charts, files, stages)
+    // 4. Package repositories: each closure resolved against the signed upstream indices, its metadata signed.
+    const repositories = spec.packages.length
+      ? await root.child('Resolve packages', { total: spec.packages.length, unit: 'items' }).run(
+          (task) => planPackageRepositories(spec, options, task),
+          (r) => `${r.reduce((a, x) => a + x.packages.length, 0)} packages in ${r.length} repositories`,
+        )
+      : []
+
+    // 5. The members, in a fixed order: bundle.json, the OCI layout, charts, files, packages, stages.
+    const { members, metadata } = assemble(spec, options, resolved, charts, files, repositories, stages)
     const plan = planLayout(members)
 
-    // 5. Disk, journal, write.
+    // 6. Disk, journal, write.
     const partialBase = `${output}.partial`
     const journalPath = `${output}.journal`
     await mkdir(dirname(output), { recursive: true })
@@ -278,6 +299,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       images: metadata.images.length,
       charts: metadata.charts.length,
       files: metadata.files.length,
+      packages: repositories.reduce((a, r) => a + r.packages.length, 0),
       blobs: plan.members.filter((m) => m.path.startsWith('oci/blobs/')).length,
       blobBytes: metadata.totals.blobBytes,
       dedupSavedBytes: Math.max(0, metadata.totals.imageBytesWithoutDedup - metadata.totals.blobBytes),
@@ -373,6 +395,7 @@ function assemble(
   images: ResolvedImage[],
   charts: PreparedChart[],
   files: { url: string; path: string; sha256: string; size: number }[],
+  repositories: PlannedPackageRepository[],
   stages: StageFiles[],
 ): { members: MemberInput[]; metadata: BundleMetadata } {
   const blobs = new Map<string, MemberInput>()
@@ -508,6 +531,40 @@ function assemble(
     sha256: f.sha256,
     content: { kind: 'remote', source: urlSource(options.http, f.url) },
   }))
+  const lockedRepositories: LockedPackageRepository[] = []
+  const packageMembers: MemberInput[] = []
+  for (const repository of repositories) {
+    const folder = packageRepositoryPath(repository.kind, repository.name)
+    const metadataFiles = [...repository.metadata].sort((a, b) => compareText(a.path, b.path))
+    for (const file of metadataFiles) packageMembers.push(bytesMember(`${folder}/${file.path}`, file.bytes))
+    const packages = [...repository.packages].sort((a, b) => compareText(a.path, b.path))
+    for (const pkg of packages) {
+      packageMembers.push({
+        path: `${folder}/${pkg.path}`,
+        size: pkg.size,
+        sha256: pkg.sha256,
+        content: { kind: 'remote', source: urlSource(options.http, pkg.url) },
+      })
+    }
+    lockedRepositories.push({
+      kind: repository.kind,
+      name: repository.name,
+      path: folder,
+      requested: repository.requested ?? [],
+      details: repository.details,
+      metadata: metadataFiles.map((f) => f.path),
+      packages: packages.map((p) => ({
+        name: p.name,
+        version: p.version,
+        architecture: p.architecture,
+        path: p.path,
+        size: p.size,
+        sha256: p.sha256,
+        url: p.url,
+        ...(p.reason ? { reason: p.reason } : {}),
+      })),
+    })
+  }
   const stageMembers = stages.flatMap((s) =>
     s.files.map((f) => bytesMember(stageFilePath(s.name, f.relative), f.bytes)),
   )
@@ -519,6 +576,7 @@ function assemble(
     bytesMember(CHARTS_INDEX, Buffer.from(chartsIndex)),
     ...chartMembers,
     ...fileMembers,
+    ...packageMembers,
     ...stageMembers,
   ]
   const inventory: Member[] = rest.map((m) => ({ path: m.path, size: m.size, sha256: m.sha256 }))
@@ -532,6 +590,7 @@ function assemble(
     images: lockedImages,
     charts: lockedCharts,
     files: files.map((f) => ({ url: f.url, path: filePath(f.path), sha256: f.sha256, size: f.size })),
+    ...(lockedRepositories.length ? { packages: lockedRepositories } : {}),
     stages: stages.map((s) => ({
       name: s.name,
       files: s.files.map((f) => stageFilePath(s.name, f.relative)),
@@ -545,6 +604,43 @@ function assemble(
   }
   const bundleJson = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`)
   return { members: [bytesMember(BUNDLE_JSON, bundleJson), ...rest], metadata }
+}
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** Resolves and signs every package repository of the definition, one subtask each. */
+async function planPackageRepositories(
+  spec: BundleSpec,
+  options: CreateBundleOptions,
+  task: Task,
+): Promise<PlannedPackageRepository[]> {
+  const key = await loadSigningKey(options.signingKey)
+  const base = dirname(spec.source)
+  const cacheDir =
+    options.packageCacheDir ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'astrago-airgap', 'packages')
+  const planned: PlannedPackageRepository[] = []
+  try {
+    for (const repository of spec.packages) {
+      planned.push(
+        await task.child(`${repository.apt ? 'apt' : 'rpm'} ${repository.name}`).run(
+          () =>
+            planPackageRepository(repository, {
+              http: options.http,
+              key,
+              base,
+              cacheDir,
+              ...(options.signal ? { signal: options.signal } : {}),
+            }),
+          (r) => `${r.packages.length} packages, ${formatBytes(r.packages.reduce((a, p) => a + p.size, 0))}`,
+        ),
+      )
+      task.progress(planned.length, spec.packages.length, 'items', 0)
+    }
+  } finally {
+    await stopGpgAgent(key.homeDir)
+  }
+  return planned
 }
 
 async function checkDiskSpace(dir: string, needed: number, alreadyThere: number): Promise<void> {

@@ -5,6 +5,7 @@
  *   oci/blobs/sha256/<hex>      every manifest, config and layer, once
  *   charts/index.yaml, *.tgz    a Helm chart repository
  *   files/<path>                extra files (binaries, dashboards, theme jars)
+ *   repo/<kind>/<name>/…        package repositories (apt, rpm): signed metadata and the package files
  *   manifests/<stage>/…         the install stages
  */
 export const BUNDLE_JSON = 'bundle.json'
@@ -27,6 +28,11 @@ export function chartFileName(name: string, version: string): string {
 
 export function filePath(path: string): string {
   return `files/${path}`
+}
+
+/** The folder of a package repository in the bundle (and under /repo/ on the site server). */
+export function packageRepositoryPath(kind: string, name: string): string {
+  return `repo/${kind}/${name}`
 }
 
 export function stageFilePath(stage: string, relative: string): string {

@@ -15,6 +15,8 @@ export interface BundleMetadata {
   images: LockedImage[]
   charts: LockedChart[]
   files: LockedFile[]
+  /** Package repositories (absent in bundles written before they existed). */
+  packages?: LockedPackageRepository[]
   stages: LockedStage[]
   /** Every member of the tar except bundle.json itself, in tar order. */
   members: Member[]
@@ -72,6 +74,33 @@ export interface LockedFile {
   path: string
   sha256: string
   size: number
+}
+
+export interface LockedPackageRepository {
+  kind: 'apt' | 'rpm'
+  name: string
+  /** Its folder in the bundle: repo/<kind>/<name>. */
+  path: string
+  /** Suite, components, architectures, upstream, the signing key's fingerprint… */
+  details: Record<string, string>
+  /** What the definition asked for (package requests and kernel headers), as written. */
+  requested: string[]
+  /** Generated metadata members (indices, signed Release/repomd, public key), relative to `path`. */
+  metadata: string[]
+  packages: LockedPackage[]
+}
+
+export interface LockedPackage {
+  name: string
+  version: string
+  architecture: string
+  /** Relative to the repository's folder. */
+  path: string
+  size: number
+  sha256: string
+  url: string
+  /** Why it is there: the requested package first, then the dependency chain to it. */
+  reason?: string[]
 }
 
 export interface LockedStage {

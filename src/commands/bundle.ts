@@ -18,7 +18,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
   static override summary = 'Build one verifiable bundle file from a bundle definition.'
 
   static override description =
-    `Resolves every image (platform-filtered, layers deduplicated), Helm chart (and the images it renders), and file of the definition to a digest, then writes them into one plain tar: bundle.json (the lock and inventory), an OCI image layout, a Helm chart repository, files and the install stages. Run it again after an interruption to continue where it stopped.`
+    `Resolves every image (platform-filtered, layers deduplicated), Helm chart (and the images it renders), file and OS package (the dependency closure from signed upstream indices) of the definition to a digest, then writes them into one plain tar: bundle.json (the lock and inventory), an OCI image layout, a Helm chart repository, files, signed apt/rpm repositories and the install stages. Run it again after an interruption to continue where it stopped.`
 
   static override examples = [
     '<%= config.bin %> bundle bundles/astrago.yaml',
@@ -67,6 +67,11 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       description: 'CHART.KEY=VALUE: a value for rendering a chart (dots nest). Repeatable.',
       multiple: true,
     }),
+    'signing-key': Flags.string({
+      description:
+        'GnuPG home whose secret key signs the package repositories (default: a key created once in $XDG_DATA_HOME/astrago-airgap/signing-key).',
+      env: 'ASTRAGO_AIRGAP_SIGNING_KEY',
+    }),
   }
 
   async run(): Promise<CreateBundleResult> {
@@ -97,6 +102,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       splitSize: flags['split-size'] ? parseSize(flags['split-size']) : undefined,
       helm: flags.helm,
       chartValues,
+      signingKey: flags['signing-key'],
       toolVersion: this.config.version,
       sink: this.sink(flags),
       signal: this.signal,
@@ -105,7 +111,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       this.log(
         [
           `Bundle ${result.name} ${result.version}: ${result.volumes.join(', ')}`,
-          `  ${result.images} images, ${result.charts} charts, ${result.files} files; ${formatBytes(result.size)}`,
+          `  ${result.images} images, ${result.charts} charts, ${result.files} files, ${result.packages} packages; ${formatBytes(result.size)}`,
           `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
           `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,
         ].join('\n'),

@@ -4,7 +4,7 @@ import { AirgapCommand } from '../cli/base-command.js'
 import { formatBytes } from '../events/format.js'
 
 export default class Inspect extends AirgapCommand<InspectResult> {
-  static override summary = "Show a bundle's version, images, charts, files and stages."
+  static override summary = "Show a bundle's version, images, charts, files, packages and stages."
 
   static override description =
     'Reads only bundle.json, the first member, so it answers at once whatever the bundle size. Use --json for the whole lock.'
@@ -24,7 +24,7 @@ export default class Inspect extends AirgapCommand<InspectResult> {
   static override flags = {
     section: Flags.string({
       description: 'Show only one section.',
-      options: ['images', 'charts', 'files', 'stages'],
+      options: ['images', 'charts', 'files', 'packages', 'stages'],
     }),
   }
 
@@ -33,6 +33,7 @@ export default class Inspect extends AirgapCommand<InspectResult> {
     const result = await inspectBundle(args.bundle)
     if (this.jsonEnabled()) return result
     const m = result.metadata
+    const repositories = m.packages ?? []
     const lines: string[] = []
     const show = (section: string) => !flags.section || flags.section === section
     if (!flags.section) {
@@ -40,7 +41,8 @@ export default class Inspect extends AirgapCommand<InspectResult> {
       lines.push(`  file: ${result.path} (${formatBytes(result.size)}), written by ${m.createdBy}`)
       lines.push(`  platforms: ${m.platforms.join(', ')}`)
       lines.push(
-        `  ${m.images.length} images, ${m.charts.length} charts, ${m.files.length} files, ${m.stages.length} stages; ` +
+        `  ${m.images.length} images, ${m.charts.length} charts, ${m.files.length} files, ` +
+          `${repositories.reduce((a, r) => a + r.packages.length, 0)} packages, ${m.stages.length} stages; ` +
           `blobs ${formatBytes(m.totals.blobBytes)} (shared layers saved ${formatBytes(Math.max(0, m.totals.imageBytesWithoutDedup - m.totals.blobBytes))})`,
       )
     }
@@ -60,6 +62,20 @@ export default class Inspect extends AirgapCommand<InspectResult> {
       lines.push('', 'FILES')
       for (const file of m.files)
         lines.push(`  ${file.path}  ${formatBytes(file.size)}  sha256:${file.sha256}`)
+    }
+    if (show('packages')) {
+      lines.push('', 'PACKAGES')
+      if (repositories.length === 0) lines.push('  (none)')
+      for (const repository of repositories) {
+        const bytes = repository.packages.reduce((a, p) => a + p.size, 0)
+        lines.push(
+          `  ${repository.path}  ${repository.packages.length} packages, ${formatBytes(bytes)}  from ${repository.details.upstream ?? '?'}`,
+        )
+        for (const pkg of repository.packages) {
+          const why = pkg.reason && pkg.reason.length > 1 ? `  (${pkg.reason.join(' → ')})` : ''
+          lines.push(`    ${pkg.name} ${pkg.version} ${pkg.architecture}  ${formatBytes(pkg.size)}${why}`)
+        }
+      }
     }
     if (show('stages')) {
       lines.push('', 'STAGES')

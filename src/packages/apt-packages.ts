@@ -4,9 +4,14 @@ import { type EventSink, silentSink } from '../events/types.js'
 import type { HttpClient } from '../net/http.js'
 import { type AptBaseline, buildAptIndex, resolveAptClosure } from './apt-closure.js'
 import type { AptPackage, AptRelease } from './apt-index.js'
-import { type WriteAptRepositoryResult, writeAptRepository } from './apt-repo-writer.js'
+import {
+  buildAptRepositoryMetadata,
+  type WriteAptRepositoryResult,
+  writeAptRepository,
+} from './apt-repo-writer.js'
 import type { AptSigningKey } from './apt-signature.js'
-import { type AptSource, downloadAptPackages, fetchAptIndex } from './apt-source.js'
+import { type AptSource, archiveUrl, downloadAptPackages, fetchAptIndex } from './apt-source.js'
+import type { PlannedPackageRepository } from './repository.js'
 
 /**
  * The apt side of a bundle's `packages:` in three calls: resolve (fetch and verify the indices, compute the closure),
@@ -113,4 +118,54 @@ export async function mirrorAptRepository(
     }),
   )
   return { ...resolved, repository }
+}
+
+export interface PlanAptRepositoryOptions {
+  /** The repository's name in the bundle (repo/apt/<name>). */
+  name: string
+  source: AptSource
+  resolved: ResolveAptPackagesResult
+  key: AptSigningKey
+  date?: Date
+}
+
+/**
+ * The bundle's view of a resolved apt closure: the signed metadata as bytes, and each .deb with its upstream URL,
+ * size and sha256 from the index (so it is fetched straight into the bundle and checked while streaming).
+ */
+export async function planAptRepository(
+  options: PlanAptRepositoryOptions,
+): Promise<PlannedPackageRepository> {
+  const { source, resolved } = options
+  const metadata = await buildAptRepositoryMetadata({
+    suite: source.suite,
+    architectures: source.architectures,
+    packages: resolved.packages,
+    key: options.key,
+    description: `${options.name}: packages from ${source.mirror} ${source.suite}`,
+    ...(options.date ? { date: options.date } : {}),
+  })
+  return {
+    kind: 'apt',
+    name: options.name,
+    metadata,
+    packages: resolved.packages.map((pkg) => ({
+      path: pkg.filename,
+      url: archiveUrl(source.mirror, pkg.filename),
+      sha256: pkg.sha256,
+      size: pkg.size,
+      name: pkg.package,
+      version: pkg.version,
+      architecture: pkg.architecture,
+      reason: resolved.reasons.get(`${pkg.package}:${pkg.architecture}`) ?? [pkg.package],
+    })),
+    details: {
+      upstream: `${source.mirror} ${source.suite} ${source.components.join(' ')}`,
+      suite: source.suite,
+      components: 'main',
+      architectures: source.architectures.join(' '),
+      key: options.key.fingerprint,
+      baseline: String(resolved.baseline.length),
+    },
+  }
 }

@@ -90,9 +90,19 @@ async function placeFile(source: string, target: string, hardLink: boolean): Pro
   await copyFile(source, target)
 }
 
-export async function writeAptRepository(
-  options: WriteAptRepositoryOptions,
-): Promise<WriteAptRepositoryResult> {
+/** What the repository's metadata is made of: everything of WriteAptRepositoryOptions but where the files are. */
+export interface AptRepositoryMetadataOptions
+  extends Omit<WriteAptRepositoryOptions, 'dir' | 'packages' | 'link'> {
+  packages: AptPackage[]
+}
+
+/**
+ * The repository's metadata as bytes, relative to its root: the indices, the signed Release (InRelease, Release,
+ * Release.gpg) and the public key. The .deb files go at each package's Filename; nothing here reads them.
+ */
+export async function buildAptRepositoryMetadata(
+  options: AptRepositoryMetadataOptions,
+): Promise<{ path: string; bytes: Buffer }[]> {
   const component = options.component ?? 'main'
   const codename = options.codename ?? options.suite
   const keyName = options.keyName ?? 'repository-key'
@@ -101,35 +111,13 @@ export async function writeAptRepository(
     (process.env.SOURCE_DATE_EPOCH
       ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000)
       : options.key.created)
-  const dists = join(options.dir, 'dists', options.suite)
-  const files: string[] = []
-
-  const seen = new Map<string, AptRepositoryPackage>()
-  for (const entry of options.packages) {
-    const name = entry.control.filename
-    if (!/^pool\//.test(name) || name.includes('..') || name.includes('//'))
-      throw new AirgapError('E_INPUT', `${entry.control.package}: Filename ${name} is not under pool/`)
-    const previous = seen.get(name)
-    if (previous && previous.control.sha256 !== entry.control.sha256)
-      throw new AirgapError('E_INPUT', `two different packages want ${name}`)
-    seen.set(name, entry)
-  }
-  const packages = [...seen.values()].sort(
-    (a, b) =>
-      compare(a.control.package, b.control.package) ||
-      compare(a.control.version, b.control.version) ||
-      compare(a.control.architecture, b.control.architecture),
-  )
-  for (const entry of packages) {
-    await placeFile(entry.file, join(options.dir, entry.control.filename), options.link !== false)
-    files.push(entry.control.filename)
-  }
+  const packages = uniquePackages(options.packages)
 
   const indexFiles: Array<{ path: string; data: Buffer }> = []
   for (const arch of options.architectures) {
     const stanzas = packages
-      .filter((entry) => entry.control.architecture === arch || entry.control.architecture === 'all')
-      .map((entry) => `${formatPackageStanza(entry.control)}\n`)
+      .filter((pkg) => pkg.architecture === arch || pkg.architecture === 'all')
+      .map((pkg) => `${formatPackageStanza(pkg)}\n`)
     const text = Buffer.from(stanzas.join('\n'))
     const base = `${component}/binary-${arch}`
     indexFiles.push({ path: `${base}/Packages`, data: text })
@@ -141,13 +129,6 @@ export async function writeAptRepository(
       ),
     })
   }
-  for (const file of indexFiles) {
-    const path = join(dists, file.path)
-    await mkdir(dirname(path), { recursive: true })
-    await writeFile(path, file.data)
-    files.push(`dists/${options.suite}/${file.path}`)
-  }
-
   const width = Math.max(...indexFiles.map((f) => String(f.data.length).length))
   const release = [
     `Origin: ${options.origin ?? 'astrago-airgap'}`,
@@ -162,20 +143,61 @@ export async function writeAptRepository(
     ...indexFiles.map((f) => ` ${sha256(f.data)} ${String(f.data.length).padStart(width)} ${f.path}`),
   ].join('\n')
   const releaseText = `${release}\n`
-  await writeFile(join(dists, 'Release'), releaseText)
-  await writeFile(join(dists, 'InRelease'), await clearsign(options.key, releaseText, date))
-  await writeFile(join(dists, 'Release.gpg'), await detachSign(options.key, releaseText, date))
-  files.push(
-    `dists/${options.suite}/Release`,
-    `dists/${options.suite}/InRelease`,
-    `dists/${options.suite}/Release.gpg`,
+  const dists = `dists/${options.suite}`
+  return [
+    ...indexFiles.map((f) => ({ path: `${dists}/${f.path}`, bytes: f.data })),
+    { path: `${dists}/Release`, bytes: Buffer.from(releaseText) },
+    { path: `${dists}/InRelease`, bytes: Buffer.from(await clearsign(options.key, releaseText, date)) },
+    { path: `${dists}/Release.gpg`, bytes: Buffer.from(await detachSign(options.key, releaseText, date)) },
+    { path: `${keyName}.gpg`, bytes: await exportPublicKey(options.key) },
+    { path: `${keyName}.asc`, bytes: await exportPublicKey(options.key, true) },
+  ]
+}
+
+/** One stanza per pool file, sorted by name, version and architecture; two different files at one path are refused. */
+function uniquePackages(list: AptPackage[]): AptPackage[] {
+  const seen = new Map<string, AptPackage>()
+  for (const pkg of list) {
+    const name = pkg.filename
+    if (!/^pool\//.test(name) || name.includes('..') || name.includes('//'))
+      throw new AirgapError('E_INPUT', `${pkg.package}: Filename ${name} is not under pool/`)
+    const previous = seen.get(name)
+    if (previous && previous.sha256 !== pkg.sha256)
+      throw new AirgapError('E_INPUT', `two different packages want ${name}`)
+    seen.set(name, pkg)
+  }
+  return [...seen.values()].sort(
+    (a, b) =>
+      compare(a.package, b.package) ||
+      compare(a.version, b.version) ||
+      compare(a.architecture, b.architecture),
   )
+}
+
+export async function writeAptRepository(
+  options: WriteAptRepositoryOptions,
+): Promise<WriteAptRepositoryResult> {
+  const component = options.component ?? 'main'
+  const keyName = options.keyName ?? 'repository-key'
+  const files: string[] = []
+  const byFilename = new Map(options.packages.map((entry) => [entry.control.filename, entry.file]))
+  for (const pkg of uniquePackages(options.packages.map((entry) => entry.control))) {
+    await placeFile(byFilename.get(pkg.filename)!, join(options.dir, pkg.filename), options.link !== false)
+    files.push(pkg.filename)
+  }
+  const { dir: _dir, packages: _packages, link: _link, ...rest } = options
+  for (const file of await buildAptRepositoryMetadata({
+    ...rest,
+    packages: options.packages.map((entry) => entry.control),
+  })) {
+    const path = join(options.dir, file.path)
+    await mkdir(dirname(path), { recursive: true })
+    await writeFile(path, file.bytes)
+    files.push(file.path)
+  }
 
   const publicKeyPath = join(options.dir, `${keyName}.gpg`)
   const publicKeyArmoredPath = join(options.dir, `${keyName}.asc`)
-  await writeFile(publicKeyPath, await exportPublicKey(options.key))
-  await writeFile(publicKeyArmoredPath, await exportPublicKey(options.key, true))
-  files.push(`${keyName}.gpg`, `${keyName}.asc`)
 
   return {
     dir: options.dir,

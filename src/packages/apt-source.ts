@@ -55,7 +55,7 @@ export interface FetchedAptIndex {
   indices: string[]
 }
 
-function archiveUrl(mirror: string, path: string): string {
+export function archiveUrl(mirror: string, path: string): string {
   return `${mirror.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`
 }
 

@@ -25,6 +25,8 @@ export interface NodeSetupScriptInput {
   packageRepositories?: string
 }
 
+import { PACKAGE_REPOSITORY_FUNCTIONS } from './node-package-repositories.js'
+
 const EOF = 'ASTRAGO_AIRGAP_EOF'
 
 export function renderNodeSetupScript(input: NodeSetupScriptInput): string {
@@ -55,6 +57,9 @@ ${EOF}
 # Run as root on every Kubernetes node; running it again changes nothing:
 #   curl -fsSL --cacert astrago-airgap-ca.crt ${input.siteUrl}/node-setup/node-setup.sh | sh
 #   sh node-setup.sh --dry-run      print what would be written and run; change nothing
+#   sh node-setup.sh --install-packages   also install the bundle's packages from its package repository
+#   sh node-setup.sh --repository NAME    configure this package repository of the bundle (repeatable); by default
+#                                  the one whose suite matches this node's codename (apt), or every rpm repository
 #
 # It installs the site CA into the system trust store, writes containerd's hosts.toml (and a CA copy) for every
 # upstream registry of the bundle under ${input.certsDir}, makes sure containerd's config_path points there, and
@@ -85,21 +90,31 @@ ROOT=\${ASTRAGO_ROOT:-}
 ROOT=\${ROOT%/}
 CONTAINERD_CONFIG=\${ASTRAGO_CONTAINERD_CONFIG:-/etc/containerd/config.toml}
 DRY_RUN=0
+INSTALL_PACKAGES=0
+REPOSITORIES=
 CHANGES=0
 ATTENTION=0
 FILE_CHANGED=0
 
 usage() {
-  echo "usage: node-setup.sh [--dry-run]"
+  echo "usage: node-setup.sh [--dry-run] [--install-packages] [--repository NAME]..."
   echo "  Sets this node up to pull images from $SITE_URL (see the comments at the top of the script)."
 }
 
-for arg in "$@"; do
-  case $arg in
+while [ $# -gt 0 ]; do
+  case $1 in
     -n | --dry-run) DRY_RUN=1 ;;
+    --install-packages) INSTALL_PACKAGES=1 ;;
+    --repository=*) REPOSITORIES="$REPOSITORIES \${1#--repository=}" ;;
+    --repository)
+      [ $# -gt 1 ] || { echo "node-setup.sh: --repository needs a name" >&2; exit 2; }
+      shift
+      REPOSITORIES="$REPOSITORIES $1"
+      ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "node-setup.sh: unknown option $arg" >&2; usage >&2; exit 2 ;;
+    *) echo "node-setup.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
+  shift
 done
 
 say() { printf '%s\\n' "$*"; }
@@ -419,6 +434,7 @@ EOF_ANALYSIS
 }
 
 # 4. Package repositories (apt/yum) served under $SITE_URL/repo/: the repository key and the source lines.
+${PACKAGE_REPOSITORY_FUNCTIONS}
 setup_package_repositories() {
 ${input.packageRepositories?.replace(/\n$/, '') || '  :'}
 }

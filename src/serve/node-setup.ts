@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import type { BundleMetadata } from '../bundle/metadata.js'
 import { AirgapError } from '../errors.js'
 import { parseImageReference, registryEndpointHost } from '../oci/reference.js'
+import { type NodePackageRepository, renderPackageRepositorySetup } from './node-package-repositories.js'
 import { renderNodeSetupScript } from './node-setup-script.js'
 
 /**
@@ -42,11 +43,8 @@ export interface NodeSetupOptions {
   bundle?: { name: string; version: string }
   /** Keep the upstream as containerd's fallback `server` (default false: mirror-only). */
   upstreamFallback?: boolean
-  /**
-   * Shell lines for the script's setup_package_repositories() step (apt/yum sources and the repository key for
-   * <site>/repo/…); see NodeSetupScriptInput. Nothing by default.
-   */
-  packageRepositories?: string
+  /** The bundle's package repositories, configured on nodes they fit (see node-package-repositories.ts). */
+  packageRepositories?: NodePackageRepository[]
 }
 
 /** The upstream registry hosts of a bundle's images, sorted: docker.io, nvcr.io, quay.io, … */
@@ -177,7 +175,10 @@ export function createNodeSetupFiles(options: NodeSetupOptions): NodeSetupFiles 
     bundle,
     certsDir: CONTAINERD_CERTS_DIR,
     caFileName: NODE_CA_FILE,
-    packageRepositories: options.packageRepositories,
+    packageRepositories: renderPackageRepositorySetup(
+      options.packageRepositories ?? [],
+      new URL(siteUrl).hostname,
+    ),
   })
   const files = new Map<string, string>()
   files.set(NODE_SETUP_SCRIPT, script)

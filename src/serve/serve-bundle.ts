@@ -6,8 +6,10 @@ import { verifyBundle } from '../bundle/verify.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
+import { REPOSITORY_KEY_ARMORED } from '../packages/repository.js'
 import { createFileHandler } from './file-handler.js'
 import { parseHtpasswd } from './htpasswd.js'
+import { type NodePackageRepository, requestedPackageName } from './node-package-repositories.js'
 import { createNodeSetupFiles, upstreamRegistries } from './node-setup.js'
 import { createRegistryHandler } from './registry-handler.js'
 import { issueServerCertificate, loadOrCreateSiteCa, loadServerCertificate } from './site-ca.js'
@@ -114,6 +116,7 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
           caPem: caPem ?? tls!.certPem,
           upstreams,
           bundle: { name: reader.metadata.name, version: reader.metadata.version },
+          packageRepositories: await nodePackageRepositories(reader),
         })
     const siteUsers = options.users?.length ? await ensureSiteUsers(stateDir, options.users) : undefined
     const registry = createRegistryHandler({
@@ -186,4 +189,21 @@ function defaultAdvertise(): string[] {
 async function usersOf(file: string): Promise<Record<string, string>> {
   const parsed = parseHtpasswd(await readFile(file, 'utf8'), file)
   return Object.fromEntries([...parsed.values()].map((u) => [u.user, u.hash]))
+}
+
+/** The bundle's package repositories as node-setup.sh configures them, with their keys read from the bundle. */
+async function nodePackageRepositories(reader: BundleReader): Promise<NodePackageRepository[]> {
+  const out: NodePackageRepository[] = []
+  for (const repository of reader.metadata.packages ?? []) {
+    const key = await reader.read(`${repository.path}/${REPOSITORY_KEY_ARMORED}`)
+    out.push({
+      kind: repository.kind,
+      name: repository.name,
+      ...(repository.details.suite ? { suite: repository.details.suite } : {}),
+      architectures: (repository.details.architectures ?? '').split(' ').filter(Boolean),
+      keyArmored: key.toString('utf8'),
+      packages: [...new Set(repository.requested.map(requestedPackageName))],
+    })
+  }
+  return out
 }

@@ -21,11 +21,14 @@ import { AirgapError } from '../errors.js'
 import { closestMatch } from './closest-match.js'
 import { checkImageReferenceSyntax, IMAGE_REFERENCE_EXPECTED } from './image-reference-syntax.js'
 import {
+  type AptSourceSpec,
   BUNDLE_API_VERSION,
   type BundleSpec,
   type ChartSpec,
   type FileSpec,
   type ImageSpec,
+  type PackageRepositorySpec,
+  type RpmSourceSpec,
   type StageSpec,
 } from './types.js'
 
@@ -56,18 +59,18 @@ export async function loadBundleSpec(file: string): Promise<BundleSpec> {
   }
   const checked = checkBundleSpec(text, file)
   const folder = path.dirname(absolute)
-  for (const stage of checked.stagePaths) {
-    const resolved = path.resolve(folder, stage.value)
+  for (const local of checked.localPaths) {
+    const resolved = path.resolve(folder, local.value)
     try {
       await stat(resolved)
     } catch {
       checked.problems.push({
-        line: stage.line,
-        column: stage.column,
-        path: stage.path,
+        line: local.line,
+        column: local.column,
+        path: local.path,
         message:
-          `${JSON.stringify(stage.value)} does not exist (looked for ${resolved}); ` +
-          `expected a folder or file relative to the definition's folder (${folder})`,
+          `${JSON.stringify(local.value)} does not exist (looked for ${resolved}); ` +
+          `expected ${local.expected} relative to the definition's folder (${folder})`,
       })
     }
   }
@@ -76,8 +79,8 @@ export async function loadBundleSpec(file: string): Promise<BundleSpec> {
 }
 
 /**
- * Parses and validates a bundle definition from text (no file system access: stage paths are not checked for
- * existence). `source` names the file in messages; the result's `source` is its absolute form.
+ * Parses and validates a bundle definition from text (no file system access: stage paths and keyrings are not
+ * checked for existence). `source` names the file in messages; the result's `source` is its absolute form.
  */
 export function parseBundleSpec(text: string, source: string): BundleSpec {
   const checked = checkBundleSpec(text, source)
@@ -85,11 +88,13 @@ export function parseBundleSpec(text: string, source: string): BundleSpec {
   return checked.spec as BundleSpec
 }
 
-interface StagePathRef {
+/** A path in the definition to a local file or folder (a stage, a keyring), checked for existence on load. */
+interface LocalPathRef {
   value: string
   path: string
   line: number
   column: number
+  expected: string
 }
 
 interface Checked {
@@ -97,7 +102,7 @@ interface Checked {
   spec: BundleSpec | undefined
   problems: SpecProblem[]
   hints: string[]
-  stagePaths: StagePathRef[]
+  localPaths: LocalPathRef[]
 }
 
 function checkBundleSpec(text: string, display: string): Checked {
@@ -106,7 +111,7 @@ function checkBundleSpec(text: string, display: string): Checked {
   throwOnSyntaxErrors(doc, lines, text, display)
   const checker = new Checker(doc, lines, display)
   const spec = checker.check(path.resolve(display))
-  return { spec, problems: checker.problems, hints: checker.hints, stagePaths: checker.stagePaths }
+  return { spec, problems: checker.problems, hints: checker.hints, localPaths: checker.localPaths }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -309,6 +314,25 @@ function checkFilePath(value: string): string | undefined {
   return undefined
 }
 
+function checkWord(value: string): string | undefined {
+  return WORD_PATTERN.test(value)
+    ? undefined
+    : `${q(value)} has characters other than letters, digits and . _ + ~ : -`
+}
+
+// apt: name[:arch][=version] or name[:arch] (op version); rpm: name [op evr].
+const PACKAGE_REQUEST_PATTERN =
+  /^[A-Za-z0-9][A-Za-z0-9._+~-]*(:[a-z0-9-]+)?(=\S+|\s*\(\s*(<<|<=|=|>=|>>)\s*[^\s()]+\s*\)|\s+(<|<=|=|>=|>)\s+\S+)?$/
+
+function checkPackageRequest(value: string): string | undefined {
+  return PACKAGE_REQUEST_PATTERN.test(value) ? undefined : `${q(value)} is not a package request`
+}
+
+function checkKeyringPath(value: string): string | undefined {
+  if (value.includes('\0')) return `${q(value)} has a NUL character`
+  return undefined
+}
+
 const STAGE_PATH_EXPECTED = "a path relative to the definition's folder, such as ../manifests/<stage>"
 
 function checkStagePath(value: string): string | undefined {
@@ -344,7 +368,7 @@ const TOP_RULES: Record<string, Rule> = {
   images: { expected: 'a list of image references' },
   charts: { expected: 'a list of charts' },
   files: { expected: 'a list of files' },
-  packages: { expected: 'package repositories' },
+  packages: { expected: 'a list of package repositories' },
   stages: { expected: 'a list of stages' },
 }
 
@@ -380,6 +404,45 @@ const STAGE_RULES: Record<string, Rule> = {
   path: { required: true, expected: STAGE_PATH_EXPECTED },
 }
 
+const PACKAGE_NAME_EXPECTED =
+  'a package request such as nfs-common, conntrack:amd64, "socat (>= 1.7)" or "nfs-utils >= 2.5"'
+
+const PACKAGE_REPOSITORY_RULES: Record<string, Rule> = {
+  name: { required: true, expected: `a repository name of ${LABEL_EXPECTED}` },
+  apt: { expected: 'an apt source {mirror, suite, components, architectures, keyrings, trusted}' },
+  rpm: { expected: 'an rpm source {baseurl, architectures, keyrings, trusted}' },
+  packages: { required: true, expected: `a list of packages, each ${PACKAGE_NAME_EXPECTED}` },
+  kernels: { expected: 'a list of kernel versions as `uname -r` prints them, such as 5.15.0-91-generic' },
+  baseline: { expected: 'a mapping {priorities, packages}: what the nodes already have' },
+}
+
+const APT_SOURCE_RULES: Record<string, Rule> = {
+  mirror: { required: true, expected: FILE_URL_EXPECTED },
+  suite: { required: true, expected: 'a suite or codename, such as jammy or bookworm-updates' },
+  components: { expected: 'a list of components, such as [main, universe]' },
+  architectures: { expected: "a list of Debian architectures, the nodes' own first, such as [amd64]" },
+  keyrings: {
+    expected: "a list of OpenPGP keyring files (absolute, or relative to the definition's folder)",
+  },
+  trusted: { expected: 'true or false' },
+}
+
+const RPM_SOURCE_RULES: Record<string, Rule> = {
+  baseurl: { required: true, expected: `${FILE_URL_EXPECTED} (the folder holding repodata/)` },
+  architectures: { expected: 'a list of rpm architectures, such as [x86_64, noarch]' },
+  keyrings: {
+    expected: "a list of OpenPGP public key files (absolute, or relative to the definition's folder)",
+  },
+  trusted: { expected: 'true or false' },
+}
+
+const BASELINE_RULES: Record<string, Rule> = {
+  priorities: { expected: 'a list of apt priorities: required, important, standard' },
+  packages: { expected: 'a list of package names the nodes have' },
+}
+
+const WORD_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._+~:-]*$/
+
 const join = (base: string, name: string): string => (base === '' ? name : `${base}.${name}`)
 
 const isEmpty = (node: unknown): boolean =>
@@ -388,7 +451,7 @@ const isEmpty = (node: unknown): boolean =>
 class Checker {
   readonly problems: SpecProblem[] = []
   readonly hints: string[] = []
-  readonly stagePaths: StagePathRef[] = []
+  readonly localPaths: LocalPathRef[] = []
 
   constructor(
     private readonly doc: Document,
@@ -423,6 +486,7 @@ class Checker {
     const charts = this.optional(top.charts, (f) => this.charts(f)) ?? []
     const files = this.optional(top.files, (f) => this.files(f)) ?? []
     const stages = this.optional(top.stages, (f) => this.stages(f)) ?? []
+    const packages = this.optional(top.packages, (f) => this.packages(f)) ?? []
 
     if (
       this.problems.length > 0 ||
@@ -440,10 +504,10 @@ class Checker {
       images,
       charts,
       files,
+      packages,
       stages,
       source,
     }
-    if (top.packages !== undefined) spec.packages = this.toJS(top.packages.value)
     return spec
   }
 
@@ -590,6 +654,155 @@ class Checker {
     return result
   }
 
+  private packages(f: Field): PackageRepositorySpec[] | undefined {
+    const items = this.list(f, 'a mapping {name, apt or rpm, packages, kernels, baseline}')
+    if (items === undefined) return undefined
+    const seen = new Map<string, string>()
+    const result: PackageRepositorySpec[] = []
+    for (const item of items) {
+      const fields = this.mapping(item, PACKAGE_REPOSITORY_RULES)
+      if (fields === undefined) continue
+      const name = this.required(fields.name, (g) => this.text(g, checkLabel))
+      const apt = this.optional(fields.apt, (g) => this.aptSource(g))
+      const rpm = this.optional(fields.rpm, (g) => this.rpmSource(g))
+      const kind = fields.apt !== undefined ? 'apt' : 'rpm'
+      if ((fields.apt === undefined) === (fields.rpm === undefined)) {
+        const both = fields.apt !== undefined
+        this.report(
+          both ? this.at(fields.rpm!) : [isMap(item.value) ? item.value : undefined],
+          both ? fields.rpm!.path : item.path,
+          both ? 'has both apt and rpm' : 'has neither apt nor rpm',
+          'exactly one source: apt or rpm',
+        )
+      }
+      const packages = this.required(fields.packages, (g) => this.words(g, true))
+      const kernels = this.optional(fields.kernels, (g) => this.words(g, false)) ?? []
+      const baseline = this.optional(fields.baseline, (g) => this.baseline(g, kind))
+      if (name !== undefined && fields.name !== undefined) {
+        const what = `the ${kind} repository name ${q(name)} is used twice`
+        if (
+          this.duplicate(seen, `${kind}/${name}`, fields.name, what, 'a different name for each repository')
+        )
+          continue
+      }
+      if (name === undefined || packages === undefined || (apt === undefined && rpm === undefined)) continue
+      const repository: PackageRepositorySpec = { name, packages, kernels }
+      if (apt !== undefined) repository.apt = apt
+      if (rpm !== undefined) repository.rpm = rpm
+      if (baseline !== undefined) repository.baseline = baseline
+      result.push(repository)
+    }
+    return result
+  }
+
+  private aptSource(f: Field): AptSourceSpec | undefined {
+    const fields = this.mapping(f, APT_SOURCE_RULES)
+    if (fields === undefined) return undefined
+    const mirror = this.required(fields.mirror, (g) => this.text(g, (v) => checkUrl(v, ['http:', 'https:'])))
+    const suite = this.required(fields.suite, (g) => this.text(g, checkWord))
+    const components = this.optional(fields.components, (g) => this.words(g, false)) ?? ['main']
+    const architectures = this.optional(fields.architectures, (g) => this.words(g, false)) ?? ['amd64']
+    const { keyrings, trusted } = this.keyrings(f, fields)
+    if (mirror === undefined || suite === undefined || keyrings === undefined) return undefined
+    return { mirror, suite, components, architectures, keyrings, trusted }
+  }
+
+  private rpmSource(f: Field): RpmSourceSpec | undefined {
+    const fields = this.mapping(f, RPM_SOURCE_RULES)
+    if (fields === undefined) return undefined
+    const baseurl = this.required(fields.baseurl, (g) =>
+      this.text(g, (v) => checkUrl(v, ['http:', 'https:'])),
+    )
+    const architectures = this.optional(fields.architectures, (g) => this.words(g, false)) ?? [
+      'x86_64',
+      'noarch',
+    ]
+    const { keyrings, trusted } = this.keyrings(f, fields)
+    if (baseurl === undefined || keyrings === undefined) return undefined
+    return { baseurl, architectures, keyrings, trusted }
+  }
+
+  /** keyrings and trusted of a source: signed metadata needs a keyring, unless `trusted: true` says otherwise. */
+  private keyrings(
+    f: Field,
+    fields: Record<string, Field>,
+  ): { keyrings: string[] | undefined; trusted: boolean } {
+    const trusted = this.optional(fields.trusted, (g) => this.boolean(g)) ?? false
+    const items =
+      fields.keyrings === undefined || isEmpty(fields.keyrings.value)
+        ? []
+        : this.list(fields.keyrings, fields.keyrings.expected)
+    if (items === undefined) return { keyrings: undefined, trusted }
+    const keyrings: string[] = []
+    for (const item of items) {
+      const value = this.text(item, checkKeyringPath, { expected: fields.keyrings!.expected })
+      if (value === undefined) continue
+      const { line, column } = this.position(this.at(item))
+      this.localPaths.push({ value, path: item.path, line, column, expected: 'a keyring file' })
+      keyrings.push(value)
+    }
+    if (keyrings.length === 0 && !trusted) {
+      this.report(
+        fields.keyrings ? this.at(fields.keyrings) : [f.value, f.key],
+        join(f.path, 'keyrings'),
+        fields.keyrings ? 'is empty' : 'is missing',
+        "the keyring the repository's metadata is signed with (or `trusted: true` to accept unsigned metadata)",
+      )
+      return { keyrings: undefined, trusted }
+    }
+    return { keyrings, trusted }
+  }
+
+  private baseline(f: Field, kind: 'apt' | 'rpm'): PackageRepositorySpec['baseline'] | undefined {
+    const fields = this.mapping(f, BASELINE_RULES)
+    if (fields === undefined) return undefined
+    const priorities = this.optional(fields.priorities, (g) => this.words(g, false))
+    const packages = this.optional(fields.packages, (g) => this.words(g, false))
+    if (priorities !== undefined && kind === 'rpm') {
+      this.report(
+        this.at(fields.priorities!),
+        fields.priorities!.path,
+        'is an apt setting',
+        'baseline.packages for rpm repositories',
+      )
+      return undefined
+    }
+    for (const priority of priorities ?? []) {
+      if (!['required', 'important', 'standard', 'optional', 'extra'].includes(priority)) {
+        this.report(
+          this.at(fields.priorities!),
+          fields.priorities!.path,
+          `${q(priority)} is not an apt priority`,
+          fields.priorities!.expected,
+        )
+        return undefined
+      }
+    }
+    return {
+      ...(priorities !== undefined ? { priorities } : {}),
+      ...(packages !== undefined ? { packages } : {}),
+    }
+  }
+
+  /** A non-empty list of distinct plain texts (package requests when `requests`, else words). */
+  private words(f: Field, requests: boolean): string[] | undefined {
+    const items = this.list(f, f.expected)
+    if (items === undefined) return undefined
+    if (items.length === 0) {
+      this.report(this.at(f), f.path, 'is an empty list', f.expected)
+      return undefined
+    }
+    const seen = new Map<string, string>()
+    const result: string[] = []
+    for (const item of items) {
+      const value = this.text(item, requests ? checkPackageRequest : checkWord, { expected: f.expected })
+      if (value === undefined) continue
+      if (this.duplicate(seen, value, item, `${q(value)} is listed twice`, 'each once')) continue
+      result.push(value)
+    }
+    return result
+  }
+
   private stages(f: Field): StageSpec[] | undefined {
     const items = this.list(f, 'a mapping {name, path}')
     if (items === undefined) return undefined
@@ -606,7 +819,13 @@ class Checker {
       }
       if (stagePath !== undefined && fields.path !== undefined) {
         const { line, column } = this.position(this.at(fields.path))
-        this.stagePaths.push({ value: stagePath, path: fields.path.path, line, column })
+        this.localPaths.push({
+          value: stagePath,
+          path: fields.path.path,
+          line,
+          column,
+          expected: 'a folder or file',
+        })
       }
       if (name === undefined || stagePath === undefined) continue
       result.push({ name, path: stagePath })

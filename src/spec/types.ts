@@ -18,8 +18,8 @@ export interface BundleSpec {
   images: ImageSpec[]
   charts: ChartSpec[]
   files: FileSpec[]
-  /** OS and GPU-driver package repositories (see the packages work); kept as given until then. */
-  packages?: unknown
+  /** OS and GPU-driver package repositories, each mirrored (its dependency closure) into repo/<kind>/<name>. */
+  packages: PackageRepositorySpec[]
   stages: StageSpec[]
   /** Where this definition was loaded from (absolute path); relative paths in it resolve against its folder. */
   source: string
@@ -58,4 +58,37 @@ export interface StageSpec {
   name: string
   /** A folder or file under the definition's folder (usually ../manifests/<stage>), copied into the bundle. */
   path: string
+}
+
+/** One package repository of the bundle: an apt or an rpm source, and what to take from it. */
+export interface PackageRepositorySpec {
+  /** The repository's name in the bundle (repo/apt/<name> or repo/rpm/<name>), unique per kind. */
+  name: string
+  apt?: AptSourceSpec
+  rpm?: RpmSourceSpec
+  /** What to install: apt `name`, `name:arch`, `name=version`, `name (>= version)`; rpm `name`, `name >= evr`. */
+  packages: string[]
+  /** Kernel versions of the target nodes (`uname -r`): their headers (and for rpm kernel-devel) are added. */
+  kernels: string[]
+  /** What the nodes already have, left out of the repository (default for apt: Priority required). */
+  baseline?: { priorities?: string[]; packages?: string[] }
+}
+
+export interface AptSourceSpec {
+  mirror: string
+  suite: string
+  components: string[]
+  /** The first is the nodes' native architecture. */
+  architectures: string[]
+  /** OpenPGP keyrings (absolute, or relative to the definition) the Release must be signed with. */
+  keyrings: string[]
+  trusted: boolean
+}
+
+export interface RpmSourceSpec {
+  baseurl: string
+  /** e.g. x86_64 and noarch. */
+  architectures: string[]
+  keyrings: string[]
+  trusted: boolean
 }

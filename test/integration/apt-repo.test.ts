@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { homedir, tmpdir } from 'node:os'
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -19,9 +19,9 @@ import {
   fetchAptRelease,
 } from '../../src/packages/apt-source.js'
 import { ASTRAGO_DEBIAN_PACKAGES, type DebianMirror, debianMirror } from '../support/debian-mirror.js'
+import { inChroot, minbaseTarball, testCache } from '../support/debootstrap.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
 import { freePort } from '../support/net.js'
-import { findTool } from '../support/tools.js'
 
 /**
  * The apt oracle: mirror `nfs-common ipvsadm conntrack socat` from the Debian archive this machine's apt uses
@@ -34,48 +34,7 @@ import { findTool } from '../support/tools.js'
 const run = promisify(execFile)
 type InstalledPackage = NonNullable<AptBaseline['installed']>[number] & { version: string }
 const REQUESTS = ['nfs-common', 'ipvsadm', 'conntrack', 'socat']
-const cache = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'astrago-airgap')
-const aptCache = join(cache, 'apt')
-
-async function minbaseTarball(mirror: DebianMirror): Promise<string> {
-  const tarball = join(cache, 'debootstrap', `${mirror.suite}-minbase-amd64.tar.gz`)
-  if (existsSync(tarball)) return tarball
-  const debootstrap = findTool('debootstrap')
-  const work = await mkdtemp(join(tmpdir(), 'aa-debootstrap-'))
-  try {
-    const root = join(work, 'root')
-    await run(debootstrap, ['--variant=minbase', '--arch=amd64', mirror.suite, root, mirror.url], {
-      maxBuffer: 64 << 20,
-    })
-    // Nothing of the upstream source stays behind: no lists, no cached debs, no sources.list.
-    await run('sh', [
-      '-c',
-      `rm -rf '${root}'/var/lib/apt/lists/* '${root}'/var/cache/apt/archives/*.deb '${root}'/etc/apt/sources.list`,
-    ])
-    await mkdir(join(cache, 'debootstrap'), { recursive: true })
-    await run('tar', ['--numeric-owner', '-czf', `${tarball}.partial`, '-C', root, '.'])
-    await rename(`${tarball}.partial`, tarball)
-    return tarball
-  } finally {
-    await rm(work, { recursive: true, force: true })
-  }
-}
-
-async function inChroot(root: string, command: string[]): Promise<{ stdout: string; stderr: string }> {
-  return await run(
-    'chroot',
-    [
-      root,
-      'env',
-      '-i',
-      'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
-      'DEBIAN_FRONTEND=noninteractive',
-      'LC_ALL=C',
-      ...command,
-    ],
-    { maxBuffer: 64 << 20 },
-  )
-}
+const aptCache = join(testCache, 'apt')
 
 async function installedPackages(root: string): Promise<InstalledPackage[]> {
   const { stdout } = await inChroot(root, [

@@ -182,17 +182,27 @@ describe('node setup files', () => {
       expect(script).toContain(files.get(`hosts/${upstream}/hosts.toml`)!.trim())
       expect(parseToml(files.get(`hosts/${upstream}/hosts.toml`)!).server).toBe(`${siteUrl}/v2/${upstream}`)
     }
-    // the step a later piece of work fills with apt/yum sources: empty by default, given lines go in verbatim
+    // no package repositories: the step is empty
     expect(script).toContain('setup_package_repositories() {\n  :\n}')
     const withRepos = createNodeSetupFiles({
       siteUrl,
       caPem,
       upstreams,
-      packageRepositories: '  ensure_file /etc/apt/sources.list.d/astrago.list 0644 apt_sources\n',
+      packageRepositories: [
+        {
+          kind: 'apt',
+          name: 'debian-bookworm',
+          suite: 'bookworm',
+          architectures: ['amd64'],
+          keyArmored: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n-----END PGP PUBLIC KEY BLOCK-----\n',
+          packages: ['socat', 'nfs-common'],
+        },
+      ],
     }).get('node-setup.sh')!
     expect(withRepos).toContain(
-      'setup_package_repositories() {\n  ensure_file /etc/apt/sources.list.d/astrago.list 0644 apt_sources\n}',
+      "package_repository 'apt' 'debian-bookworm' 'bookworm' 'bookworm' 'amd64' 'repository_key_0' 'socat nfs-common'",
     )
+    expect(withRepos).toContain('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n')
     expect(files.get('README.txt')).toContain(`${siteUrl}/node-setup/node-setup.sh`)
     expect(files.get('README.txt')).toMatch(/([0-9A-F]{2}:){31}[0-9A-F]{2}/)
   })

@@ -62,10 +62,10 @@ describe('parseBundleSpec: valid definitions', () => {
       images: [],
       charts: [],
       files: [],
+      packages: [],
       stages: [],
       source: path.resolve(FILE),
     })
-    expect('packages' in spec).toBe(false)
     expect(path.isAbsolute(spec.source)).toBe(true)
   })
 
@@ -95,7 +95,7 @@ describe('parseBundleSpec: valid definitions', () => {
         `  - {url: https://get.helm.sh/helm.tar.gz, sha256: ${HEX}, path: bin/linux-amd64/helm.tar.gz, size: 1234}`,
         `  - {url: http://example.com/a, sha256: "${HEX2}", path: a.txt}`,
         'packages:',
-        '  apt: [nvidia-driver-550]',
+        '  - { name: nvidia, apt: { mirror: https://deb.example/debian, suite: bookworm, trusted: true }, packages: [nvidia-driver] }',
         'stages:',
         '  - name: base',
         '    path: ../manifests/base',
@@ -139,7 +139,7 @@ describe('parseBundleSpec: valid definitions', () => {
       },
       { url: 'http://example.com/a', sha256: HEX2, path: 'a.txt' },
     ])
-    expect(spec.packages).toEqual({ apt: ['nvidia-driver-550'] })
+    expect(spec.packages.map((p) => p.name)).toEqual(['nvidia'])
     expect(spec.stages).toEqual([{ name: 'base', path: '../manifests/base' }])
   })
 
@@ -152,9 +152,86 @@ describe('parseBundleSpec: valid definitions', () => {
     expect(spec.images).toEqual([])
   })
 
-  it('keeps packages as given, whatever it is', () => {
-    expect(parseBundleSpec(doc(...HEADER, 'packages: [1, two]'), FILE).packages).toEqual([1, 'two'])
-    expect(parseBundleSpec(doc(...HEADER, 'packages: hello'), FILE).packages).toBe('hello')
+  it('reads apt and rpm package repositories with their defaults', () => {
+    const spec = parseBundleSpec(
+      doc(
+        ...HEADER,
+        'packages:',
+        '  - name: ubuntu-jammy',
+        '    apt:',
+        '      mirror: http://archive.ubuntu.com/ubuntu',
+        '      suite: jammy',
+        '      keyrings: [keys/ubuntu-archive-keyring.gpg]',
+        '    packages: [nfs-common, "socat (>= 1.7)", conntrack:amd64]',
+        '    kernels: [5.15.0-91-generic]',
+        '  - name: rhel9',
+        '    rpm: { baseurl: https://mirror.example/rhel9/BaseOS/x86_64/os, trusted: true }',
+        '    baseline: { packages: [glibc] }',
+        '    packages: [nfs-utils, "iptables >= 1.8"]',
+      ),
+      FILE,
+    )
+    expect(spec.packages).toEqual([
+      {
+        name: 'ubuntu-jammy',
+        apt: {
+          mirror: 'http://archive.ubuntu.com/ubuntu',
+          suite: 'jammy',
+          components: ['main'],
+          architectures: ['amd64'],
+          keyrings: ['keys/ubuntu-archive-keyring.gpg'],
+          trusted: false,
+        },
+        packages: ['nfs-common', 'socat (>= 1.7)', 'conntrack:amd64'],
+        kernels: ['5.15.0-91-generic'],
+      },
+      {
+        name: 'rhel9',
+        rpm: {
+          baseurl: 'https://mirror.example/rhel9/BaseOS/x86_64/os',
+          architectures: ['x86_64', 'noarch'],
+          keyrings: [],
+          trusted: true,
+        },
+        baseline: { packages: ['glibc'] },
+        packages: ['nfs-utils', 'iptables >= 1.8'],
+        kernels: [],
+      },
+    ])
+  })
+
+  it('refuses package repositories that are not exactly one signed source', () => {
+    const error = invalid(
+      doc(
+        ...HEADER,
+        'packages:',
+        '  - name: a',
+        '    apt: { mirror: http://deb.example/debian, suite: bookworm }',
+        '    packages: [socat]',
+        '  - name: b',
+        '    packages: [socat]',
+        '  - name: c',
+        '    apt: { mirror: http://deb.example/debian, suite: bookworm, trusted: true }',
+        '    rpm: { baseurl: http://rpm.example/os, trusted: true }',
+        '    packages: []',
+        '  - name: a',
+        '    apt: { mirror: ftp://deb.example/debian, suite: bookworm, trusted: true }',
+        '    baseline: { priorities: [required, essential] }',
+        '    packages: [socat, socat, "bad name"]',
+      ),
+    )
+    const lines = problemsOf(error).map((p) => `${p.line} ${p.path}: ${p.message.split(';')[0]}`)
+    expect(lines).toEqual([
+      '8 packages[0].apt.keyrings: is missing',
+      '10 packages[1]: has neither apt nor rpm',
+      '14 packages[2].rpm: has both apt and rpm',
+      '15 packages[2].packages: is an empty list',
+      '16 packages[3].name: the apt repository name "a" is used twice (here and at bundles/test.yaml:7:11)',
+      '17 packages[3].apt.mirror: "ftp://deb.example/debian" has the scheme "ftp"',
+      '18 packages[3].baseline.priorities: "essential" is not an apt priority',
+      '19 packages[3].packages[1]: "socat" is listed twice (here and at bundles/test.yaml:19:16)',
+      '19 packages[3].packages[2]: "bad name" is not a package request',
+    ])
   })
 
   it('follows YAML anchors and aliases', () => {

@@ -1,0 +1,177 @@
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BundleReader } from '../../src/bundle/reader.js'
+import { silentSink } from '../../src/events/types.js'
+import { generateAptSigningKey, stopGpgAgent } from '../../src/packages/apt-signature.js'
+import { type ServingBundle, serveBundle } from '../../src/serve/serve-bundle.js'
+import { runCli } from '../support/cli.js'
+import { type DebianMirror, debianMirror } from '../support/debian-mirror.js'
+import { inChroot, testCache, unpackMinbase } from '../support/debootstrap.js'
+import { freePort } from '../support/net.js'
+import { findTool } from '../support/tools.js'
+
+/**
+ * `packages:` end to end: a definition asking for packages from the Debian archive this machine's apt uses is
+ * bundled by the real CLI (closure from the signed indices, .deb files streamed into the bundle and checked), shown
+ * by `inspect`, checked by `verify` (a damaged .deb is named), served, and a fresh minbase chroot set up by the
+ * served node-setup.sh alone (our key, our source, the site CA for https) installs the packages from the bundle.
+ */
+const run = promisify(execFile)
+const REQUESTS = ['socat', 'conntrack']
+
+describe('package repositories in a bundle, served to a node', () => {
+  let mirror: DebianMirror
+  let work: string
+  let keyHome: string
+  let bundle: string
+  let serving: ServingBundle | undefined
+
+  beforeAll(async () => {
+    mirror = debianMirror('bookworm')
+    work = await mkdtemp(join(tmpdir(), 'aa-pkgbundle-'))
+    keyHome = join(work, 'key')
+    await generateAptSigningKey({
+      homeDir: keyHome,
+      userId: 'astrago-airgap test bundle key <test@astrago.invalid>',
+      created: new Date('2026-01-01T00:00:00Z'),
+    })
+    await writeFile(
+      join(work, 'nodes.yaml'),
+      [
+        'apiVersion: airgap.astrago.io/v1alpha1',
+        'kind: Bundle',
+        'metadata: { name: nodes, version: 1.0.0 }',
+        'packages:',
+        '  - name: debian-bookworm',
+        '    apt:',
+        `      mirror: ${mirror.url}`,
+        `      suite: ${mirror.suite}`,
+        '      components: [main]',
+        '      architectures: [amd64]',
+        `      keyrings: [${mirror.keyring}]`,
+        '    baseline: { priorities: [required], packages: [apt] }',
+        `    packages: [${REQUESTS.join(', ')}]`,
+        '',
+      ].join('\n'),
+    )
+    bundle = join(work, 'nodes-1.0.0.tar')
+    const env = { XDG_CACHE_HOME: join(testCache, '..') }
+    const built = await runCli(['bundle', join(work, 'nodes.yaml'), '-o', bundle, '--signing-key', keyHome], {
+      env,
+    })
+    expect(built.code, built.stderr).toBe(0)
+    expect(built.stdout).toMatch(/ \d+ packages; /)
+  }, 600_000)
+
+  afterAll(async () => {
+    await serving?.stop()
+    await stopGpgAgent(keyHome)
+    await rm(work, { recursive: true, force: true })
+  })
+
+  it('records the closure in bundle.json, lists it with inspect, and bundles byte-identically again', async () => {
+    const reader = await BundleReader.open(bundle)
+    const [repository] = reader.metadata.packages ?? []
+    await reader.close()
+    expect(repository?.path).toBe('repo/apt/debian-bookworm')
+    expect(repository?.requested).toEqual(REQUESTS)
+    const names = repository!.packages.map((p) => p.name)
+    expect(names).toEqual(expect.arrayContaining([...REQUESTS, 'libnetfilter-conntrack3']))
+    // Nothing the baseline (required + apt) has is carried.
+    expect(names).not.toContain('libc6')
+    expect(repository!.metadata).toEqual(
+      expect.arrayContaining(['dists/bookworm/InRelease', 'dists/bookworm/main/binary-amd64/Packages.gz']),
+    )
+    const conntrackLib = repository!.packages.find((p) => p.name === 'libnetfilter-conntrack3')!
+    expect(conntrackLib.reason?.[0]).toBe('conntrack')
+
+    const inspected = await runCli(['inspect', bundle, '--section', 'packages'])
+    expect(inspected.code).toBe(0)
+    expect(inspected.stdout).toContain(`repo/apt/debian-bookworm  ${names.length} packages`)
+    for (const name of names)
+      expect(inspected.stdout).toMatch(new RegExp(`^    ${name} \\S+ (amd64|all) `, 'm'))
+
+    const again = join(work, 'again.tar')
+    const rebuilt = await runCli(
+      ['bundle', join(work, 'nodes.yaml'), '-o', again, '--signing-key', keyHome],
+      {
+        env: { XDG_CACHE_HOME: join(testCache, '..') },
+      },
+    )
+    expect(rebuilt.code).toBe(0)
+    const [a, b] = await Promise.all([readFile(bundle), readFile(again)])
+    expect(a.equals(b)).toBe(true)
+    await rm(again)
+  }, 300_000)
+
+  it('verify rehashes the package files and names a damaged one', async () => {
+    const ok = await runCli(['verify', bundle])
+    expect(ok.code).toBe(0)
+    const damaged = join(work, 'damaged.tar')
+    await copyFile(bundle, damaged)
+    const reader = await BundleReader.open(damaged)
+    const socat = reader.metadata.packages![0]!.packages.find((p) => p.name === 'socat')!
+    const member = `repo/apt/debian-bookworm/${socat.path}`
+    const at = reader.locate(member)!.offset + 100
+    await reader.close()
+    const file = await open(damaged, 'r+')
+    const byte = Buffer.alloc(1)
+    await file.read(byte, 0, 1, at)
+    byte[0] = byte[0]! ^ 0xff
+    await file.write(byte, 0, 1, at)
+    await file.close()
+    const bad = await runCli(['verify', damaged, '--json'])
+    expect(bad.code).not.toBe(0)
+    expect(bad.error?.code).toBe('E_INTEGRITY')
+    expect(bad.error?.message).toContain(member)
+    await rm(damaged)
+  }, 300_000)
+
+  it('node-setup.sh shows the source and key in a dry run, then apt in a fresh minbase node installs from the bundle alone', async () => {
+    serving = await serveBundle({
+      bundle,
+      host: '127.0.0.1',
+      port: await freePort(),
+      advertise: ['127.0.0.1'],
+      stateDir: join(work, 'site'),
+      sink: silentSink,
+    })
+    const node = join(work, 'node')
+    await unpackMinbase(mirror, node)
+    const script = join(work, 'node-setup.sh')
+    await run(findTool('curl'), ['-fsS', '--cacert', serving.caFile!, '-o', script, serving.nodeSetupUrl])
+    const env = { PATH: process.env.PATH, ASTRAGO_ROOT: node, ASTRAGO_CONTAINERD_VERSION: '2.0.0' }
+
+    const dry = await run('sh', [script, '--dry-run', '--install-packages'], { env })
+    expect(dry.stdout).toContain('would write /etc/apt/sources.list.d/astrago-airgap-debian-bookworm.sources')
+    expect(dry.stdout).toContain(`    | URIs: ${serving.url}/repo/apt/debian-bookworm`)
+    expect(dry.stdout).toContain('    | Signed-By: /etc/apt/keyrings/astrago-airgap-debian-bookworm.asc')
+    expect(dry.stdout).toContain('would write /etc/apt/keyrings/astrago-airgap-debian-bookworm.asc')
+    expect(dry.stdout).toContain('    | -----BEGIN PGP PUBLIC KEY BLOCK-----')
+    expect(dry.stdout).toMatch(
+      /would run: chroot \S+ env DEBIAN_FRONTEND=noninteractive apt-get .* install socat conntrack/,
+    )
+    expect(existsSync(join(node, 'etc/apt/sources.list.d/astrago-airgap-debian-bookworm.sources'))).toBe(
+      false,
+    )
+
+    const real = await run('sh', [script, '--install-packages'], { env, maxBuffer: 64 << 20 })
+    expect(real.stdout).toContain('wrote /etc/apt/apt.conf.d/60astrago-airgap')
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format placeholders
+    const format = '${Package} ${Status}\n'
+    const installed = await inChroot(node, ['dpkg-query', '-W', '-f', format, ...REQUESTS])
+    for (const name of REQUESTS) expect(installed.stdout).toContain(`${name} install ok installed`)
+    // apt checked our signature: the lists it keeps came from our InRelease.
+    const lists = await inChroot(node, ['sh', '-c', 'ls /var/lib/apt/lists'])
+    expect(lists.stdout).toMatch(/127\.0\.0\.1.*repo_apt_debian-bookworm_dists_bookworm_InRelease/)
+
+    // Again: nothing changes in the set-up files (apt-get install of installed packages is a no-op).
+    const second = await run('sh', [script], { env })
+    expect(second.stdout).toMatch(/Nothing to change/)
+  }, 600_000)
+})
