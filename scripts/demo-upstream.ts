@@ -5,7 +5,8 @@
  * its stage manifests name. Charts of https:// repositories are served by an HTTP server as stand-in chart
  * repositories; charts of oci:// repositories are pushed into the same registry as OCI chart artifacts (what
  * `helm push` writes), under their normalised registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
- * Writes the --mirror flags to a file, then serves until it is stopped.
+ * The definition's apt package sources get stand-in archives (scripts/demo-apt-archive.ts) signed with a demo key.
+ * Writes the --mirror (and --mirror-keyring) flags to a file, then serves until it is stopped.
  * Usage: tsx scripts/demo-upstream.ts <definition.yaml> <flags-file> <work-dir>
  */
 
@@ -18,12 +19,14 @@ import { readChartMetadata } from '../src/charts/download.js'
 import { buildChartArtifact } from '../src/oci/chart-artifact.js'
 import { MediaType } from '../src/oci/media-types.js'
 import { parseImageReference } from '../src/oci/reference.js'
+import { stopGpgAgent } from '../src/packages/apt-signature.js'
 import { loadBundleSpec } from '../src/spec/load.js'
 import { createChart } from '../test/support/charts.js'
 import { startFileServer } from '../test/support/file-server.js'
 import { pushBlob, pushImage, pushManifest } from '../test/support/images.js'
 import { startRegistry } from '../test/support/registry.js'
 import { findTool } from '../test/support/tools.js'
+import { demoArchiveKey, type StandInDeb, writeStandInArchive } from './demo-apt-archive.js'
 
 const [definition, flagsFile, workDir] = process.argv.slice(2)
 if (!definition || !flagsFile || !workDir)
@@ -32,6 +35,8 @@ if (!definition || !flagsFile || !workDir)
 const spec = await loadBundleSpec(definition)
 const catalog = yaml.load(readFileSync(join(import.meta.dirname, 'demo-data', 'upstream.yaml'), 'utf8')) as {
   charts: Record<string, { images: string[] }>
+  /** Per package repository name: stand-in .deb name → version, dependencies, priority, suite. */
+  debs?: Record<string, Record<string, StandInDeb>>
 }
 const registry = await startRegistry({ flavor: 'distribution-v3' })
 const images = new Set(spec.images.map((i) => i.ref))
@@ -109,6 +114,20 @@ for (const chart of ociCharts) {
   await pushManifest(registry, chart.repository, chart.tag, MediaType.ociManifest, artifact.manifest)
   ociHosts.add(chart.repository.split('/')[0]!)
 }
+// Stand-in apt archives for the definition's apt package sources, served beside the charts.
+const aptMirrors: { url: string; path: string }[] = []
+let archiveKey: Awaited<ReturnType<typeof demoArchiveKey>> | undefined
+for (const repository of spec.packages) {
+  if (!repository.apt) continue
+  const debs = catalog.debs?.[repository.name]
+  if (!debs) throw new Error(`scripts/demo-data/upstream.yaml has no stand-in debs for ${repository.name}`)
+  archiveKey ??= await demoArchiveKey(join(workDir, 'apt-key'))
+  const url = new URL(repository.apt.mirror)
+  const path = `${url.host}${url.pathname.replace(/\/+$/, '')}`
+  await writeStandInArchive(join(chartsDir, path), repository.apt, debs, archiveKey.key)
+  aptMirrors.push({ url: repository.apt.mirror.replace(/\/+$/, ''), path })
+}
+if (archiveKey) await stopGpgAgent(archiveKey.key.homeDir)
 const server = await startFileServer(chartsDir)
 const flags: string[] = ['--insecure-registry', registry.host]
 const registryHosts = [...images].map((i) => parseImageReference(i).registry)
@@ -117,6 +136,10 @@ for (const host of new Set([...registryHosts, ...ociHosts])) {
 }
 for (const origin of repoDirs.keys())
   flags.push('--mirror', `${origin}=${server.url}/${new URL(origin).host}`)
+for (const mirror of aptMirrors) {
+  flags.push('--mirror', `${mirror.url}=${server.url}/${mirror.path}`)
+  flags.push('--mirror-keyring', `${mirror.url}=${archiveKey!.keyring}`)
+}
 writeFileSync(flagsFile, `${flags.join('\n')}\n`)
 console.error(
   `simulated upstream: registry ${registry.url} (${images.size} stand-in images, ${ociCharts.length} OCI charts), charts ${server.url}`,

@@ -20,6 +20,7 @@ export interface BundleFromDefinitionOptions {
   helm?: string
   chartValues?: Record<string, Record<string, unknown>>
   signingKey?: string
+  mirrorKeyrings?: Record<string, string>
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -51,6 +52,7 @@ export async function bundleFromDefinition(
       helm: options.helm,
       chartValues: options.chartValues,
       signingKey: options.signingKey,
+      mirrorKeyrings: options.mirrorKeyrings,
       toolVersion: options.toolVersion,
       sink: options.sink,
       signal: options.signal,

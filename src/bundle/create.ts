@@ -74,6 +74,8 @@ export interface CreateBundleOptions {
   chartValues?: Record<string, Record<string, unknown>>
   /** GnuPG home of the key that signs the package repositories (default: the user's own, created once). */
   signingKey?: string
+  /** URL prefix → keyring for package mirrors that sign with their own key (see plan-repository.ts). */
+  mirrorKeyrings?: Record<string, string>
   /** Where package indices are cached between runs (default: $XDG_CACHE_HOME/astrago-airgap/packages). */
   packageCacheDir?: string
   toolVersion: string
@@ -630,6 +632,7 @@ async function planPackageRepositories(
               key,
               base,
               cacheDir,
+              ...(options.mirrorKeyrings ? { mirrorKeyrings: options.mirrorKeyrings } : {}),
               ...(options.signal ? { signal: options.signal } : {}),
             }),
           (r) => `${r.packages.length} packages, ${formatBytes(r.packages.reduce((a, p) => a + p.size, 0))}`,

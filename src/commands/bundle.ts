@@ -67,6 +67,12 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       description: 'CHART.KEY=VALUE: a value for rendering a chart (dots nest). Repeatable.',
       multiple: true,
     }),
+    'mirror-keyring': Flags.string({
+      description:
+        "URL-PREFIX=KEYRING: check package metadata from a mirror that signs with its own key (aptly, Artifactory) against KEYRING instead of the definition's keyrings. Repeatable.",
+      multiple: true,
+      helpValue: 'URL-PREFIX=KEYRING',
+    }),
     'signing-key': Flags.string({
       description:
         'GnuPG home whose secret key signs the package repositories (default: a key created once in $XDG_DATA_HOME/astrago-airgap/signing-key).',
@@ -103,6 +109,9 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       helm: flags.helm,
       chartValues,
       signingKey: flags['signing-key'],
+      mirrorKeyrings: Object.fromEntries(
+        (flags['mirror-keyring'] ?? []).map((m) => parseKeyValue('mirror-keyring', m)),
+      ),
       toolVersion: this.config.version,
       sink: this.sink(flags),
       signal: this.signal,

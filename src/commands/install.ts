@@ -46,6 +46,11 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
     'no-serve': Flags.boolean({
       description: 'Do not serve the bundle (the cluster pulls from a running `serve` or the pushed copies).',
     }),
+    'site-url': Flags.string({
+      description:
+        'With --no-serve: the running site server (https://HOST:PORT) the stages point the GPU driver at; its CA comes from --state-dir.',
+      helpValue: 'https://HOST:PORT',
+    }),
     host: Flags.string({ description: 'Address the site server listens on.', default: '0.0.0.0' }),
     port: Flags.integer({ description: 'Port of the site server.', default: 8443, min: 0, max: 65535 }),
     advertise: Flags.string({
@@ -95,6 +100,8 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
       valuesFile: flags.values,
       helm: flags.helm,
       namespace: flags.namespace,
+      siteUrl: flags['site-url'],
+      stateDir: flags['state-dir'],
       serve: flags['no-serve']
         ? undefined
         : {

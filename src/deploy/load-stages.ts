@@ -22,10 +22,23 @@ const MAX_MEMBER_BYTES = 32 << 20
 
 /** A manifest document as written in the bundle (site values not substituted yet). */
 export interface StageDocument {
-  /** "manifests/base/operator.yaml (document 2)" */
+  /** "manifests/base/operator.yaml (document 2)", or "manifests/base/stage.yaml configMaps[0]" */
   source: string
   object: Record<string, unknown>
+  /** Set on a ConfigMap made by a `configMaps:` generator of stage.yaml. */
+  generated?: GeneratedConfigMap
 }
+
+/** How a generated ConfigMap's data is treated when the plan substitutes site values. */
+export interface GeneratedConfigMap {
+  /** True: `${{ site.… }}` in the files' text is substituted (as text). False: the data is left exactly as written. */
+  substitute: boolean
+  /** Data key → the bundle member it was read from (for problems). */
+  members: Record<string, string>
+}
+
+/** The size limit of one ConfigMap (the API server refuses larger objects). */
+export const MAX_CONFIGMAP_BYTES = 1 << 20
 
 export interface StageChart {
   /** Chart name in the bundle (charts/<name>-<version>.tgz). */
@@ -84,17 +97,18 @@ export async function loadStages(reader: StageSource): Promise<Stage[]> {
     const prefix = `manifests/${locked.name}/`
     const files = locked.files.filter((f) => f.startsWith(prefix))
     const texts = new Map<string, string>()
+    const contents = new Map<string, Buffer>()
     for (const member of files) {
-      if (!isYaml(member)) continue
       const bytes = await reader.read(member)
       if (bytes.length > MAX_MEMBER_BYTES) {
         problems.push(`${member}: ${bytes.length} bytes is too large for a stage file`)
         continue
       }
-      texts.set(member, bytes.toString('utf8'))
+      contents.set(member, bytes)
+      if (isYaml(member)) texts.set(member, bytes.toString('utf8'))
     }
     const stageFile = `${prefix}${STAGE_FILE}`
-    const stage = parseStage(locked.name, texts, reader.metadata.charts ?? [], problems)
+    const stage = parseStage(locked.name, texts, reader.metadata.charts ?? [], problems, contents)
     if (texts.has(stageFile)) stage.stageFile = stageFile
     stages.push(stage)
   }
@@ -123,13 +137,15 @@ function isYaml(member: string): boolean {
 
 /**
  * Parses one stage from its YAML members (path → text). Pure: the unit tests call it directly. Problems are pushed
- * to `problems`; the returned stage holds whatever was valid.
+ * to `problems`; the returned stage holds whatever was valid. `files` holds every member of the stage (path → bytes,
+ * YAML or not), for the ConfigMap generators; without it, the YAML members are all there is.
  */
 export function parseStage(
   name: string,
   texts: Map<string, string>,
   charts: LockedChart[],
   problems: string[],
+  files?: Map<string, Buffer>,
 ): Stage {
   const prefix = `manifests/${name}/`
   const stageFile = `${prefix}${STAGE_FILE}`
@@ -142,8 +158,9 @@ export function parseStage(
   }
   const valuesFiles = new Set<string>()
   const stageText = texts.get(stageFile)
+  const all = files ?? new Map([...texts].map(([member, text]) => [member, Buffer.from(text)]))
   if (stageText !== undefined)
-    parseStageFile(stage, stageFile, stageText, texts, charts, valuesFiles, problems)
+    parseStageFile(stage, stageFile, stageText, texts, all, charts, valuesFiles, problems)
 
   const manifests = [...texts.keys()].filter((m) => m !== stageFile && !valuesFiles.has(m)).sort()
   for (const member of manifests) {
@@ -193,7 +210,17 @@ function checkManifest(doc: unknown): string | undefined {
   return undefined
 }
 
-const STAGE_KEYS = ['apiVersion', 'kind', 'timeout', 'namespace', 'charts', 'readiness', 'values']
+const STAGE_KEYS = [
+  'apiVersion',
+  'kind',
+  'timeout',
+  'namespace',
+  'charts',
+  'configMaps',
+  'readiness',
+  'values',
+]
+const CONFIGMAP_KEYS = ['name', 'namespace', 'labels', 'annotations', 'files', 'substitute']
 const CHART_KEYS = ['chart', 'version', 'release', 'namespace', 'values', 'valuesFiles']
 const RULE_KEYS = ['apiVersion', 'kind', 'name', 'namespace', 'jsonPath', 'condition', 'equals']
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
@@ -203,6 +230,7 @@ function parseStageFile(
   member: string,
   text: string,
   texts: Map<string, string>,
+  files: Map<string, Buffer>,
   charts: LockedChart[],
   valuesFiles: Set<string>,
   problems: string[],
@@ -250,6 +278,26 @@ function parseStageFile(
       })
   }
 
+  if (doc.configMaps !== undefined) {
+    if (!Array.isArray(doc.configMaps)) report('configMaps', 'expected a list')
+    else {
+      const names = new Map<string, string>()
+      doc.configMaps.forEach((item, i) => {
+        const field = `configMaps[${i}]`
+        const made = parseConfigMap(item, field, stage, member, files, valuesFiles, report)
+        if (!made) return
+        const metadata = made.object.metadata as { name: string; namespace?: string }
+        const key = `${metadata.namespace ?? ''}/${metadata.name}`
+        const earlier = names.get(key)
+        if (earlier) report(`${field}.name`, `ConfigMap ${metadata.name} is also made by ${earlier}`)
+        else {
+          names.set(key, field)
+          stage.documents.push(made)
+        }
+      })
+    }
+  }
+
   if (doc.readiness !== undefined) {
     if (!Array.isArray(doc.readiness)) report('readiness', 'expected a list')
     else
@@ -270,6 +318,152 @@ function parseStageFile(
       }
     }
   }
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/
+
+/**
+ * One entry of `configMaps:`: a ConfigMap whose data keys are the names of the files its globs match (binaryData for
+ * files that are not UTF-8). The files it uses are not applied as manifests, even when they are YAML.
+ */
+function parseConfigMap(
+  item: unknown,
+  field: string,
+  stage: Stage,
+  member: string,
+  files: Map<string, Buffer>,
+  used: Set<string>,
+  report: (field: string, what: string) => void,
+): StageDocument | undefined {
+  if (!isPlainObject(item)) {
+    report(field, 'expected a mapping {name, namespace, labels, annotations, files, substitute}')
+    return undefined
+  }
+  unknownKeys(item, CONFIGMAP_KEYS, `${field}.`, report)
+  let ok = true
+  if (typeof item.name !== 'string' || !DNS_SUBDOMAIN.test(item.name) || item.name.length > 253) {
+    report(`${field}.name`, 'required: a ConfigMap name (lowercase letters, digits, - and .)')
+    ok = false
+  }
+  if (
+    item.namespace !== undefined &&
+    (typeof item.namespace !== 'string' || !DNS_LABEL.test(item.namespace))
+  ) {
+    report(`${field}.namespace`, 'expected a namespace name (lowercase letters, digits and -)')
+    ok = false
+  }
+  for (const map of ['labels', 'annotations'] as const) {
+    const value = item[map]
+    if (value === undefined) continue
+    if (!isPlainObject(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+      report(`${field}.${map}`, 'expected a mapping of names to text (quote values such as "1")')
+      ok = false
+    }
+  }
+  if (item.substitute !== undefined && typeof item.substitute !== 'boolean') {
+    report(`${field}.substitute`, 'expected true or false')
+    ok = false
+  }
+  const prefix = `manifests/${stage.name}/`
+  const data: Record<string, string> = {}
+  const binaryData: Record<string, string> = {}
+  const members: Record<string, string> = {}
+  let bytes = 0
+  if (!Array.isArray(item.files) || item.files.length === 0) {
+    report(`${field}.files`, 'required: a list of file names or globs relative to the stage folder')
+    ok = false
+  } else {
+    item.files.forEach((glob, j) => {
+      const at = `${field}.files[${j}]`
+      if (typeof glob !== 'string' || !glob || glob.startsWith('/') || glob.split('/').includes('..')) {
+        report(at, 'expected a file name or glob relative to the stage folder (*, ** and ? match)')
+        ok = false
+        return
+      }
+      const pattern = globToRegExp(glob)
+      const matched = [...files.keys()]
+        .filter(
+          (m) =>
+            m.startsWith(prefix) && m !== `${prefix}${STAGE_FILE}` && pattern.test(m.slice(prefix.length)),
+        )
+        .sort()
+      if (!matched.length) {
+        report(at, `${glob} matches no file in ${prefix}`)
+        ok = false
+        return
+      }
+      for (const path of matched) {
+        const key = path.slice(path.lastIndexOf('/') + 1)
+        if (members[key] === path) continue
+        if (!CONFIGMAP_KEY.test(key)) {
+          report(at, `${path}: the file name is not a valid ConfigMap key (letters, digits, -, _ and . only)`)
+          ok = false
+          continue
+        }
+        if (members[key] !== undefined) {
+          report(at, `${path} and ${members[key]} would both be the key ${key}`)
+          ok = false
+          continue
+        }
+        members[key] = path
+        used.add(path)
+        const content = files.get(path)!
+        const text = utf8(content)
+        if (text === undefined) {
+          binaryData[key] = content.toString('base64')
+          bytes += key.length + binaryData[key].length
+        } else {
+          data[key] = text
+          bytes += key.length + content.length
+        }
+      }
+    })
+  }
+  if (bytes > MAX_CONFIGMAP_BYTES) {
+    report(
+      `${field}.files`,
+      `the ConfigMap would hold ${bytes} bytes, more than the ${MAX_CONFIGMAP_BYTES} bytes (1 MiB) a ConfigMap can hold; split it`,
+    )
+    ok = false
+  }
+  if (!ok) return undefined
+  const metadata: Record<string, unknown> = { name: item.name }
+  if (item.namespace !== undefined) metadata.namespace = item.namespace
+  if (item.labels !== undefined) metadata.labels = item.labels
+  if (item.annotations !== undefined) metadata.annotations = item.annotations
+  const object: Record<string, unknown> = { apiVersion: 'v1', kind: 'ConfigMap', metadata }
+  if (Object.keys(data).length) object.data = data
+  if (Object.keys(binaryData).length) object.binaryData = binaryData
+  return {
+    source: `${member} ${field}`,
+    object,
+    generated: { substitute: item.substitute === true, members },
+  }
+}
+
+function utf8(bytes: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+/** A glob relative to the stage folder: `*` and `?` within a folder name, `**` across folders. */
+export function globToRegExp(glob: string): RegExp {
+  let out = ''
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!
+    if (c === '*' && glob[i + 1] === '*') {
+      const slash = glob[i + 2] === '/'
+      out += slash ? '(?:.*/)?' : '.*'
+      i += slash ? 2 : 1
+    } else if (c === '*') out += '[^/]*'
+    else if (c === '?') out += '[^/]'
+    else out += c.replace(/[.+^${}()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(`^${out}$`)
 }
 
 function parseChart(

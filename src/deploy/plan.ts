@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
 import { applyOrder } from './apply-order.js'
 import { imagesOf, rewriteImages } from './images.js'
-import type { ReadinessRule, Stage, StageChart } from './load-stages.js'
+import type { ReadinessRule, Stage, StageChart, StageDocument } from './load-stages.js'
 import {
   formatRef,
   groupOf,
@@ -69,7 +69,11 @@ export function planStages(
   for (const stage of stages) {
     const objects: PlannedObject[] = []
     for (const doc of stage.documents) {
-      let object = substituteSiteValues(doc.object, values, doc.source, problems) as KubeObject
+      let object = (
+        doc.generated
+          ? substituteGenerated(doc, values, problems)
+          : substituteSiteValues(doc.object, values, doc.source, problems)
+      ) as KubeObject
       if (!object.metadata.namespace && !clusterScoped.has(`${groupOf(object.apiVersion)}/${object.kind}`))
         object.metadata.namespace = stage.namespace ?? 'default'
       if (options.imageRegistry) object = rewriteImages(object, options.imageRegistry).object
@@ -143,6 +147,41 @@ export function planStages(
     values,
     valuesDigest: sha256(canonicalJson({ values, imageRegistry: options.imageRegistry ?? null })),
   }
+}
+
+/**
+ * A ConfigMap of a `configMaps:` generator: its metadata is substituted like any manifest; its data is substituted
+ * as text when the generator says `substitute: true`, and otherwise kept exactly as the files hold it (a dashboard
+ * or realm file may contain `${{` of its own). binaryData is never touched.
+ */
+function substituteGenerated(
+  doc: StageDocument,
+  values: Record<string, unknown>,
+  problems: string[],
+): Record<string, unknown> {
+  const { data, binaryData, ...rest } = doc.object
+  const out = substituteSiteValues(rest, values, doc.source, problems)
+  if (isPlainObject(data)) {
+    if (!doc.generated?.substitute) out.data = data
+    else {
+      const substituted: Record<string, string> = {}
+      for (const [key, text] of Object.entries(data)) {
+        const where = doc.generated.members[key] ?? `${doc.source} data.${key}`
+        const value = substituteSiteValues(text, values, where, problems)
+        if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+          substituted[key] = String(value)
+        else {
+          problems.push(
+            `${where}: the file is one site value reference to ${value === null ? 'null' : Array.isArray(value) ? 'a list' : 'a mapping'}; a ConfigMap holds text`,
+          )
+          substituted[key] = String(text)
+        }
+      }
+      out.data = substituted
+    }
+  }
+  if (binaryData !== undefined) out.binaryData = binaryData
+  return out
 }
 
 /** group/kind of every cluster-scoped kind known without asking a cluster: built-ins and the bundle's own CRDs. */

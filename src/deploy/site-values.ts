@@ -334,7 +334,11 @@ function lookup(
     if (current === undefined) break
   }
   if (current === undefined || current === null) {
-    problems.push(`${where}: ${expression} is not set; add it to the site values file`)
+    problems.push(
+      expression.startsWith('site.airgap.')
+        ? `${where}: ${expression} is not set; the installer fills it in from the site server it starts (with --no-serve, give the running server's --site-url and --state-dir)`
+        : `${where}: ${expression} is not set; add it to the site values file`,
+    )
     return undefined
   }
   return current

@@ -1,4 +1,6 @@
-import { resolve as resolvePath } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join, resolve as resolvePath } from 'node:path'
 import type { AuditResult } from '../audit/audit-images.js'
 import { auditInstall } from '../audit/audit-install.js'
 import { BundleReader } from '../bundle/reader.js'
@@ -11,9 +13,15 @@ import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import { type PushResult, pushBundle } from '../push/push-bundle.js'
 import { parsePushTarget } from '../push/target.js'
-import { defaultStateDir, type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
+import {
+  defaultStateDir,
+  nodePackageRepositories,
+  type ServingBundle,
+  serveBundle,
+} from '../serve/serve-bundle.js'
 import { resolveHelm } from './bundled-helm.js'
 import { checkFreeSpace, checkPortFree } from './preflight-machine.js'
+import { siteBuiltins, withSiteBuiltins } from './site-builtins.js'
 
 /**
  * `install`: the site's whole job, in order. Check the bundle; serve it (registry + file server) so the cluster can
@@ -51,6 +59,13 @@ export interface InstallBundleOptions {
     /** Point plain manifests' images at the pushed copies. */
     relocateImages?: boolean
   }
+  /**
+   * Without `serve`: the site server already running (its https URL); its CA is read from the state folder. Default:
+   * https://<first advertised name or this host>:8443.
+   */
+  siteUrl?: string
+  /** The site state folder (site CA, helm unpacked from the bundle) when not serving; default beside the bundle. */
+  stateDir?: string
   dryRun?: boolean
   skipPreflight?: boolean
   /** Skip the air-gap audit after the stages (default: run it; a missing image fails the install). */
@@ -76,11 +91,17 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
   if (options.dryRun) {
     const reader = await BundleReader.open(options.bundle)
     try {
+      // The server is not started for a dry run: its address and CA stand as placeholders.
+      const builtins = siteBuiltins({
+        server: `https://${options.serve?.advertise?.[0] ?? 'site-server'}:${options.serve?.port ?? 8443}`,
+        caPem: '(the site CA, known once the server runs)',
+        repositories: await nodePackageRepositories(reader),
+      })
       const install = await installStages({
         reader,
         kubeconfig: options.kubeconfig,
         context: options.context,
-        siteValues,
+        siteValues: withSiteBuiltins(siteValues, builtins, options.valuesFile),
         helm: options.helm ?? 'helm',
         namespace: options.namespace,
         dryRun: true,
@@ -93,7 +114,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
     }
   }
 
-  const stateDir = resolvePath(options.serve?.stateDir ?? defaultStateDir(options.bundle))
+  const stateDir = resolvePath(options.serve?.stateDir ?? options.stateDir ?? defaultStateDir(options.bundle))
   if (options.serve) await checkPortFree(options.serve.host ?? '0.0.0.0', options.serve.port ?? 8443)
   await checkFreeSpace({ dir: stateDir, sink })
 
@@ -147,11 +168,22 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       if (options.push.relocateImages)
         imageRegistry = target.prefix ? `${target.registry}/${target.prefix}` : target.registry
     }
+    const server =
+      serving?.caPem !== undefined
+        ? { url: serving.url, caPem: serving.caPem }
+        : await runningServer(options, stateDir)
+    const builtins = server
+      ? siteBuiltins({
+          server: server.url,
+          caPem: server.caPem,
+          repositories: await nodePackageRepositories(reader),
+        })
+      : undefined
     const install = await installStages({
       reader,
       kubeconfig: options.kubeconfig,
       context: options.context,
-      siteValues,
+      siteValues: withSiteBuiltins(siteValues, builtins, options.valuesFile),
       helm,
       namespace: options.namespace,
       imageRegistry,
@@ -193,4 +225,21 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
     await reader?.close()
     await serving?.stop()
   }
+}
+
+/**
+ * The site server an install without `serve` relies on, for the stages' `site.airgap` values: its URL and the CA in
+ * its state folder. Undefined when there is no CA there (then a stage that needs those values says so by name).
+ */
+async function runningServer(
+  options: InstallBundleOptions,
+  stateDir: string,
+): Promise<{ url: string; caPem: string } | undefined> {
+  let caPem: string
+  try {
+    caPem = await readFile(join(stateDir, 'ca', 'ca.crt'), 'utf8')
+  } catch {
+    return undefined
+  }
+  return { url: options.siteUrl ?? `https://${hostname()}:8443`, caPem }
 }

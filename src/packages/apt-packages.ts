@@ -20,6 +20,11 @@ import type { PlannedPackageRepository } from './repository.js'
 
 export interface ResolveAptPackagesOptions {
   http: HttpClient
+  /**
+   * More suites of the same archive read together with `source.suite`, as apt reads every line of sources.list
+   * (jammy-updates and jammy-security beside jammy): the newest version of a package wins.
+   */
+  moreSuites?: string[]
   /** The first architecture is the target's native one; the others are foreign architectures enabled on it. */
   source: AptSource
   requests: string[]
@@ -43,12 +48,19 @@ export interface ResolveAptPackagesResult {
 export async function resolveAptPackages(
   options: ResolveAptPackagesOptions,
 ): Promise<ResolveAptPackagesResult> {
-  const fetched = await fetchAptIndex({
-    http: options.http,
-    source: options.source,
-    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  })
+  const suites = [options.source.suite, ...(options.moreSuites ?? [])]
+  const fetchedSuites = []
+  for (const suite of suites) {
+    fetchedSuites.push(
+      await fetchAptIndex({
+        http: options.http,
+        source: { ...options.source, suite },
+        ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    )
+  }
+  const fetched = { release: fetchedSuites[0]!.release, packages: fetchedSuites.flatMap((f) => f.packages) }
   const [architecture, ...foreignArchitectures] = options.source.architectures
   const index = buildAptIndex(fetched.packages, {
     architecture: architecture ?? 'amd64',

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { AirgapError } from '../errors.js'
 import type { HttpClient } from '../net/http.js'
@@ -18,6 +19,11 @@ export interface PlanPackageRepositoryOptions {
   /** The definition's folder: relative keyring paths resolve against it. */
   base: string
   cacheDir?: string
+  /**
+   * URL prefix → keyring file: a mirror that re-signs what it serves (aptly, Artifactory, a local stand-in) is
+   * checked with its own key instead of the definition's keyrings.
+   */
+  mirrorKeyrings?: Record<string, string>
   date?: Date
   signal?: AbortSignal
 }
@@ -35,9 +41,13 @@ export async function planPackageRepository(
   spec: PackageRepositorySpec,
   options: PlanPackageRepositoryOptions,
 ): Promise<PlannedPackageRepository> {
-  const keyrings = (list: string[]) => list.map((k) => (isAbsolute(k) ? k : resolve(options.base, k)))
   if (spec.apt) {
-    const source = { ...spec.apt, keyrings: keyrings(spec.apt.keyrings) }
+    const { suites, ...apt } = spec.apt
+    const source = {
+      ...apt,
+      suite: suites[0]!,
+      keyrings: keyringsFor(spec, spec.apt.mirror, spec.apt.keyrings, options),
+    }
     const baseline: AptBaseline = {
       priorities: spec.baseline?.priorities ?? (spec.baseline?.packages ? [] : ['required']),
       ...(spec.baseline?.packages ? { packages: spec.baseline.packages } : {}),
@@ -46,6 +56,7 @@ export async function planPackageRepository(
     const resolved = await resolveAptPackages({
       http: options.http,
       source,
+      moreSuites: suites.slice(1),
       requests,
       baseline,
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
@@ -61,4 +72,35 @@ export async function planPackageRepository(
     return { ...planned, requested: requests }
   }
   throw new AirgapError('E_INPUT', `The package repository ${spec.name} has no source.`)
+}
+
+/** The keyrings a source is checked with (a --mirror-keyring for its URL wins), each checked to exist. */
+function keyringsFor(
+  spec: PackageRepositorySpec,
+  url: string,
+  keyrings: string[],
+  options: PlanPackageRepositoryOptions,
+): string[] {
+  const prefix = Object.keys(options.mirrorKeyrings ?? {})
+    .filter((p) => url.startsWith(p.replace(/\/+$/, '')))
+    .sort((a, b) => b.length - a.length)[0]
+  const chosen =
+    prefix !== undefined
+      ? [resolve(options.mirrorKeyrings![prefix]!)]
+      : keyrings.map((k) => (isAbsolute(k) ? k : resolve(options.base, k)))
+  for (const keyring of chosen) {
+    if (!existsSync(keyring))
+      throw new AirgapError(
+        'E_INPUT',
+        `The keyring ${keyring} of the package repository ${spec.name} does not exist.`,
+        {
+          hints: [
+            prefix !== undefined
+              ? `Fix --mirror-keyring ${prefix}=…`
+              : `Install the distribution's keyring package on this machine, or point packages[].${spec.apt ? 'apt' : 'rpm'}.keyrings at a copy of the key.`,
+          ],
+        },
+      )
+  }
+  return chosen
 }

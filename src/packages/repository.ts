@@ -67,7 +67,8 @@ export async function writePlannedRepository(
   }
   for (const pkg of plan.packages) {
     const source = files.get(pkg.path)
-    if (!source) throw new AirgapError('E_INPUT', `no local file for ${pkg.path} (${pkg.name} ${pkg.version})`)
+    if (!source)
+      throw new AirgapError('E_INPUT', `no local file for ${pkg.path} (${pkg.name} ${pkg.version})`)
     const path = target(pkg.path)
     await mkdir(dirname(path), { recursive: true })
     await rm(path, { force: true })

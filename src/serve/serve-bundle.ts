@@ -52,6 +52,8 @@ export interface ServingBundle {
   registryHost: string
   listenUrl: string
   caFile?: string
+  /** What nodes and pods trust the server with: the site CA, or the site's own certificate (absent when insecure). */
+  caPem?: string
   caFingerprint?: string
   stateDir: string
   nodeSetupUrl: string
@@ -148,6 +150,7 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       registryHost: `${formatHost(advertise[0]!)}:${server.port}`,
       listenUrl: server.listenUrl,
       caFile,
+      ...(options.insecure ? {} : { caPem: caPem ?? tls!.certPem }),
       caFingerprint,
       stateDir,
       nodeSetupUrl: `${actualUrl}/node-setup/node-setup.sh`,
@@ -192,7 +195,7 @@ async function usersOf(file: string): Promise<Record<string, string>> {
 }
 
 /** The bundle's package repositories as node-setup.sh configures them, with their keys read from the bundle. */
-async function nodePackageRepositories(reader: BundleReader): Promise<NodePackageRepository[]> {
+export async function nodePackageRepositories(reader: BundleReader): Promise<NodePackageRepository[]> {
   const out: NodePackageRepository[] = []
   for (const repository of reader.metadata.packages ?? []) {
     const key = await reader.read(`${repository.path}/${REPOSITORY_KEY_ARMORED}`)

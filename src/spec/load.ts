@@ -409,7 +409,7 @@ const PACKAGE_NAME_EXPECTED =
 
 const PACKAGE_REPOSITORY_RULES: Record<string, Rule> = {
   name: { required: true, expected: `a repository name of ${LABEL_EXPECTED}` },
-  apt: { expected: 'an apt source {mirror, suite, components, architectures, keyrings, trusted}' },
+  apt: { expected: 'an apt source {mirror, suite or suites, components, architectures, keyrings, trusted}' },
   rpm: { expected: 'an rpm source {baseurl, architectures, keyrings, trusted}' },
   packages: { required: true, expected: `a list of packages, each ${PACKAGE_NAME_EXPECTED}` },
   kernels: { expected: 'a list of kernel versions as `uname -r` prints them, such as 5.15.0-91-generic' },
@@ -418,7 +418,10 @@ const PACKAGE_REPOSITORY_RULES: Record<string, Rule> = {
 
 const APT_SOURCE_RULES: Record<string, Rule> = {
   mirror: { required: true, expected: FILE_URL_EXPECTED },
-  suite: { required: true, expected: 'a suite or codename, such as jammy or bookworm-updates' },
+  suite: { expected: 'a suite or codename, such as jammy or bookworm' },
+  suites: {
+    expected: 'a list of suites of the archive read together, such as [jammy, jammy-updates, jammy-security]',
+  },
   components: { expected: 'a list of components, such as [main, universe]' },
   architectures: { expected: "a list of Debian architectures, the nodes' own first, such as [amd64]" },
   keyrings: {
@@ -699,12 +702,23 @@ class Checker {
     const fields = this.mapping(f, APT_SOURCE_RULES)
     if (fields === undefined) return undefined
     const mirror = this.required(fields.mirror, (g) => this.text(g, (v) => checkUrl(v, ['http:', 'https:'])))
-    const suite = this.required(fields.suite, (g) => this.text(g, checkWord))
+    const suite = this.optional(fields.suite, (g) => this.text(g, checkWord))
+    const suites = this.optional(fields.suites, (g) => this.words(g, false))
+    if ((fields.suite === undefined) === (fields.suites === undefined)) {
+      this.report(
+        fields.suite ? this.at(fields.suites!) : [f.value, f.key],
+        join(f.path, fields.suite ? 'suites' : 'suite'),
+        fields.suite ? 'is given with suite' : 'is missing',
+        'one of suite (one suite) or suites (a list)',
+      )
+      return undefined
+    }
     const components = this.optional(fields.components, (g) => this.words(g, false)) ?? ['main']
     const architectures = this.optional(fields.architectures, (g) => this.words(g, false)) ?? ['amd64']
     const { keyrings, trusted } = this.keyrings(f, fields)
-    if (mirror === undefined || suite === undefined || keyrings === undefined) return undefined
-    return { mirror, suite, components, architectures, keyrings, trusted }
+    const list = suites ?? (suite !== undefined ? [suite] : undefined)
+    if (mirror === undefined || list === undefined || keyrings === undefined) return undefined
+    return { mirror, suites: list, components, architectures, keyrings, trusted }
   }
 
   private rpmSource(f: Field): RpmSourceSpec | undefined {
@@ -736,10 +750,8 @@ class Checker {
     const keyrings: string[] = []
     for (const item of items) {
       const value = this.text(item, checkKeyringPath, { expected: fields.keyrings!.expected })
-      if (value === undefined) continue
-      const { line, column } = this.position(this.at(item))
-      this.localPaths.push({ value, path: item.path, line, column, expected: 'a keyring file' })
-      keyrings.push(value)
+      // Checked when the bundle is made: a --mirror-keyring may stand in for it.
+      if (value !== undefined) keyrings.push(value)
     }
     if (keyrings.length === 0 && !trusted) {
       this.report(

@@ -76,7 +76,8 @@ export interface PackageRepositorySpec {
 
 export interface AptSourceSpec {
   mirror: string
-  suite: string
+  /** The suites read together (jammy, jammy-updates, jammy-security); the repository is written as the first. */
+  suites: string[]
   components: string[]
   /** The first is the nodes' native architecture. */
   architectures: string[]

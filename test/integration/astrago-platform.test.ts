@@ -105,6 +105,25 @@ describe('the Astrago platform bundle', () => {
     ])
   })
 
+  it('init-site writes the site values file of the bundle; unfilled, install refuses it naming the fields', async () => {
+    const file = join(work, 'site-unfilled.yaml')
+    const res = await runCli(['init-site', bundle, '--output', file, '--json'])
+    expect(res.error, res.stderr).toBeUndefined()
+    expect(res.result).toMatchObject({
+      path: file,
+      from: 'bundle',
+      required: ['externalHost', 'nfs.server', 'nfs.path'],
+    })
+    expect(res.result.generated).toContain('keycloak.clientSecret')
+    expect(readFileSync(file, 'utf8')).toContain('realm: astrago\n')
+    const again = await runCli(['init-site', bundle, '--output', file, '--json'])
+    expect(again.error?.code).toBe('E_USAGE')
+    const refused = await runCli(['install', bundle, '--values', file, '--dry-run', '--json'])
+    expect(refused.error?.code).toBe('E_INPUT')
+    expect(refused.error?.message).toContain('externalHost: required')
+    expect(refused.error?.message).toContain('nfs.server: required')
+  })
+
   it('installs with the site values: every stage ready, the audit clean, the proxy on NodePort 30080', async () => {
     const port = await freePort()
     const res = await runCli([
@@ -165,6 +184,63 @@ describe('the Astrago platform bundle', () => {
     const app = await core.readNamespacedSecret({ name: 'astrago-secrets', namespace: 'astrago' })
     expect(decode(app.data!.DB_PASSWORD)).toBe(decode(secret.data!['mariadb.password']))
 
+    // The GPU Operator's driver container gets the bundle's apt repository on the site server (signed-by the bundle
+    // key, mounted beside the list) and the site CA.
+    const repoConfig = await core.readNamespacedConfigMap({
+      name: 'astrago-airgap-repo-config',
+      namespace: 'gpu-operator',
+    })
+    expect(repoConfig.data!['astrago-airgap.list']).toContain(
+      `deb [arch=amd64 signed-by=/etc/apt/sources.list.d/astrago-airgap-ubuntu-jammy.asc] https://127.0.0.1:${port}/repo/apt/ubuntu-jammy jammy main`,
+    )
+    expect(repoConfig.data!['astrago-airgap-ubuntu-jammy.asc']).toContain('BEGIN PGP PUBLIC KEY BLOCK')
+    const certConfig = await core.readNamespacedConfigMap({
+      name: 'astrago-airgap-cert-config',
+      namespace: 'gpu-operator',
+    })
+    expect(certConfig.data!['astrago-airgap-ca.crt']).toBe(
+      readFileSync(join(work, 'site', 'ca', 'ca.crt'), 'utf8'),
+    )
+
+    // Keycloak imports the Astrago realm (realm and client from the site values, the secret from a Secret) with the
+    // Astrago login theme; Astrago core gets the same generated client secret.
+    const realmMap = await core.readNamespacedConfigMap({
+      name: 'keycloak-astrago-realm',
+      namespace: 'keycloak',
+    })
+    const realm = JSON.parse(realmMap.data!['astrago-realm.json']!)
+    expect(realm).toMatchObject({ realm: 'astrago', loginTheme: 'astrago' })
+    expect(realm.clients[0]).toMatchObject({
+      clientId: 'astrago-client',
+      secret: '$' + '{ASTRAGO_CLIENT_SECRET}',
+    })
+    const theme = await core.readNamespacedConfigMap({
+      name: 'keycloak-astrago-theme',
+      namespace: 'keycloak',
+    })
+    expect(Object.keys(theme.data!).sort()).toEqual(['astrago-logo.svg', 'astrago.css', 'theme.properties'])
+    const clientSecret = decode(secret.data!['keycloak.clientSecret'])
+    expect(clientSecret.length).toBeGreaterThanOrEqual(16)
+    const kcSecret = await core.readNamespacedSecret({
+      name: 'keycloak-astrago-client',
+      namespace: 'keycloak',
+    })
+    expect(decode(kcSecret.data!['client-secret'])).toBe(clientSecret)
+    expect(decode(app.data!.KEYCLOAK_CLIENT_SECRET)).toBe(clientSecret)
+
+    // The Grafana dashboards, as ConfigMaps the chart's sidecar loads (label grafana_dashboard=1).
+    const dashboards = await core.listNamespacedConfigMap({
+      namespace: 'prometheus',
+      labelSelector: 'grafana_dashboard=1',
+    })
+    expect(dashboards.items.map((c) => c.metadata!.name).sort()).toEqual([
+      'astrago-dashboard-cluster',
+      'astrago-dashboard-gpu',
+      'astrago-dashboard-workloads',
+    ])
+    for (const c of dashboards.items)
+      for (const text of Object.values(c.data ?? {})) expect(JSON.parse(text).uid).toMatch(/^astrago-/)
+
     // A rerun reuses the generated values, so it finds the same install and has nothing to do.
     const again = await runCli([
       'install',
@@ -176,6 +252,10 @@ describe('the Astrago platform bundle', () => {
       '--values',
       join(ROOT, 'scripts/demo-data/astrago-site.yaml'),
       '--no-serve',
+      '--site-url',
+      `https://127.0.0.1:${port}`,
+      '--state-dir',
+      join(work, 'site'),
       '--json',
     ])
     expect(again.error, again.stderr).toBeUndefined()

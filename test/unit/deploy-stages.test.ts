@@ -1,9 +1,19 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ site.x }} is the site value syntax under test
 import { describe, expect, it } from 'vitest'
 import type { BundleMetadata, LockedChart } from '../../src/bundle/metadata.js'
-import { loadStages, parseDuration, parseStage, type StageSource } from '../../src/deploy/load-stages.js'
+import { fillGeneratedValues } from '../../src/deploy/generated-values.js'
+import { loadStagesFrom } from '../../src/deploy/init-site.js'
+import {
+  globToRegExp,
+  loadStages,
+  parseDuration,
+  parseStage,
+  type StageSource,
+} from '../../src/deploy/load-stages.js'
 import { planStages } from '../../src/deploy/plan.js'
+import { readSiteValuesFile } from '../../src/deploy/site-values.js'
 import { AirgapError } from '../../src/errors.js'
+import { siteBuiltins, withSiteBuiltins } from '../../src/install/site-builtins.js'
 
 const charts: LockedChart[] = [
   {
@@ -17,9 +27,9 @@ const charts: LockedChart[] = [
   },
 ]
 
-/** An in-memory bundle: stage name → { relative path → text }. */
-function source(stages: Record<string, Record<string, string>>): StageSource {
-  const members = new Map<string, string>()
+/** An in-memory bundle: stage name → { relative path → text or bytes }. */
+function source(stages: Record<string, Record<string, string | Buffer>>): StageSource {
+  const members = new Map<string, string | Buffer>()
   for (const [stage, files] of Object.entries(stages))
     for (const [relative, text] of Object.entries(files)) members.set(`manifests/${stage}/${relative}`, text)
   const metadata = {
@@ -41,7 +51,7 @@ function source(stages: Record<string, Record<string, string>>): StageSource {
   }
 }
 
-async function problemsOf(stages: Record<string, Record<string, string>>): Promise<string[]> {
+async function problemsOf(stages: Record<string, Record<string, string | Buffer>>): Promise<string[]> {
   try {
     await loadStages(source(stages))
   } catch (error) {
@@ -151,7 +161,7 @@ values:
         },
       }),
     ).toEqual([
-      'manifests/s/stage.yaml timeot: unknown field (did you mean "timeout"?); expected one of apiVersion, kind, timeout, namespace, charts, readiness, values',
+      'manifests/s/stage.yaml timeot: unknown field (did you mean "timeout"?); expected one of apiVersion, kind, timeout, namespace, charts, configMaps, readiness, values',
       'manifests/s/stage.yaml timeout: expected a duration such as 90s, 10m or 1h30m',
       'manifests/s/stage.yaml charts[0].chart: the bundle has no chart wroker (did you mean worker?); it has: worker 0.1.0',
       'manifests/s/stage.yaml charts[1].namespace: required: the namespace to install the release into (or a stage namespace)',
@@ -284,5 +294,229 @@ data: {url: "https://\${{ site.domain }}/"}
       'manifests/two/b.yaml (document 1): Deployment default/web is also in manifests/one/a.yaml; an object can be applied by one stage file only',
       'manifests/two/b.yaml (document 2) data.x: site.nope is not set; add it to the site values file',
     ])
+  })
+})
+
+describe('ConfigMaps from files (configMaps: in stage.yaml)', () => {
+  const stageFile = (configMaps: string, extra = '') =>
+    `apiVersion: airgap.astrago.io/v1alpha1\nkind: Stage\nnamespace: apps\n${extra}configMaps:\n${configMaps}`
+  const planOne = async (files: Record<string, string | Buffer>, values: Record<string, unknown> = {}) => {
+    const stages = await loadStages(source({ s: files }))
+    return { stages, plan: planStages(stages, values) }
+  }
+
+  it('makes one ConfigMap per entry: file names as keys, binaryData for bytes, the files not applied as manifests', async () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0xff, 0xfe])
+    const { stages, plan } = await planOne({
+      'stage.yaml': stageFile(`  - name: dashboards
+    labels: {grafana_dashboard: "1"}
+    annotations: {grafana_folder: Astrago}
+    files: [dashboards/*.json, extra/**]
+  - name: settings
+    namespace: other
+    files: [app.yaml]
+`),
+      'dashboards/gpu.json': '{"title": "GPU ${{ not.a.site.value }}", "expr": "${datasource}"}\n',
+      'dashboards/nodes.json': '{"title": "Nodes"}\n',
+      'extra/deep/logo.png': png,
+      'extra/theme.properties': 'parent=keycloak\n',
+      'app.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: not-applied}\n',
+      'web.yaml': deployment,
+    })
+    expect(stages[0]!.documents.map((d) => d.source)).toEqual([
+      'manifests/s/stage.yaml configMaps[0]',
+      'manifests/s/stage.yaml configMaps[1]',
+      'manifests/s/web.yaml',
+    ])
+    const [dashboards, settings] = plan.stages[0]!.objects.filter((o) => o.object.kind === 'ConfigMap')
+    expect(dashboards!.object).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'dashboards',
+        namespace: 'apps',
+        labels: { grafana_dashboard: '1' },
+        annotations: { grafana_folder: 'Astrago' },
+      },
+      // Without substitute: true the text is kept exactly, ${{ included.
+      data: {
+        'gpu.json': '{"title": "GPU ${{ not.a.site.value }}", "expr": "${datasource}"}\n',
+        'nodes.json': '{"title": "Nodes"}\n',
+        'theme.properties': 'parent=keycloak\n',
+      },
+      binaryData: { 'logo.png': png.toString('base64') },
+    })
+    expect(settings!.object).toMatchObject({
+      metadata: { name: 'settings', namespace: 'other' },
+      data: { 'app.yaml': 'apiVersion: v1\nkind: Secret\nmetadata: {name: not-applied}\n' },
+    })
+    expect(plan.stages[0]!.objects.map((o) => o.object.metadata.name)).not.toContain('not-applied')
+  })
+
+  it('substitutes site values in the text with substitute: true, naming the file when one is missing', async () => {
+    const files = {
+      'stage.yaml': stageFile(
+        '  - {name: realm, files: [realm.json, port.txt], substitute: true}\n',
+        'values:\n  schema: {type: object, properties: {host: {type: string}, port: {type: integer, default: 30080}}}\n',
+      ),
+      'realm.json':
+        '{"url": "http://${{ site.host }}:${{ site.port }}/*", "secret": "${SECRET}", "lit": "$${{ x }}"}',
+      'port.txt': '${{ site.port }}',
+    }
+    const { plan } = await planOne(files, { host: 'astrago.site' })
+    expect(plan.stages[0]!.objects[0]!.object.data).toEqual({
+      'realm.json': '{"url": "http://astrago.site:30080/*", "secret": "${SECRET}", "lit": "${{ x }}"}',
+      'port.txt': '30080',
+    })
+    const error = await planOne(files, {}).catch((e: AirgapError) => e)
+    expect((error as AirgapError).data?.problems).toEqual([
+      'manifests/s/realm.json: site.host is not set; add it to the site values file',
+    ])
+  })
+
+  it('names the stage file and field of every problem', async () => {
+    expect(
+      await problemsOf({
+        s: {
+          'stage.yaml': stageFile(`  - name: Bad_Name
+    files: [a.json]
+    substitue: true
+  - name: none
+    files: [nothing/*.json, /etc/passwd]
+  - name: clash
+    files: [a.json, sub/a.json]
+    labels: {n: 1}
+  - name: big
+    files: [big.txt]
+  - name: dup
+    files: [a.json]
+  - name: dup
+    files: [sub/a.json]
+`),
+          'a.json': '{}',
+          'sub/a.json': '{}',
+          'big.txt': 'x'.repeat((1 << 20) + 1),
+        },
+      }),
+    ).toEqual([
+      'manifests/s/stage.yaml configMaps[0].substitue: unknown field (did you mean "substitute"?); expected one of name, namespace, labels, annotations, files, substitute',
+      'manifests/s/stage.yaml configMaps[0].name: required: a ConfigMap name (lowercase letters, digits, - and .)',
+      'manifests/s/stage.yaml configMaps[1].files[0]: nothing/*.json matches no file in manifests/s/',
+      'manifests/s/stage.yaml configMaps[1].files[1]: expected a file name or glob relative to the stage folder (*, ** and ? match)',
+      'manifests/s/stage.yaml configMaps[2].labels: expected a mapping of names to text (quote values such as "1")',
+      'manifests/s/stage.yaml configMaps[2].files[1]: manifests/s/sub/a.json and manifests/s/a.json would both be the key a.json',
+      'manifests/s/stage.yaml configMaps[3].files: the ConfigMap would hold 1048584 bytes, more than the 1048576 bytes (1 MiB) a ConfigMap can hold; split it',
+      'manifests/s/stage.yaml configMaps[5].name: ConfigMap dup is also made by configMaps[4]',
+    ])
+  })
+
+  it('matches globs within folders (*, ?) and across them (**)', () => {
+    expect(globToRegExp('dashboards/*.json').test('dashboards/gpu.json')).toBe(true)
+    expect(globToRegExp('dashboards/*.json').test('dashboards/a/gpu.json')).toBe(false)
+    expect(globToRegExp('theme/**').test('theme/login/resources/css/a.css')).toBe(true)
+    expect(globToRegExp('**/*.css').test('a.css')).toBe(true)
+    expect(globToRegExp('**/*.css').test('x/y/a.css')).toBe(true)
+    expect(globToRegExp('a?.txt').test('ab.txt')).toBe(true)
+    expect(globToRegExp('a.txt').test('abtxt')).toBe(false)
+  })
+})
+
+describe('the Astrago stages (manifests/astrago)', () => {
+  const plan = async () => {
+    const { stages } = await loadStagesFrom('bundles/astrago.yaml')
+    // What install adds to the site values while it serves the bundle (site.airgap.…, used by the gpu stage).
+    const site = withSiteBuiltins(
+      await readSiteValuesFile('scripts/demo-data/astrago-site.yaml'),
+      siteBuiltins({ server: 'https://192.0.2.1:8443', caPem: 'CA', repositories: [] }),
+    )
+    const filled = await fillGeneratedValues({ stages, siteValues: site, namespace: 'astrago-airgap' })
+    return { plan: planStages(stages, filled.values), values: filled.values }
+  }
+  const find = (p: Awaited<ReturnType<typeof plan>>['plan'], stage: string, name: string) =>
+    p.stages.find((s) => s.name === stage)!.objects.find((o) => o.object.metadata.name === name)!
+      .object as Record<
+      string,
+      // biome-ignore lint/suspicious/noExplicitAny: test access to nested manifest fields
+      any
+    >
+
+  it('ships its Grafana dashboards as sidecar ConfigMaps and downloads nothing from grafana.com', async () => {
+    const { plan: p } = await plan()
+    const monitoring = p.stages.find((s) => s.name === 'monitoring')!
+    const dashboards = monitoring.objects.filter((o) => o.object.metadata.labels?.grafana_dashboard === '1')
+    expect(dashboards.map((d) => d.object.metadata.name).sort()).toEqual([
+      'astrago-dashboard-cluster',
+      'astrago-dashboard-gpu',
+      'astrago-dashboard-workloads',
+    ])
+    for (const d of dashboards) {
+      for (const text of Object.values(d.object.data as Record<string, string>)) {
+        const dashboard = JSON.parse(text)
+        expect(dashboard.uid).toMatch(/^astrago-/)
+        expect(dashboard.panels.length).toBeGreaterThan(5)
+        for (const panel of dashboard.panels.filter((x: { type: string }) => x.type !== 'row'))
+          expect(panel.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' })
+      }
+    }
+    expect(
+      JSON.parse(find(p, 'monitoring', 'astrago-dashboard-gpu').data['astrago-gpu.json']).panels.map(
+        (x: { targets?: { expr: string }[] }) => x.targets?.[0]?.expr ?? '',
+      ),
+    ).toEqual(expect.arrayContaining([expect.stringContaining('DCGM_FI_DEV_GPU_UTIL')]))
+    const values = Object.assign({}, ...monitoring.charts[0]!.values.map((v) => v.values))
+    const text = JSON.stringify(values)
+    expect(text).not.toMatch(/gnetId|grafana\.com|"url"/)
+    expect(values.grafana).toMatchObject({
+      plugins: [],
+      dashboards: {},
+      dashboardProviders: {},
+      defaultDashboardsEnabled: true,
+      sidecar: {
+        dashboards: { enabled: true, label: 'grafana_dashboard', labelValue: '1' },
+        datasources: { uid: 'prometheus' },
+      },
+    })
+  })
+
+  it('imports the Astrago realm with its login theme, and gives Keycloak and Astrago the same client secret', async () => {
+    const { plan: p, values } = await plan()
+    const keycloak = values.keycloak as { realm: string; clientId: string; clientSecret: string }
+    const realm = JSON.parse(find(p, 'auth', 'keycloak-astrago-realm').data['astrago-realm.json'])
+    expect(realm).toMatchObject({ realm: 'astrago', loginTheme: 'astrago', enabled: true })
+    expect(realm.clients[0]).toMatchObject({
+      clientId: 'astrago-client',
+      publicClient: false,
+      secret: '${ASTRAGO_CLIENT_SECRET}',
+      redirectUris: expect.arrayContaining(['http://192.0.2.10:30080/*']),
+      webOrigins: expect.arrayContaining(['http://192.0.2.10:30080']),
+    })
+    // The secret itself is in a Secret, never in the realm ConfigMap.
+    expect(JSON.stringify(find(p, 'auth', 'keycloak-astrago-realm'))).not.toContain(keycloak.clientSecret)
+    expect(find(p, 'auth', 'keycloak-astrago-client').stringData['client-secret']).toBe(keycloak.clientSecret)
+    expect(find(p, 'astrago', 'astrago-secrets').stringData.KEYCLOAK_CLIENT_SECRET).toBe(
+      keycloak.clientSecret,
+    )
+    expect(find(p, 'astrago', 'astrago-config').data).toMatchObject({
+      KEYCLOAK_REALM: keycloak.realm,
+      KEYCLOAK_CLIENT_ID: keycloak.clientId,
+    })
+    expect(Object.keys(find(p, 'auth', 'keycloak-astrago-theme').data).sort()).toEqual([
+      'astrago-logo.svg',
+      'astrago.css',
+      'theme.properties',
+    ])
+    const chart = Object.assign(
+      {},
+      ...p.stages.find((s) => s.name === 'auth')!.charts[0]!.values.map((v) => v.values),
+    )
+    expect(chart.extraStartupArgs).toBe('--import-realm')
+    expect(chart.extraVolumeMounts).toEqual([
+      { name: 'astrago-realm', mountPath: '/opt/bitnami/keycloak/data/import', readOnly: true },
+      { name: 'astrago-theme', mountPath: '/opt/bitnami/keycloak/themes/astrago/login', readOnly: true },
+    ])
+    const themeVolume = chart.extraVolumes.find((v: { name: string }) => v.name === 'astrago-theme')
+    expect(themeVolume.configMap.items.map((i: { key: string }) => i.key).sort()).toEqual(
+      Object.keys(find(p, 'auth', 'keycloak-astrago-theme').data).sort(),
+    )
   })
 })

@@ -176,7 +176,7 @@ describe('parseBundleSpec: valid definitions', () => {
         name: 'ubuntu-jammy',
         apt: {
           mirror: 'http://archive.ubuntu.com/ubuntu',
-          suite: 'jammy',
+          suites: ['jammy'],
           components: ['main'],
           architectures: ['amd64'],
           keyrings: ['keys/ubuntu-archive-keyring.gpg'],
