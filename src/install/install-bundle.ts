@@ -93,7 +93,9 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
     try {
       // The server is not started for a dry run: its address and CA stand as placeholders.
       const builtins = siteBuiltins({
-        server: `https://${options.serve?.advertise?.[0] ?? 'site-server'}:${options.serve?.port ?? 8443}`,
+        server:
+          options.siteUrl ??
+          `https://${options.serve?.advertise?.[0] ?? 'site-server'}:${options.serve?.port ?? 8443}`,
         caPem: '(the site CA, known once the server runs)',
         repositories: await nodePackageRepositories(reader),
       })
