@@ -6,14 +6,16 @@
  * repositories; charts of oci:// repositories are pushed into the same registry as OCI chart artifacts (what
  * `helm push` writes), under their normalised registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
  * The definition's apt package sources get stand-in archives (scripts/demo-apt-archive.ts) signed with a demo key.
- * Writes the --mirror (and --mirror-keyring) flags to a file, then serves until it is stopped.
+ * Writes the definition to bundle (see demoDefinition) to <work-dir>/definition and the --mirror (and
+ * --mirror-keyring) flags to a file, then serves until it is stopped.
  * Usage: tsx scripts/demo-upstream.ts <definition.yaml> <flags-file> <work-dir>
  */
 
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import * as yaml from 'js-yaml'
+import { parseDocument } from 'yaml'
 import { ImageCollector } from '../src/charts/discover-images.js'
 import { readChartMetadata } from '../src/charts/download.js'
 import { buildChartArtifact } from '../src/oci/chart-artifact.js'
@@ -140,10 +142,39 @@ for (const mirror of aptMirrors) {
   flags.push('--mirror', `${mirror.url}=${server.url}/${mirror.path}`)
   flags.push('--mirror-keyring', `${mirror.url}=${archiveKey!.keyring}`)
 }
+writeFileSync(join(workDir, 'definition'), `${demoDefinition()}\n`)
 writeFileSync(flagsFile, `${flags.join('\n')}\n`)
 console.error(
   `simulated upstream: registry ${registry.url} (${images.size} stand-in images, ${ociCharts.length} OCI charts), charts ${server.url}`,
 )
+
+/**
+ * The definition the demo bundles. `files:` pins release binaries (helm, kubectl) by the sha256 their projects
+ * publish; a simulated upstream cannot produce those bytes, so when there are any, the demo bundles a copy of the
+ * definition without them (written to the work folder, clearly labelled, stage paths rebased) and says so. Everything
+ * else is the definition as written.
+ */
+function demoDefinition(): string {
+  if (spec.files.length === 0) return resolve(definition!)
+  const doc = parseDocument(readFileSync(definition!, 'utf8'))
+  doc.delete('files')
+  const description = doc.getIn(['metadata', 'description'])
+  doc.setIn(
+    ['metadata', 'description'],
+    `DEMO copy without files: (the simulated upstream cannot serve the real release binaries). ${description ?? ''}`.trim(),
+  )
+  for (const [i, stage] of spec.stages.entries())
+    doc.setIn(['stages', i, 'path'], relative(workDir!, resolve(dirname(spec.source), stage.path)))
+  const copy = join(workDir!, `${basename(definition!, '.yaml')}.demo.yaml`)
+  writeFileSync(
+    copy,
+    `# DEMO copy of ${resolve(definition!)} made by scripts/demo-upstream.ts: its files: section is left out.\n${doc.toString()}`,
+  )
+  console.error(
+    `simulated upstream: ${spec.files.length} files (${spec.files.map((f) => f.path).join(', ')}) are left out of the DEMO bundle: their sha256 pins the real release bytes`,
+  )
+  return copy
+}
 
 function listFiles(path: string): string[] {
   if (!statSync(path).isDirectory()) return [path]

@@ -63,7 +63,8 @@ describe('the Astrago platform bundle', () => {
     const res = await runCli(
       [
         'bundle',
-        join(ROOT, 'bundles/astrago.yaml'),
+        // bundles/astrago.yaml, or its DEMO copy without the release binaries the stand-in upstream cannot serve.
+        readFileSync(join(work, 'definition'), 'utf8').trim(),
         '--output-dir',
         work,
         '--helm',
