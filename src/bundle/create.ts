@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises'
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { dirname, join, relative, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
 import { downloadChart } from '../charts/download.js'
 import type { RepoIndex } from '../charts/repo-index.js'
@@ -47,6 +47,7 @@ import {
 import { type MemberInput, planLayout } from './plan.js'
 import { type ResolvedImage, resolveImage } from './resolve-images.js'
 import { registryBlobSource, urlSize, urlSource } from './sources.js'
+import { readStageFiles, type StageFiles } from './stage-files.js'
 import { VolumeSet, volumePaths } from './volumes.js'
 import { runPool, writeBundleFile } from './write-bundle-file.js'
 
@@ -176,7 +177,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       })
 
     // The stages' own manifests name images too (workloads written in manifests/, not in charts).
-    const stages = await readStages(spec)
+    const stages = await readStageFiles(spec)
     const stageImages = collectStageImages(stages, sink)
 
     // 2. Images: the definition's, the charts' and the stages', each resolved once (by normalised name).
@@ -319,37 +320,6 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   }
 }
 
-interface StageFiles {
-  name: string
-  files: { relative: string; bytes: Buffer }[]
-}
-
-async function readStages(spec: BundleSpec): Promise<StageFiles[]> {
-  const base = dirname(spec.source)
-  const stages: StageFiles[] = []
-  for (const stage of spec.stages) {
-    const path = resolve(base, stage.path)
-    let info: Awaited<ReturnType<typeof stat>>
-    try {
-      info = await stat(path)
-    } catch {
-      throw new AirgapError('E_INPUT', `Stage ${stage.name}: ${path} does not exist.`, {
-        hints: [`Fix stages[].path in ${spec.source}; it is relative to the definition's folder.`],
-      })
-    }
-    const files: StageFiles['files'] = []
-    if (info.isDirectory()) {
-      for (const file of await listFiles(path))
-        files.push({ relative: relative(path, file), bytes: await readFile(file) })
-    } else {
-      files.push({ relative: path.split('/').pop()!, bytes: await readFile(path) })
-    }
-    files.sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0))
-    stages.push({ name: stage.name, files })
-  }
-  return stages
-}
-
 /** Images named by workloads in the stages' plain manifests (stage.yaml, the stage's own settings, excluded). */
 function collectStageImages(stages: StageFiles[], sink: EventSink): { ref: string; sources: string[] }[] {
   const collector = new ImageCollector()
@@ -379,16 +349,6 @@ function collectStageImages(stages: StageFiles[], sink: EventSink): { ref: strin
     })
     return false
   })
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = join(dir, entry.name)
-    if (entry.isDirectory()) out.push(...(await listFiles(full)))
-    else if (entry.isFile()) out.push(full)
-  }
-  return out
 }
 
 function assemble(

@@ -1,9 +1,9 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
-import { basename, dirname, join, relative, resolve } from 'node:path'
+import { stat, writeFile } from 'node:fs/promises'
 import { dump } from 'js-yaml'
 import { chartPath, stageFilePath } from '../bundle/layout.js'
 import type { BundleMetadata, LockedChart } from '../bundle/metadata.js'
 import { BundleReader } from '../bundle/reader.js'
+import { readStageFiles } from '../bundle/stage-files.js'
 import { AirgapError } from '../errors.js'
 import { loadBundleSpec } from '../spec/load.js'
 import { GENERATED_SECRET } from './generated-values.js'
@@ -97,17 +97,13 @@ async function loadDefinitionStages(
   file: string,
 ): Promise<{ name: string; version: string; from: 'definition'; stages: Stage[] }> {
   const spec = await loadBundleSpec(file)
-  const base = dirname(spec.source)
   const members = new Map<string, Buffer>()
   const stages: BundleMetadata['stages'] = []
-  for (const stage of spec.stages) {
-    const path = resolve(base, stage.path)
-    const info = await stat(path)
-    const files = info.isDirectory() ? await listFiles(path) : [path]
+  for (const stage of await readStageFiles(spec)) {
     const names: string[] = []
-    for (const f of files.sort()) {
-      const member = stageFilePath(stage.name, info.isDirectory() ? relative(path, f) : basename(f))
-      members.set(member, await readFile(f))
+    for (const file of stage.files) {
+      const member = stageFilePath(stage.name, file.relative)
+      members.set(member, file.bytes)
       names.push(member)
     }
     stages.push({ name: stage.name, files: names })
@@ -136,16 +132,6 @@ async function loadDefinitionStages(
     from: 'definition',
     stages: await loadStages(reader),
   }
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = []
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = join(dir, entry.name)
-    if (entry.isDirectory()) out.push(...(await listFiles(full)))
-    else if (entry.isFile()) out.push(full)
-  }
-  return out
 }
 
 // --- rendering ---------------------------------------------------------------------------------------------------
