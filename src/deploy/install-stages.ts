@@ -9,6 +9,7 @@ import type { EventSink } from '../events/types.js'
 import { applyObjects, resolveScopes } from './apply.js'
 import { fillGeneratedValues, type GeneratedValue, saveGeneratedValues } from './generated-values.js'
 import { HelmRunner } from './helm-runner.js'
+import { InstallLock } from './install-lock.js'
 import { clusterError, FIELD_MANAGER, KubeClient } from './kube-client.js'
 import { loadStages, type StageSource } from './load-stages.js'
 import {
@@ -136,6 +137,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
     durationMs: 0,
   }
   let workDir: string | undefined
+  let lock: InstallLock | undefined
   try {
     const client = options.dryRun
       ? undefined
@@ -178,6 +180,17 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
         .run(() => runPreflight(client, plan, { namespace, signal }), summarisePreflight)
     }
     const store = new StateStore(client, namespace)
+    // One installer at a time: the lock lives in the installer's namespace, taken before the state is read.
+    try {
+      await store.ensureNamespace(signal)
+    } catch (error) {
+      throw clusterError(error, `creating the installer's namespace ${namespace}`, client.server)
+    }
+    lock = await InstallLock.acquire(client, namespace, {
+      operation: `install ${bundle.name} ${bundle.version}`,
+      sink,
+      ...(signal ? { signal } : {}),
+    })
     const previous = await store.read(signal)
     workDir = await mkdtemp(join(tmpdir(), 'astrago-install-'))
     const helm = new HelmRunner({
@@ -273,6 +286,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
     root.end('failed', e instanceof Error ? e.message.split('\n')[0] : String(e))
     throw e
   } finally {
+    await lock?.release()
     if (workDir) await rm(workDir, { recursive: true, force: true })
   }
 }
@@ -759,6 +773,11 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
   }
   result.bundle = state.bundle
   const root = new Task(options.sink, `Uninstall ${state.bundle.name} ${state.bundle.version}`)
+  const lock = await InstallLock.acquire(client, namespace, {
+    operation: `uninstall ${state.bundle.name} ${state.bundle.version}`,
+    sink: options.sink,
+    ...(options.signal ? { signal: options.signal } : {}),
+  })
   const workDir = await mkdtemp(join(tmpdir(), 'astrago-uninstall-'))
   try {
     const helm = new HelmRunner({
@@ -834,6 +853,7 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     root.end('failed', e instanceof Error ? e.message.split('\n')[0] : String(e))
     throw e
   } finally {
+    await lock.release()
     await rm(workDir, { recursive: true, force: true })
   }
 }

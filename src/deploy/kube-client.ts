@@ -247,6 +247,51 @@ export class KubeClient {
     return JSON.parse(response.text) as KubeObject
   }
 
+  /** Creates an object; a KubeApiError with status 409 (AlreadyExists) when it is there already. */
+  async create(object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
+    const resource = await this.resourceOf(object.apiVersion, object.kind, signal)
+    if (!resource) throw new KubeApiError(404, 'UnknownKind', `the cluster does not serve ${object.kind}`)
+    const path = this.pathFor(object.apiVersion, resource, object.metadata.namespace)
+    const response = await this.retry(
+      () =>
+        this.api.send(k8s.HttpMethod.POST, path, {
+          query: { fieldManager: FIELD_MANAGER },
+          body: JSON.stringify(object),
+          contentType: 'application/json',
+          signal,
+        }),
+      signal,
+    )
+    if (response.status >= 300) throw apiError(response, 'creating')
+    return JSON.parse(response.text) as KubeObject
+  }
+
+  /**
+   * Replaces an object as read before: its metadata.resourceVersion is the precondition, so a KubeApiError with
+   * status 409 (Conflict) says someone else changed it in between.
+   */
+  async replace(object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
+    const path = await this.objectPath(
+      object.apiVersion,
+      object.kind,
+      object.metadata.namespace,
+      object.metadata.name,
+      signal,
+    )
+    const response = await this.retry(
+      () =>
+        this.api.send(k8s.HttpMethod.PUT, path, {
+          query: { fieldManager: FIELD_MANAGER },
+          body: JSON.stringify(object),
+          contentType: 'application/json',
+          signal,
+        }),
+      signal,
+    )
+    if (response.status >= 300) throw apiError(response, 'replacing')
+    return JSON.parse(response.text) as KubeObject
+  }
+
   /** The object as stored, or undefined when it does not exist (or its kind is not served). */
   async get(ref: ObjectRef, signal?: AbortSignal): Promise<KubeObject | undefined> {
     const resource = await this.resourceOf(ref.apiVersion, ref.kind, signal)

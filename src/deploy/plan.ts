@@ -43,7 +43,7 @@ export interface InstallPlan {
   stages: PlannedStage[]
   /** The site values after defaults. */
   values: Record<string, unknown>
-  /** sha256 of the values and the options that shape objects: a change means the stages must be applied again. */
+  /** sha256 of the rendered stages (objects, chart values, readiness): a change means they must be applied again. */
   valuesDigest: string
 }
 
@@ -145,7 +145,9 @@ export function planStages(
   return {
     stages: planned,
     values,
-    valuesDigest: sha256(canonicalJson({ values, imageRegistry: options.imageRegistry ?? null })),
+    // What the values make of the stages, not the values themselves: a value no stage uses (or an installer
+    // built-in such as the site server's address, when nothing refers to it) changes nothing.
+    valuesDigest: sha256(canonicalJson(planned)),
   }
 }
 

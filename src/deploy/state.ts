@@ -51,6 +51,7 @@ export interface InstallState {
 
 export class StateStore {
   private namespaceChecked = false
+  private createdNamespace = false
 
   constructor(
     private readonly client: KubeClient,
@@ -97,24 +98,8 @@ export class StateStore {
    */
   async write(state: InstallState, signal?: AbortSignal): Promise<void> {
     try {
-      if (!this.namespaceChecked) {
-        const ns = { apiVersion: 'v1', kind: 'Namespace', name: this.namespace }
-        if (!(await this.client.get(ns, signal))) {
-          await this.client.apply(
-            {
-              apiVersion: 'v1',
-              kind: 'Namespace',
-              metadata: {
-                name: this.namespace,
-                labels: { 'app.kubernetes.io/managed-by': 'astrago-airgap' },
-              },
-            },
-            signal,
-          )
-          state.namespaceCreated = true
-        }
-        this.namespaceChecked = true
-      }
+      await this.ensureNamespace(signal)
+      if (this.createdNamespace) state.namespaceCreated = true
       state.updatedAt = new Date().toISOString()
       await this.client.apply(
         {
@@ -140,6 +125,24 @@ export class StateStore {
         this.client.server,
       )
     }
+  }
+
+  /** Creates the installer's namespace when it is missing (once per store); the state then records that. */
+  async ensureNamespace(signal?: AbortSignal): Promise<void> {
+    if (this.namespaceChecked) return
+    const ns = { apiVersion: 'v1', kind: 'Namespace', name: this.namespace }
+    if (!(await this.client.get(ns, signal))) {
+      await this.client.apply(
+        {
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: { name: this.namespace, labels: { 'app.kubernetes.io/managed-by': 'astrago-airgap' } },
+        },
+        signal,
+      )
+      this.createdNamespace = true
+    }
+    this.namespaceChecked = true
   }
 
   /** Removes the state ConfigMap, and the installer's namespace when the installer created it. */

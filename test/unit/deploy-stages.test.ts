@@ -265,13 +265,19 @@ data: {url: "https://\${{ site.domain }}/"}
     expect(plan.values).toEqual({ domain: 'site.example', replicas: 2 })
   })
 
-  it('changes the values digest with the values and the image registry, not with key order', () => {
-    const s = stage({ 'a.yaml': deployment })
+  it('changes the values digest with what the values make of the stages and the image registry, nothing else', () => {
+    const s = stage({
+      'a.yaml': deployment.replace('replicas: 1', 'replicas: ${{ site.a }}'),
+    })
     const digest = (values: Record<string, unknown>, imageRegistry?: string) =>
       planStages([s], values, { imageRegistry }).valuesDigest
     expect(digest({ a: 1, b: { c: 2, d: 3 } })).toBe(digest({ b: { d: 3, c: 2 }, a: 1 }))
     expect(digest({ a: 1 })).not.toBe(digest({ a: 2 }))
     expect(digest({ a: 1 })).not.toBe(digest({ a: 1 }, 'harbor.site'))
+    // A value no stage refers to (the site server's address when nothing uses it) changes nothing.
+    expect(digest({ a: 1, airgap: { server: 'https://a:8443' } })).toBe(
+      digest({ a: 1, airgap: { server: 'https://b:8443' } }),
+    )
   })
 
   it('refuses an object applied by two stage files, and unset values, naming where', () => {

@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import { AirgapError } from '../errors.js'
+import type { EventSink } from '../events/types.js'
+import { clusterError, KubeApiError, type KubeClient } from './kube-client.js'
+import type { KubeObject } from './objects.js'
+
+/**
+ * One installer at a time per cluster and installer namespace: a coordination.k8s.io Lease,
+ * `<namespace>/astrago-airgap-lock`, taken before the state is read and held (renewed every LEASE_SECONDS / 3) until
+ * the install or uninstall ends. A second run finds it held and stops at once, saying by whom and since when. A
+ * holder that was killed stops renewing; its lease expires LEASE_SECONDS after the last renewal and the next run
+ * takes it over. Writes are conditional (create, or replace at the read resourceVersion), so two runs racing for it
+ * cannot both win.
+ */
+export const INSTALL_LOCK = 'astrago-airgap-lock'
+export const LEASE_SECONDS = 60
+
+const LEASE_API = 'coordination.k8s.io/v1'
+
+/** Kubernetes MicroTime: RFC 3339 with six fractional digits. */
+function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+}
+
+interface LeaseSpec {
+  holderIdentity?: string
+  leaseDurationSeconds?: number
+  acquireTime?: string
+  renewTime?: string
+}
+
+export interface LockOptions {
+  /** What the holder does, shown to a second run: "install astrago 1.0.0". */
+  operation: string
+  sink: EventSink
+  signal?: AbortSignal
+  /** For tests: the lease duration in seconds. */
+  leaseSeconds?: number
+}
+
+export class InstallLock {
+  private timer: NodeJS.Timeout | undefined
+  private lease: KubeObject
+
+  private constructor(
+    private readonly client: KubeClient,
+    lease: KubeObject,
+    readonly holder: string,
+    private readonly options: LockOptions,
+  ) {
+    this.lease = lease
+    const seconds = options.leaseSeconds ?? LEASE_SECONDS
+    this.timer = setInterval(() => void this.renew(), (seconds * 1000) / 3)
+    this.timer.unref()
+  }
+
+  static async acquire(client: KubeClient, namespace: string, options: LockOptions): Promise<InstallLock> {
+    const holder = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`
+    const seconds = options.leaseSeconds ?? LEASE_SECONDS
+    const ref = { apiVersion: LEASE_API, kind: 'Lease', namespace, name: INSTALL_LOCK }
+    const mine = (resourceVersion?: string): KubeObject => {
+      const now = microTime(new Date())
+      return {
+        apiVersion: LEASE_API,
+        kind: 'Lease',
+        metadata: {
+          name: INSTALL_LOCK,
+          namespace,
+          ...(resourceVersion ? { resourceVersion } : {}),
+          labels: { 'app.kubernetes.io/managed-by': 'astrago-airgap' },
+          annotations: { 'airgap.astrago.io/operation': options.operation },
+        },
+        spec: { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: now, renewTime: now },
+      }
+    }
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const existing = await client.get(ref, options.signal)
+        try {
+          if (!existing)
+            return new InstallLock(client, await client.create(mine(), options.signal), holder, options)
+          const spec = (existing.spec ?? {}) as LeaseSpec
+          const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') || 0
+          const expires = renewed + (spec.leaseDurationSeconds ?? seconds) * 1000
+          if (spec.holderIdentity && expires > Date.now()) throw held(existing, spec, expires)
+          if (spec.holderIdentity)
+            options.sink.emit({
+              type: 'log',
+              level: 'warn',
+              code: 'W_LOCK_TAKEN_OVER',
+              message: `Taking over the install lock of ${spec.holderIdentity} (${existing.metadata.annotations?.['airgap.astrago.io/operation'] ?? 'unknown operation'}), which stopped renewing it at ${spec.renewTime}: that run was interrupted.`,
+            })
+          const version = existing.metadata.resourceVersion as string | undefined
+          return new InstallLock(client, await client.replace(mine(version), options.signal), holder, options)
+        } catch (error) {
+          // Someone else created or changed it between our read and write: read again.
+          if (error instanceof KubeApiError && error.status === 409) continue
+          throw error
+        }
+      }
+    } catch (error) {
+      throw clusterError(error, `taking the install lock ${namespace}/${INSTALL_LOCK}`, client.server)
+    }
+    throw new AirgapError(
+      'E_CLUSTER',
+      `Could not take the install lock ${namespace}/${INSTALL_LOCK}: it kept changing.`,
+      {
+        hints: ['Another installer is starting at the same time; run again when it has finished.'],
+      },
+    )
+  }
+
+  /** Extends the lease; a lease someone else took (after it expired) is reported, not fought over. */
+  private async renew(): Promise<void> {
+    try {
+      const spec = { ...((this.lease.spec ?? {}) as LeaseSpec), renewTime: microTime(new Date()) }
+      this.lease = await this.client.replace({ ...this.lease, spec }, this.options.signal)
+    } catch (error) {
+      this.options.sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_LOCK_RENEW',
+        message: `Could not renew the install lock: ${(error as Error).message}`,
+      })
+    }
+  }
+
+  /** Gives the lock up (deletes the lease if it is still ours). */
+  async release(): Promise<void> {
+    clearInterval(this.timer)
+    this.timer = undefined
+    try {
+      const ref = {
+        apiVersion: LEASE_API,
+        kind: 'Lease',
+        namespace: this.lease.metadata.namespace,
+        name: INSTALL_LOCK,
+      }
+      const current = await this.client.get(ref)
+      if ((current?.spec as LeaseSpec | undefined)?.holderIdentity === this.holder)
+        await this.client.delete(ref)
+    } catch (error) {
+      this.options.sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_LOCK_RELEASE',
+        message: `Could not release the install lock (it expires ${LEASE_SECONDS} s after its last renewal): ${(error as Error).message}`,
+      })
+    }
+  }
+}
+
+function held(lease: KubeObject, spec: LeaseSpec, expires: number): AirgapError {
+  const operation = lease.metadata.annotations?.['airgap.astrago.io/operation'] ?? 'an install'
+  const where = `${lease.metadata.namespace}/${INSTALL_LOCK}`
+  return new AirgapError(
+    'E_CLUSTER',
+    `Another astrago-airgap run holds this cluster's install lock: ${operation}, by ${spec.holderIdentity}, since ${spec.acquireTime} (renewed ${spec.renewTime}).`,
+    {
+      hints: [
+        'Wait for it to finish, then run again.',
+        `If that run was killed, its lock expires at ${new Date(expires).toISOString()} (the Lease ${where}); run again after that.`,
+      ],
+      data: { holder: spec.holderIdentity, operation, expires: new Date(expires).toISOString() },
+    },
+  )
+}

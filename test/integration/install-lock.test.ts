@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { INSTALL_LOCK, InstallLock } from '../../src/deploy/install-lock.js'
+import { KubeClient } from '../../src/deploy/kube-client.js'
+import { AirgapError } from '../../src/errors.js'
+import type { ProgressEvent } from '../../src/events/types.js'
+import { type ControlPlane, startControlPlane } from '../support/kube.js'
+
+/**
+ * The install lock against a real API server: a second installer is refused while the first holds the Lease, gets
+ * it once the first releases it, takes over a lease whose holder stopped renewing, and of two racing for a free
+ * lock exactly one wins.
+ */
+describe('install lock (a coordination.k8s.io Lease)', () => {
+  let cp: ControlPlane
+  let client: KubeClient
+  const events: ProgressEvent[] = []
+  const sink = { emit: (e: ProgressEvent) => void events.push(e) }
+  const namespace = 'lock-test'
+  const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: INSTALL_LOCK }
+
+  beforeAll(async () => {
+    cp = await startControlPlane()
+    client = KubeClient.load({ kubeconfig: cp.kubeconfigPath })
+    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
+  }, 120_000)
+
+  afterAll(async () => {
+    await cp?.stop()
+  })
+
+  const refusal = async (operation: string): Promise<AirgapError> => {
+    const error = await InstallLock.acquire(client, namespace, { operation, sink }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).toBeInstanceOf(AirgapError)
+    return error as AirgapError
+  }
+
+  it('refuses a second holder, naming the first, until the first releases it', async () => {
+    const first = await InstallLock.acquire(client, namespace, { operation: 'install astrago 1.0.0', sink })
+    const stored = await client.get(lease)
+    expect(stored?.spec).toMatchObject({ holderIdentity: first.holder, leaseDurationSeconds: 60 })
+
+    const refused = await refusal('install astrago 1.0.1')
+    expect(refused.code).toBe('E_CLUSTER')
+    expect(refused.message).toContain('install astrago 1.0.0')
+    expect(refused.message).toContain(first.holder)
+    expect(refused.hints.join('\n')).toMatch(/expires at \d{4}-/)
+
+    await first.release()
+    expect(await client.get(lease)).toBeUndefined()
+    const second = await InstallLock.acquire(client, namespace, { operation: 'install astrago 1.0.1', sink })
+    await second.release()
+  })
+
+  it('takes over the lease of a holder that stopped renewing it, and renews its own', async () => {
+    const longAgo = new Date(Date.now() - 10 * 60_000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+    await client.create({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: INSTALL_LOCK,
+        namespace,
+        annotations: { 'airgap.astrago.io/operation': 'install old' },
+      },
+      spec: {
+        holderIdentity: 'killed-host/1/x',
+        leaseDurationSeconds: 60,
+        acquireTime: longAgo,
+        renewTime: longAgo,
+      },
+    })
+    const lock = await InstallLock.acquire(client, namespace, {
+      operation: 'install new',
+      sink,
+      leaseSeconds: 3,
+    })
+    expect(events.some((e) => e.type === 'log' && e.code === 'W_LOCK_TAKEN_OVER')).toBe(true)
+    const taken = (await client.get(lease))?.spec as { renewTime: string; holderIdentity: string }
+    expect(taken.holderIdentity).toBe(lock.holder)
+    // Renewed every second (a third of its 3 s): after 2.5 s the renewal time has moved on, and it is still held.
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    const renewed = (await client.get(lease))?.spec as { renewTime: string }
+    expect(Date.parse(renewed.renewTime)).toBeGreaterThan(Date.parse(taken.renewTime))
+    expect((await refusal('install other')).message).toContain('install new')
+    await lock.release()
+  })
+
+  it('lets exactly one of two racing installers win', async () => {
+    const results = await Promise.allSettled([
+      InstallLock.acquire(client, namespace, { operation: 'install a', sink }),
+      InstallLock.acquire(client, namespace, { operation: 'install b', sink }),
+    ])
+    const won = results.filter((r) => r.status === 'fulfilled')
+    expect(won).toHaveLength(1)
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
+    expect((lost.reason as AirgapError).code).toBe('E_CLUSTER')
+    await (won[0] as PromiseFulfilledResult<InstallLock>).value.release()
+  })
+})
