@@ -80,6 +80,9 @@ export async function runPreflight(
     want(verb, 'apiextensions.k8s.io', 'customresourcedefinitions')
   }
   for (const verb of ['get', 'create', 'patch']) want(verb, '', 'configmaps', options.namespace)
+  // The install lock (install-lock.ts).
+  for (const verb of ['get', 'create', 'update', 'delete'])
+    want(verb, 'coordination.k8s.io', 'leases', options.namespace)
 
   const checks: PermissionCheck[] = []
   await forEachLimited([...wanted.values()], 8, async (attributes) => {
