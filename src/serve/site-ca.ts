@@ -7,12 +7,12 @@ import {
 } from 'node:crypto'
 import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { inspect } from 'node:util'
 import { AirgapError } from '../errors.js'
 
 /**
- * The site CA: generated once per site (ECDSA P-256) and kept in a state folder as `ca.crt` and `ca.key` (mode 0600),
+ * The site CA: generated once per site (ECDSA P-256) and kept in a state folder as `ca.crt` and `private/ca.key` (mode 0600),
  * or given by the site as a CA certificate and key. It issues the certificate of the site server (registry and file
  * server on one port) for the names and addresses nodes use to reach it. Nodes trust the CA, never the server
  * certificate, so the server certificate can be reissued on every start without touching the nodes.
@@ -20,7 +20,10 @@ import { AirgapError } from '../errors.js'
  * Private keys never reach logs, events or --json output: the objects that hold one print and serialise without it.
  */
 export const CA_CERT_FILE = 'ca.crt'
-export const CA_KEY_FILE = 'ca.key'
+/** In a folder of its own, so the CA folder can be handed to tools that take a certificate folder (skopeo --cert-dir). */
+export const CA_KEY_FILE = 'private/ca.key'
+/** Where earlier versions kept the key (moved to CA_KEY_FILE on first use). */
+const OLD_CA_KEY_FILE = 'ca.key'
 
 export interface SiteCa {
   /** The CA certificate (PEM, ends with a newline): what nodes install into their trust stores. */
@@ -77,8 +80,8 @@ async function loadX509(): Promise<X509Module> {
 }
 
 /**
- * The CA of this site: loaded from `dir` when it holds one, else generated and saved there (`ca.crt`, and `ca.key`
- * with mode 0600 in a 0700 folder). A later run reuses it, so nodes set up once keep trusting the server.
+ * The CA of this site: loaded from `dir` when it holds one, else generated and saved there (`ca.crt`, and
+ * `private/ca.key` with mode 0600 in a 0700 folder). A later run reuses it, so nodes set up once keep trusting the server.
  */
 export async function loadOrCreateSiteCa(
   dir: string,
@@ -86,6 +89,7 @@ export async function loadOrCreateSiteCa(
 ): Promise<SiteCa> {
   const certFile = join(dir, CA_CERT_FILE)
   const keyFile = join(dir, CA_KEY_FILE)
+  await moveOldKey(dir)
   const [certPem, keyPem] = await Promise.all([readOptional(certFile), readOptional(keyFile)])
   if (certPem !== undefined && keyPem !== undefined) {
     await tightenKeyMode(keyFile)
@@ -106,7 +110,7 @@ export async function loadOrCreateSiteCa(
   }
 
   const generated = await generateSiteCa(options.commonName ?? 'astrago-airgap site CA')
-  await mkdir(dir, { recursive: true, mode: 0o700 })
+  await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 })
   // The key is created with mode 0600 from the start (no window where it is readable) and exclusively: if another run
   // created the CA meanwhile, its CA wins and is loaded instead.
   let handle: Awaited<ReturnType<typeof open>>
@@ -132,6 +136,15 @@ export async function loadOrCreateSiteCa(
   await writeFile(temporary, generated.ca.certPem, { mode: 0o644 })
   await rename(temporary, certFile)
   return withDir(generated.ca, dir)
+}
+
+/** A CA key of an earlier version, beside ca.crt, goes into private/ (mode 0700) where it is kept now. */
+async function moveOldKey(dir: string): Promise<void> {
+  const old = join(dir, OLD_CA_KEY_FILE)
+  if ((await readOptional(old)) === undefined || (await readOptional(join(dir, CA_KEY_FILE))) !== undefined)
+    return
+  await mkdir(join(dir, dirname(CA_KEY_FILE)), { recursive: true, mode: 0o700 })
+  await rename(old, join(dir, CA_KEY_FILE))
 }
 
 /** A CA the site brings: its certificate and key (PEM). Checks that they belong together and can sign. */

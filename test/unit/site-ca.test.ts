@@ -1,6 +1,15 @@
 import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
@@ -56,7 +65,7 @@ describe('site CA', () => {
   it('creates a CA in the state folder: ca.crt, and ca.key with mode 0600 in a 0700 folder', () => {
     expect(ca.created).toBe(true)
     expect(ca.dir).toBe(stateDir)
-    expect(statSync(join(stateDir, 'ca.key')).mode & 0o777).toBe(0o600)
+    expect(statSync(join(stateDir, 'private', 'ca.key')).mode & 0o777).toBe(0o600)
     expect(statSync(stateDir).mode & 0o777).toBe(0o700)
     const onDisk = readFileSync(join(stateDir, 'ca.crt'), 'utf8')
     expect(onDisk).toBe(ca.certPem)
@@ -70,7 +79,9 @@ describe('site CA', () => {
     expect(text).toMatch(/CA:TRUE/)
     expect(text).toMatch(/Certificate Sign/)
     expect(text).toMatch(/prime256v1|P-256/)
-    expect(openssl(['pkey', '-in', join(stateDir, 'ca.key'), '-noout', '-text'])).toMatch(/prime256v1|P-256/)
+    expect(openssl(['pkey', '-in', join(stateDir, 'private', 'ca.key'), '-noout', '-text'])).toMatch(
+      /prime256v1|P-256/,
+    )
   })
 
   it('reuses the CA from the folder on later runs', async () => {
@@ -86,9 +97,9 @@ describe('site CA', () => {
   it('tightens a key file that became readable by others back to 0600', async () => {
     const dir = join(work, 'loose')
     await loadOrCreateSiteCa(dir)
-    chmodSync(join(dir, 'ca.key'), 0o644)
+    chmodSync(join(dir, 'private', 'ca.key'), 0o644)
     await loadOrCreateSiteCa(dir)
-    expect(statSync(join(dir, 'ca.key')).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'private', 'ca.key')).mode & 0o777).toBe(0o600)
   })
 
   it('issues a server certificate with every DNS name and IP as a subjectAltName, signed by the CA', async () => {
@@ -147,7 +158,7 @@ describe('site CA', () => {
     expect(inspect(ca)).toMatch(/redacted/)
     // but the server key is there for whoever asks for it explicitly
     expect(server.keyPem).toMatch(/^-----BEGIN PRIVATE KEY-----/)
-    expect(readFileSync(join(stateDir, 'ca.key'), 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/)
+    expect(readFileSync(join(stateDir, 'private', 'ca.key'), 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/)
   })
 
   it('accepts a CA the site brings (an RSA CA made by openssl) and issues with it', async () => {
@@ -187,7 +198,7 @@ describe('site CA', () => {
 
   it('refuses a given certificate and key that do not belong together, with E_INPUT', async () => {
     const other = await loadOrCreateSiteCa(join(work, 'other'))
-    const otherKey = readFileSync(join(work, 'other', 'ca.key'), 'utf8')
+    const otherKey = readFileSync(join(work, 'other', 'private', 'ca.key'), 'utf8')
     const mismatch = await rejection(
       loadSiteCa({ certPem: ca.certPem, keyPem: otherKey, source: 'site.yaml' }),
     )
@@ -199,7 +210,7 @@ describe('site CA', () => {
     // the same mismatch in the state folder is reported too, not silently replaced
     const broken = join(work, 'broken')
     await loadOrCreateSiteCa(broken)
-    writeFileSync(join(broken, 'ca.key'), otherKey)
+    writeFileSync(join(broken, 'private', 'ca.key'), otherKey)
     expect((await rejection(loadOrCreateSiteCa(broken))).code).toBe('E_INPUT')
 
     const server = await issueServerCertificate(ca, { hosts: ['localhost'] })
@@ -233,7 +244,7 @@ describe('site CA', () => {
 
     const half = join(work, 'half')
     await loadOrCreateSiteCa(half)
-    unlinkSync(join(half, 'ca.key'))
+    unlinkSync(join(half, 'private', 'ca.key'))
     const incomplete = await rejection(loadOrCreateSiteCa(half))
     expect(incomplete.code).toBe('E_INPUT')
     expect(incomplete.message).toMatch(/incomplete/)
@@ -241,5 +252,16 @@ describe('site CA', () => {
     expect(thrown(() => normaliseHosts(['bad host'])).code).toBe('E_INPUT')
     expect(thrown(() => normaliseHosts([])).code).toBe('E_INPUT')
     expect((await rejection(issueServerCertificate(ca, { hosts: ['x'], days: 0 }))).code).toBe('E_INPUT')
+  })
+  it('moves the key an earlier version kept beside ca.crt into private/, and keeps using the same CA', async () => {
+    const dir = join(work, 'old-layout')
+    const created = await loadOrCreateSiteCa(dir)
+    execFileSync('mv', [join(dir, 'private', 'ca.key'), join(dir, 'ca.key')])
+    const reloaded = await loadOrCreateSiteCa(dir)
+    expect(reloaded.created).toBe(false)
+    expect(reloaded.certPem).toBe(created.certPem)
+    expect(existsSync(join(dir, 'ca.key'))).toBe(false)
+    expect(statSync(join(dir, 'private', 'ca.key')).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700)
   })
 })
