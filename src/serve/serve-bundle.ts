@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { type AddressInfo, createServer } from 'node:net'
 import { networkInterfaces, hostname as osHostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { BundleReader } from '../bundle/reader.js'
@@ -70,7 +71,8 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
   let server: SiteServer | undefined
   try {
     const stateDir = resolve(options.stateDir ?? defaultStateDir(options.bundle))
-    const port = options.port ?? 8443
+    // Port 0 (any free port) is chosen now: the node setup files name the port before the server starts.
+    const port = options.port === 0 ? await anyFreePort(options.host ?? '0.0.0.0') : (options.port ?? 8443)
     const advertise = options.advertise?.length ? options.advertise : defaultAdvertise()
     const scheme = options.insecure ? 'http' : 'https'
     const url = `${scheme}://${formatHost(advertise[0]!)}:${port}`
@@ -209,4 +211,16 @@ export async function nodePackageRepositories(reader: BundleReader): Promise<Nod
     })
   }
   return out
+}
+
+/** A port free on `host` right now (the kernel's choice). */
+async function anyFreePort(host: string): Promise<number> {
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject)
+    probe.listen(0, host, () => resolve())
+  })
+  const port = (probe.address() as AddressInfo).port
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
 }

@@ -12,7 +12,6 @@ import { type ServingBundle, serveBundle } from '../../src/serve/serve-bundle.js
 import { runCli } from '../support/cli.js'
 import { type DebianMirror, debianMirror } from '../support/debian-mirror.js'
 import { inChroot, testCache, unpackMinbase } from '../support/debootstrap.js'
-import { freePort } from '../support/net.js'
 import { findTool } from '../support/tools.js'
 
 /**
@@ -136,7 +135,7 @@ describe('package repositories in a bundle, served to a node', () => {
     serving = await serveBundle({
       bundle,
       host: '127.0.0.1',
-      port: await freePort(),
+      port: 0, // any free port: node-setup.sh must still name the one the server got
       advertise: ['127.0.0.1'],
       stateDir: join(work, 'site'),
       sink: silentSink,
