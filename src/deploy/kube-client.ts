@@ -226,44 +226,12 @@ export class KubeClient {
 
   /** Server-side apply: creates or updates the fields this installer manages; returns the object as stored. */
   async apply(object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
-    const path = await this.objectPath(
-      object.apiVersion,
-      object.kind,
-      object.metadata.namespace,
-      object.metadata.name,
-      signal,
-    )
-    const response = await this.retry(
-      () =>
-        this.api.send(k8s.HttpMethod.PATCH, path, {
-          query: { fieldManager: FIELD_MANAGER, force: 'true', fieldValidation: 'Strict' },
-          body: JSON.stringify(object),
-          contentType: 'application/apply-patch+yaml',
-          signal,
-        }),
-      signal,
-    )
-    if (response.status >= 300) throw apiError(response, 'applying')
-    return JSON.parse(response.text) as KubeObject
+    return this.write(k8s.HttpMethod.PATCH, object, 'applying', signal)
   }
 
   /** Creates an object; a KubeApiError with status 409 (AlreadyExists) when it is there already. */
   async create(object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
-    const resource = await this.resourceOf(object.apiVersion, object.kind, signal)
-    if (!resource) throw new KubeApiError(404, 'UnknownKind', `the cluster does not serve ${object.kind}`)
-    const path = this.pathFor(object.apiVersion, resource, object.metadata.namespace)
-    const response = await this.retry(
-      () =>
-        this.api.send(k8s.HttpMethod.POST, path, {
-          query: { fieldManager: FIELD_MANAGER },
-          body: JSON.stringify(object),
-          contentType: 'application/json',
-          signal,
-        }),
-      signal,
-    )
-    if (response.status >= 300) throw apiError(response, 'creating')
-    return JSON.parse(response.text) as KubeObject
+    return this.write(k8s.HttpMethod.POST, object, 'creating', signal)
   }
 
   /**
@@ -271,24 +239,33 @@ export class KubeClient {
    * status 409 (Conflict) says someone else changed it in between.
    */
   async replace(object: KubeObject, signal?: AbortSignal): Promise<KubeObject> {
-    const path = await this.objectPath(
-      object.apiVersion,
-      object.kind,
-      object.metadata.namespace,
-      object.metadata.name,
-      signal,
-    )
+    return this.write(k8s.HttpMethod.PUT, object, 'replacing', signal)
+  }
+
+  /** One write of an object: PATCH is server-side apply, POST a create (to the collection), PUT a replace. */
+  private async write(
+    method: k8s.HttpMethod,
+    object: KubeObject,
+    action: string,
+    signal?: AbortSignal,
+  ): Promise<KubeObject> {
+    const { apiVersion, kind, metadata } = object
+    const name = method === k8s.HttpMethod.POST ? undefined : metadata.name
+    const path = await this.objectPath(apiVersion, kind, metadata.namespace, name, signal)
+    const apply = method === k8s.HttpMethod.PATCH
     const response = await this.retry(
       () =>
-        this.api.send(k8s.HttpMethod.PUT, path, {
-          query: { fieldManager: FIELD_MANAGER },
+        this.api.send(method, path, {
+          query: apply
+            ? { fieldManager: FIELD_MANAGER, force: 'true', fieldValidation: 'Strict' }
+            : { fieldManager: FIELD_MANAGER },
           body: JSON.stringify(object),
-          contentType: 'application/json',
+          contentType: apply ? 'application/apply-patch+yaml' : 'application/json',
           signal,
         }),
       signal,
     )
-    if (response.status >= 300) throw apiError(response, 'replacing')
+    if (response.status >= 300) throw apiError(response, action)
     return JSON.parse(response.text) as KubeObject
   }
 
@@ -403,7 +380,7 @@ export class KubeClient {
     apiVersion: string,
     kind: string,
     namespace: string | undefined,
-    name: string,
+    name: string | undefined,
     signal?: AbortSignal,
   ): Promise<string> {
     const resource = await this.resourceOf(apiVersion, kind, signal)
