@@ -1,4 +1,5 @@
 import { AirgapError } from '../errors.js'
+import { rpmRepoFile } from '../packages/rpm-repo-writer.js'
 import type { NodePackageRepository } from '../serve/node-package-repositories.js'
 
 /**
@@ -42,16 +43,12 @@ export function siteBuiltins(input: {
         `deb [arch=${repository.architectures.join(',')} signed-by=${APT_DIR}/${key}] ${input.server}/repo/apt/${repository.name} ${repository.suite} main`,
       )
     } else {
-      repoConfig[`astrago-airgap-${repository.name}.repo`] = [
-        `[astrago-airgap-${repository.name}]`,
-        `name=astrago-airgap ${repository.name}`,
-        `baseurl=${input.server}/repo/rpm/${repository.name}`,
-        'enabled=1',
-        'repo_gpgcheck=1',
-        'gpgcheck=0',
-        `gpgkey=file://${YUM_KEY_DIR}/${key}`,
-        '',
-      ].join('\n')
+      repoConfig[`astrago-airgap-${repository.name}.repo`] = rpmRepoFile({
+        id: `astrago-airgap-${repository.name}`,
+        name: `astrago-airgap ${repository.name}`,
+        url: `${input.server}/repo/rpm/${repository.name}`,
+        gpgkey: `file://${YUM_KEY_DIR}/${key}`,
+      })
     }
   }
   if (aptLines.length)

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process'
 import type { Readable } from 'node:stream'
-import { createGunzip } from 'node:zlib'
 import { AirgapError } from '../errors.js'
 import type { VersionOperator } from './deb-version.js'
 
@@ -366,27 +364,4 @@ export function formatPackageStanza(pkg: AptPackage): string {
   if (pkg.extra) lines.push(pkg.extra)
   lines.push(`Filename: ${pkg.filename}`, `Size: ${pkg.size}`, `SHA256: ${pkg.sha256}`)
   return lines.join('\n')
-}
-
-/**
- * Decompresses by file name: `.gz` with Node's zlib, `.xz` through the `xz` binary (Debian package xz-utils), anything
- * else as is.
- */
-export function decompressIndex(path: string, input: Readable): Readable {
-  if (path.endsWith('.gz')) return input.pipe(createGunzip({ chunkSize: 1 << 18 }))
-  if (path.endsWith('.xz')) {
-    const child = spawn('xz', ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'] })
-    child.on('error', (error) =>
-      child.stdout.destroy(
-        new AirgapError('E_ENVIRONMENT', `cannot run xz to decompress ${path}`, {
-          cause: error,
-          hints: ['Install xz-utils, or use a mirror that publishes Packages.gz.'],
-        }),
-      ),
-    )
-    input.on('error', (error) => child.stdout.destroy(error))
-    input.pipe(child.stdin)
-    return child.stdout
-  }
-  return input
 }

@@ -8,14 +8,9 @@ import { PassThrough, type Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AirgapError } from '../errors.js'
 import type { HttpClient } from '../net/http.js'
-import {
-  type AptPackage,
-  type AptRelease,
-  decompressIndex,
-  parseRelease,
-  readPackagesIndex,
-} from './apt-index.js'
+import { type AptPackage, type AptRelease, parseRelease, readPackagesIndex } from './apt-index.js'
 import { stripClearsign, verifyClearsigned } from './apt-signature.js'
+import { decompress } from './decompress.js'
 
 /**
  * Fetching from an apt archive: the signed Release, the Packages indices it lists (checked against its SHA256 list),
@@ -285,7 +280,7 @@ export async function fetchAptIndex(options: FetchAptIndexOptions): Promise<Fetc
         pipeline(res.body, hashingStream(expected, url), checked).catch((error) => checked.destroy(error))
         input = checked
       }
-      await readPackagesIndex(decompressIndex(path, input), (pkg) => packages.push(pkg))
+      await readPackagesIndex(decompress(path, input), (pkg) => packages.push(pkg))
       indices.push(path)
     }
   }
@@ -326,7 +321,7 @@ export async function downloadAptPackages(options: DownloadAptPackagesOptions): 
 /** Reads a Packages index from a local file; `name` (default: the path) says the compression (.gz, .xz or none). */
 export async function readPackagesFile(path: string, name = path): Promise<AptPackage[]> {
   const packages: AptPackage[] = []
-  await readPackagesIndex(decompressIndex(name, createReadStream(path, { highWaterMark: 1 << 18 })), (pkg) =>
+  await readPackagesIndex(decompress(name, createReadStream(path, { highWaterMark: 1 << 18 })), (pkg) =>
     packages.push(pkg),
   )
   return packages

@@ -7,6 +7,7 @@ import type { AptBaseline } from './apt-closure.js'
 import { planAptRepository, resolveAptPackages } from './apt-packages.js'
 import type { AptSigningKey } from './apt-signature.js'
 import type { PlannedPackageRepository } from './repository.js'
+import { planRpmPackages } from './rpm-packages.js'
 
 /**
  * One `packages:` entry of a bundle definition, planned for the bundle: the closure resolved against the upstream's
@@ -70,6 +71,25 @@ export async function planPackageRepository(
       ...(options.date ? { date: options.date } : {}),
     })
     return { ...planned, requested: requests }
+  }
+  if (spec.rpm) {
+    const source = {
+      ...spec.rpm,
+      keyrings: keyringsFor(spec, spec.rpm.baseurl, spec.rpm.keyrings, options),
+    }
+    const requests = [...spec.packages, ...kernelRequests('rpm', spec.kernels)]
+    const { plan } = await planRpmPackages({
+      http: options.http,
+      source,
+      requests,
+      ...(spec.baseline?.packages ? { baseline: spec.baseline.packages } : {}),
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      name: spec.name,
+      key: options.key,
+      ...(options.date ? { date: options.date } : {}),
+    })
+    return { ...plan, requested: requests }
   }
   throw new AirgapError('E_INPUT', `The package repository ${spec.name} has no source.`)
 }

@@ -177,6 +177,7 @@ export function createNodeSetupFiles(options: NodeSetupOptions): NodeSetupFiles 
     caFileName: NODE_CA_FILE,
     packageRepositories: renderPackageRepositorySetup(
       options.packageRepositories ?? [],
+      siteUrl,
       new URL(siteUrl).hostname,
     ),
   })

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { copyFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +12,8 @@ import { type ServingBundle, serveBundle } from '../../src/serve/serve-bundle.js
 import { runCli } from '../support/cli.js'
 import { type DebianMirror, debianMirror } from '../support/debian-mirror.js'
 import { inChroot, testCache, unpackMinbase } from '../support/debootstrap.js'
+import { type FileServer, startFileServer } from '../support/file-server.js'
+import { createRpmUpstream, EXPECTED } from '../support/rpm-upstream.js'
 import { findTool } from '../support/tools.js'
 
 /**
@@ -172,5 +174,120 @@ describe('package repositories in a bundle, served to a node', () => {
     // Again: nothing changes in the set-up files (apt-get install of installed packages is a no-op).
     const second = await run('sh', [script], { env })
     expect(second.stdout).toMatch(/Nothing to change/)
+  }, 600_000)
+})
+
+describe('an rpm package repository in a bundle, served to a node', () => {
+  let work: string
+  let keyHome: string
+  let upstream: FileServer | undefined
+  let serving: ServingBundle | undefined
+  let bundle: string
+
+  beforeAll(async () => {
+    for (const tool of ['rpmbuild', 'createrepo_c', 'dnf', 'rpm']) findTool(tool)
+    work = await mkdtemp(join(tmpdir(), 'aa-pkgbundle-rpm-'))
+    keyHome = join(work, 'key')
+    await generateAptSigningKey({
+      homeDir: keyHome,
+      userId: 'astrago-airgap test bundle key <test@astrago.invalid>',
+      created: new Date('2026-01-01T00:00:00Z'),
+    })
+    const rpmUpstream = await createRpmUpstream(work, join(work, 'upstream'), join(work, 'upstream-gnupg'))
+    await stopGpgAgent(join(work, 'upstream-gnupg'))
+    upstream = await startFileServer(rpmUpstream.dir)
+    await writeFile(
+      join(work, 'nodes.yaml'),
+      [
+        'apiVersion: airgap.astrago.io/v1alpha1',
+        'kind: Bundle',
+        'metadata: { name: el-nodes, version: 1.0.0 }',
+        'packages:',
+        '  - name: el-test',
+        '    rpm:',
+        `      baseurl: ${upstream.url}`,
+        '      architectures: [x86_64, noarch]',
+        `      keyrings: [${rpmUpstream.keyFile}]`,
+        '    packages: [app]',
+        '',
+      ].join('\n'),
+    )
+    bundle = join(work, 'el-nodes-1.0.0.tar')
+    const built = await runCli([
+      'bundle',
+      join(work, 'nodes.yaml'),
+      '-o',
+      bundle,
+      '--signing-key',
+      keyHome,
+      '--json',
+    ])
+    expect(built.error, built.stderr).toBeUndefined()
+    expect(built.result.packages).toBe(EXPECTED.length)
+  }, 600_000)
+
+  afterAll(async () => {
+    await serving?.stop()
+    await upstream?.stop()
+    await stopGpgAgent(keyHome)
+    await rm(work, { recursive: true, force: true })
+  })
+
+  it('lists the closure with inspect, writes the .repo and key with node-setup.sh, and dnf installs from the site alone', async () => {
+    const inspected = await runCli(['inspect', bundle, '--section', 'packages'])
+    expect(inspected.stdout).toContain(`repo/rpm/el-test  ${EXPECTED.length} packages`)
+    expect(inspected.stdout).toMatch(/^ {4}tools-impl 1\.0-1 noarch .*\(app → lib-a → tools-impl\)$/m)
+
+    serving = await serveBundle({
+      bundle,
+      host: '127.0.0.1',
+      port: 0,
+      advertise: ['127.0.0.1'],
+      stateDir: join(work, 'site'),
+      sink: silentSink,
+    })
+    const node = join(work, 'node')
+    await mkdir(join(node, 'etc/yum.repos.d'), { recursive: true })
+    const script = join(work, 'node-setup.sh')
+    await run(findTool('curl'), ['-fsS', '--cacert', serving.caFile!, '-o', script, serving.nodeSetupUrl])
+    const env = { PATH: process.env.PATH, ASTRAGO_ROOT: node, ASTRAGO_CONTAINERD_VERSION: '2.0.0' }
+    const dry = await run('sh', [script, '--dry-run'], { env })
+    expect(dry.stdout).toContain('would write /etc/yum.repos.d/astrago-airgap-el-test.repo')
+    expect(dry.stdout).toContain(`    | baseurl=${serving.url}/repo/rpm/el-test`)
+    expect(dry.stdout).toContain('    | repo_gpgcheck=1')
+    expect(dry.stdout).toContain('would write /etc/pki/rpm-gpg/RPM-GPG-KEY-astrago-airgap-el-test')
+    await run('sh', [script], { env })
+
+    // dnf with only the .repo file node-setup.sh wrote (its key and CA paths seen from the host: --installroot keeps
+    // the host's view of file paths), checking our signature on repomd.xml.
+    const repo = 'astrago-airgap-el-test'
+    const conf = join(work, 'dnf.conf')
+    await writeFile(
+      conf,
+      `[main]\ninstall_weak_deps=False\ncachedir=${join(work, 'dnf-cache')}\nlogdir=${join(work, 'dnf-log')}\n`,
+    )
+    await run(
+      findTool('dnf'),
+      [
+        `--installroot=${node}`,
+        `--config=${conf}`,
+        `--setopt=reposdir=${join(node, 'etc/yum.repos.d')}`,
+        `--setopt=${repo}.gpgkey=file://${join(node, 'etc/pki/rpm-gpg/RPM-GPG-KEY-astrago-airgap-el-test')}`,
+        `--setopt=${repo}.sslcacert=${join(node, 'etc/astrago-airgap/ca.crt')}`,
+        '--releasever=1',
+        '--assumeyes',
+        'install',
+        'app',
+      ],
+      { maxBuffer: 16 << 20, env: { ...process.env, LC_ALL: 'C.UTF-8' } },
+    )
+    const installed = (
+      await run(findTool('rpm'), ['--root', node, '-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n'])
+    ).stdout
+      .trim()
+      .split('\n')
+      .filter((n) => !n.startsWith('gpg-pubkey'))
+      .sort()
+    expect(installed).toEqual(EXPECTED)
   }, 600_000)
 })

@@ -200,8 +200,9 @@ describe('node setup files', () => {
       ],
     }).get('node-setup.sh')!
     expect(withRepos).toContain(
-      "package_repository 'apt' 'debian-bookworm' 'bookworm' 'bookworm' 'amd64' 'repository_key_0' 'socat nfs-common'",
+      "package_repository 'apt' 'debian-bookworm' 'bookworm' '/etc/apt/keyrings/astrago-airgap-debian-bookworm.asc' 'repository_key_0' '/etc/apt/sources.list.d/astrago-airgap-debian-bookworm.sources' 'repository_source_0' 'socat nfs-common'",
     )
+    expect(withRepos).toContain(`URIs: ${siteUrl}/repo/apt/debian-bookworm\n`)
     expect(withRepos).toContain('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n')
     expect(files.get('README.txt')).toContain(`${siteUrl}/node-setup/node-setup.sh`)
     expect(files.get('README.txt')).toMatch(/([0-9A-F]{2}:){31}[0-9A-F]{2}/)

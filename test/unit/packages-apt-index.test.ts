@@ -3,13 +3,13 @@ import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import {
   type AptPackage,
-  decompressIndex,
   formatPackageStanza,
   parseDeb822,
   parseRelations,
   parseRelease,
   readPackagesIndex,
 } from '../../src/packages/apt-index.js'
+import { decompress } from '../../src/packages/decompress.js'
 
 const RELEASE = `Origin: Debian
 Label: Debian
@@ -142,7 +142,7 @@ describe('Packages index streaming', () => {
   })
 
   it('decompresses .gz indices and round-trips through the stanza formatter', async () => {
-    const packages = await readAll(decompressIndex('Packages.gz', Readable.from([gzipSync(PACKAGES)])))
+    const packages = await readAll(decompress('Packages.gz', Readable.from([gzipSync(PACKAGES)])))
     const again = await readAll(Readable.from([packages.map(formatPackageStanza).join('\n\n')]))
     expect(again).toEqual(packages)
   })
@@ -150,7 +150,7 @@ describe('Packages index streaming', () => {
   it('decompresses .xz indices with the xz binary', async () => {
     const { execFileSync } = await import('node:child_process')
     const xz = execFileSync('xz', ['-c'], { input: PACKAGES })
-    const packages = await readAll(decompressIndex('Packages.xz', Readable.from([xz])))
+    const packages = await readAll(decompress('Packages.xz', Readable.from([xz])))
     expect(packages.map((p) => p.package)).toEqual(['nfs-common', 'python3-minimal'])
   })
 
