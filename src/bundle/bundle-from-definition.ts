@@ -21,6 +21,8 @@ export interface BundleFromDefinitionOptions {
   chartValues?: Record<string, Record<string, unknown>>
   signingKey?: string
   mirrorKeyrings?: Record<string, string>
+  /** The installer to carry (see CreateBundleOptions.installer). */
+  installer?: string | { directory: string }
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -53,6 +55,7 @@ export async function bundleFromDefinition(
       chartValues: options.chartValues,
       signingKey: options.signingKey,
       mirrorKeyrings: options.mirrorKeyrings,
+      ...(options.installer !== undefined ? { installer: options.installer } : {}),
       toolVersion: options.toolVersion,
       sink: options.sink,
       signal: options.signal,

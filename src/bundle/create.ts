@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises'
+import { createReadStream, existsSync } from 'node:fs'
+import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
@@ -31,6 +31,8 @@ import {
   chartRepository,
   defaultBundleFileName,
   filePath,
+  INSTALLER,
+  installerFileName,
   OCI_INDEX,
   OCI_LAYOUT_FILE,
   packageRepositoryPath,
@@ -41,10 +43,11 @@ import {
   type BundleMetadata,
   type LockedChart,
   type LockedImage,
+  type LockedInstaller,
   type LockedPackageRepository,
   type Member,
 } from './metadata.js'
-import { type MemberInput, planLayout } from './plan.js'
+import { type MemberInput, planLayout, type RemoteSource } from './plan.js'
 import { type ResolvedImage, resolveImage } from './resolve-images.js'
 import { registryBlobSource, urlSize, urlSource } from './sources.js'
 import { readStageFiles, type StageFiles } from './stage-files.js'
@@ -79,6 +82,12 @@ export interface CreateBundleOptions {
   mirrorKeyrings?: Record<string, string>
   /** Where package indices are cached between runs (default: $XDG_CACHE_HOME/astrago-airgap/packages). */
   packageCacheDir?: string
+  /**
+   * The self-contained installer to carry as the `installer` member: an executable file, or `{ directory }` to take the
+   * astrago-airgap-linux-<arch> that scripts/build-installer wrote there for the first of the bundle's linux platforms
+   * it has one for (none: no installer). Absent: no installer.
+   */
+  installer?: string | { directory: string }
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -95,6 +104,8 @@ export interface CreateBundleResult {
   files: number
   /** Package files over all package repositories. */
   packages: number
+  /** The installer the bundle carries, if any. */
+  installer?: LockedInstaller
   blobs: number
   blobBytes: number
   dedupSavedBytes: number
@@ -247,11 +258,30 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
         )
       : []
 
-    // 5. The members, in a fixed order: bundle.json, the OCI layout, charts, files, packages, stages.
-    const { members, metadata } = assemble(spec, options, resolved, charts, files, repositories, stages)
+    // 5. The installer, if the bundle carries one.
+    const installer =
+      options.installer === undefined
+        ? undefined
+        : await root.child('Installer').run(
+            () => resolveInstaller(options.installer!, spec.platforms, options.toolVersion, sink, signal),
+            (i) =>
+              i ? `${i.locked.platform}, ${formatBytes(i.locked.size)}` : 'none built for these platforms',
+          )
+
+    // 6. The members, in a fixed order: bundle.json, the installer, the OCI layout, charts, files, packages, stages.
+    const { members, metadata } = assemble(
+      spec,
+      options,
+      resolved,
+      charts,
+      files,
+      repositories,
+      stages,
+      installer,
+    )
     const plan = planLayout(members)
 
-    // 6. Disk, journal, write.
+    // 7. Disk, journal, write.
     const partialBase = `${output}.partial`
     const journalPath = `${output}.journal`
     await mkdir(dirname(output), { recursive: true })
@@ -303,6 +333,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       charts: metadata.charts.length,
       files: metadata.files.length,
       packages: repositories.reduce((a, r) => a + r.packages.length, 0),
+      ...(metadata.installer ? { installer: metadata.installer } : {}),
       blobs: plan.members.filter((m) => m.path.startsWith('oci/blobs/')).length,
       blobBytes: metadata.totals.blobBytes,
       dedupSavedBytes: Math.max(0, metadata.totals.imageBytesWithoutDedup - metadata.totals.blobBytes),
@@ -359,6 +390,7 @@ function assemble(
   files: { url: string; path: string; sha256: string; size: number }[],
   repositories: PlannedPackageRepository[],
   stages: StageFiles[],
+  installer: PreparedInstaller | undefined,
 ): { members: MemberInput[]; metadata: BundleMetadata } {
   const blobs = new Map<string, MemberInput>()
   const bytesMember = (path: string, bytes: Buffer): MemberInput => ({
@@ -532,6 +564,17 @@ function assemble(
   )
 
   const rest: MemberInput[] = [
+    ...(installer
+      ? [
+          {
+            path: INSTALLER,
+            size: installer.locked.size,
+            sha256: installer.locked.sha256,
+            mode: 0o755,
+            content: { kind: 'remote', source: localFileSource(installer.file) },
+          } satisfies MemberInput,
+        ]
+      : []),
     bytesMember(OCI_LAYOUT_FILE, ociLayout),
     bytesMember(OCI_INDEX, ociIndex),
     ...blobList,
@@ -549,6 +592,7 @@ function assemble(
     ...(spec.metadata.description ? { description: spec.metadata.description } : {}),
     createdBy: `astrago-airgap ${options.toolVersion}`,
     platforms: spec.platforms,
+    ...(installer ? { installer: installer.locked } : {}),
     images: lockedImages,
     charts: lockedCharts,
     files: files.map((f) => ({ url: f.url, path: filePath(f.path), sha256: f.sha256, size: f.size })),
@@ -569,6 +613,93 @@ function assemble(
 }
 
 const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+interface PreparedInstaller {
+  /** The executable on this machine. */
+  file: string
+  locked: LockedInstaller
+}
+
+/** ELF e_machine values of the platforms the installer is built for: EM_X86_64 and EM_AARCH64. */
+const ELF_MACHINES: Record<number, string> = { 62: 'linux/amd64', 183: 'linux/arm64' }
+
+/**
+ * Finds and checks the installer: a Linux executable (its platform from the ELF header) and its sha256. With
+ * `{ directory }`, the one for the first of the bundle's linux platforms found there, or none.
+ */
+async function resolveInstaller(
+  option: string | { directory: string },
+  platforms: string[],
+  toolVersion: string,
+  sink: EventSink,
+  signal?: AbortSignal,
+): Promise<PreparedInstaller | undefined> {
+  let file: string
+  if (typeof option === 'string') {
+    file = resolve(option)
+  } else {
+    const arches = platforms.flatMap((p) => /^linux\/(amd64|arm64)(\/|$)/.exec(p)?.[1] ?? [])
+    const found = [...new Set(arches)]
+      .map((arch) => join(option.directory, installerFileName(arch)))
+      .find((path) => existsSync(path))
+    if (!found) return undefined
+    file = found
+  }
+  const info = await stat(file).catch((error: unknown) => {
+    throw new AirgapError('E_INPUT', `The installer ${file} does not exist.`, {
+      hints: ['Build it with scripts/build-installer, or leave it out with --no-installer.'],
+      cause: error,
+    })
+  })
+  const platform = info.isFile() ? await readElfPlatform(file) : undefined
+  if (!platform) {
+    throw new AirgapError(
+      'E_INPUT',
+      `The installer ${file} is not a Linux amd64 or arm64 executable (one built by scripts/build-installer).`,
+    )
+  }
+  if (!platforms.some((p) => p === platform || p.startsWith(`${platform}/`))) {
+    sink.emit({
+      type: 'log',
+      level: 'warn',
+      code: 'W_INSTALLER_PLATFORM',
+      message: `The installer ${file} runs on ${platform}, which is not one of the bundle's platforms (${platforms.join(', ')}).`,
+    })
+  }
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(file, { signal })) hash.update(chunk as Buffer)
+  return {
+    file,
+    locked: { path: INSTALLER, size: info.size, sha256: hash.digest('hex'), platform, version: toolVersion },
+  }
+}
+
+/** linux/amd64 or linux/arm64 from the ELF header of a 64-bit little-endian executable, else undefined. */
+async function readElfPlatform(file: string): Promise<string | undefined> {
+  const handle = await open(file, 'r')
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(20), 0, 20, 0)
+    // Magic, 64-bit class, little-endian, and an executable (ET_EXEC, or ET_DYN as position-independent ones are).
+    const type = bytesRead === 20 ? buffer.readUInt16LE(16) : 0
+    const isExecutable =
+      bytesRead === 20 &&
+      buffer.readUInt32BE(0) === 0x7f454c46 &&
+      buffer[4] === 2 &&
+      buffer[5] === 1 &&
+      (type === 2 || type === 3)
+    return isExecutable ? ELF_MACHINES[buffer.readUInt16LE(18)] : undefined
+  } finally {
+    await handle.close()
+  }
+}
+
+/** A file on this machine as a member source (it is read, checked against its sha256, like any download). */
+function localFileSource(file: string): RemoteSource {
+  return {
+    describe: file,
+    open: async (offset) => ({ body: createReadStream(file, { start: offset }), partial: true }),
+  }
+}
 
 /** Resolves and signs every package repository of the definition, one subtask each. */
 async function planPackageRepositories(

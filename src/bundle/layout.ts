@@ -1,6 +1,7 @@
 /**
  * Every path inside a bundle file, in one place. A bundle is a plain tar holding:
  *   bundle.json                 metadata, the lock and the inventory (path, size, sha256 of every other member)
+ *   installer                   the CLI as one executable (mode 0755) for sites without Node (optional)
  *   oci/oci-layout, index.json  a standard OCI image layout (skopeo/crane/oras read it with the oci: transport)
  *   oci/blobs/sha256/<hex>      every manifest, config and layer, once
  *   charts/index.yaml, *.tgz    a Helm chart repository
@@ -12,6 +13,13 @@ export const BUNDLE_JSON = 'bundle.json'
 export const OCI_LAYOUT_FILE = 'oci/oci-layout'
 export const OCI_INDEX = 'oci/index.json'
 export const CHARTS_INDEX = 'charts/index.yaml'
+/** The self-contained installer: the second member, so `tar -xf bundle.tar installer` finds it at once. */
+export const INSTALLER = 'installer'
+
+/** The file scripts/build-installer writes for an architecture (amd64, arm64): astrago-airgap-linux-<arch>. */
+export function installerFileName(arch: string): string {
+  return `astrago-airgap-linux-${arch}`
+}
 
 export function blobPath(digest: string): string {
   const [algorithm, hex] = digest.split(':')

@@ -15,6 +15,8 @@ export interface BundleMetadata {
   images: LockedImage[]
   charts: LockedChart[]
   files: LockedFile[]
+  /** The self-contained installer carried as the `installer` member (absent when the bundle carries none). */
+  installer?: LockedInstaller
   /** Package repositories (absent in bundles written before they existed). */
   packages?: LockedPackageRepository[]
   stages: LockedStage[]
@@ -34,6 +36,21 @@ export interface Member {
   path: string
   size: number
   sha256: string
+}
+
+/**
+ * The installer: astrago-airgap as one executable (a Node single executable application, scripts/build-installer), so
+ * a site without Node runs `tar -xf bundle.tar installer && ./installer install bundle.tar`.
+ */
+export interface LockedInstaller {
+  /** Its member: `installer`, mode 0755, right after bundle.json. */
+  path: string
+  size: number
+  sha256: string
+  /** The platform it runs on: linux/amd64 or linux/arm64 (read from its ELF header). */
+  platform: string
+  /** The astrago-airgap version that wrote the bundle, which the installer is built from. */
+  version: string
 }
 
 export interface LockedImage {

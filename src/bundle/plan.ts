@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { END_OF_ARCHIVE, encodeMemberHeader, padTo512 } from './tar.js'
+import { DEFAULT_MODE, END_OF_ARCHIVE, encodeMemberHeader, padTo512 } from './tar.js'
 
 /**
  * The layout of a bundle file, decided before any download: every member's header and data offset. Because each size
@@ -21,6 +21,8 @@ export interface MemberInput {
   size: number
   /** sha256 hex of the content. */
   sha256: string
+  /** Permission bits of the tar header (default 0644; 0755 for the installer, so `tar -xf` gives an executable). */
+  mode?: number
   content: MemberContent
 }
 
@@ -46,10 +48,13 @@ export function planLayout(inputs: MemberInput[]): Plan {
   for (const input of inputs) {
     if (seen.has(input.path)) throw new Error(`duplicate bundle member ${input.path}`)
     seen.add(input.path)
-    const header = encodeMemberHeader(input.path, input.size)
+    const mode = input.mode ?? DEFAULT_MODE
+    const header = encodeMemberHeader(input.path, input.size, mode)
     members.push({ ...input, header, headerOffset: offset, dataOffset: offset + header.length })
     offset += header.length + input.size + padTo512(input.size)
-    hash.update(`${input.path}\u0000${input.size}\u0000${input.sha256}\n`)
+    // The mode counts only where it is not the default, so the plans of bundles without executables keep their digest.
+    const modeText = mode === DEFAULT_MODE ? '' : `\u0000${mode.toString(8)}`
+    hash.update(`${input.path}\u0000${input.size}\u0000${input.sha256}${modeText}\n`)
   }
   return { members, size: offset + END_OF_ARCHIVE.length, digest: `sha256:${hash.digest('hex')}` }
 }

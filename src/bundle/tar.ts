@@ -3,30 +3,34 @@ import { AirgapError } from '../errors.js'
 /**
  * The tar format of bundle files: POSIX ustar headers, with a pax extended header in front of a member whose name
  * does not fit ustar's 100 bytes or whose size does not fit its 11 octal digits (layers of AI images can pass 8 GiB).
- * Every header is deterministic (mode 0644, owner 0:0, mtime 0) so the same content gives the same bytes.
+ * Every header is deterministic (mode 0644, or 0755 for an executable such as the installer; owner 0:0; mtime 0) so the
+ * same content gives the same bytes.
  */
 export const BLOCK = 512
 const USTAR_MAX_SIZE = 0o77777777777
+/** The mode of every member but executables. */
+export const DEFAULT_MODE = 0o644
 
 export function padTo512(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK
 }
 
 /** The header bytes (pax header + ustar header) that precede a member's data. */
-export function encodeMemberHeader(path: string, size: number): Buffer {
+export function encodeMemberHeader(path: string, size: number, mode: number = DEFAULT_MODE): Buffer {
   const nameBytes = Buffer.byteLength(path, 'utf8')
   const needsPax = nameBytes > 100 || size > USTAR_MAX_SIZE || !/^[\x20-\x7e]*$/.test(path)
   const ustar = ustarHeader(
     needsPax ? truncateName(path) : path,
     needsPax && size > USTAR_MAX_SIZE ? 0 : size,
     '0',
+    mode,
   )
   if (!needsPax) return ustar
   const records: string[] = []
   if (nameBytes > 100 || !/^[\x20-\x7e]*$/.test(path)) records.push(paxRecord('path', path))
   if (size > USTAR_MAX_SIZE) records.push(paxRecord('size', String(size)))
   const body = Buffer.from(records.join(''), 'utf8')
-  const paxHeader = ustarHeader(truncateName(`PaxHeaders/${path}`), body.length, 'x')
+  const paxHeader = ustarHeader(truncateName(`PaxHeaders/${path}`), body.length, 'x', DEFAULT_MODE)
   return Buffer.concat([paxHeader, body, Buffer.alloc(padTo512(body.length)), ustar])
 }
 
@@ -56,12 +60,12 @@ function truncateName(name: string): string {
         .replace(/[^\x20-\x7e]/g, '_')
 }
 
-function ustarHeader(name: string, size: number, type: '0' | 'x'): Buffer {
+function ustarHeader(name: string, size: number, type: '0' | 'x', mode: number): Buffer {
   const header = Buffer.alloc(BLOCK)
   const put = (value: string, offset: number, length: number) => header.write(value, offset, length, 'utf8')
   const octal = (value: number, length: number) => `${value.toString(8).padStart(length - 1, '0')}\u0000`
   put(name, 0, 100)
-  put(octal(0o644, 8), 100, 8)
+  put(octal(mode, 8), 100, 8)
   put(octal(0, 8), 108, 8)
   put(octal(0, 8), 116, 8)
   put(octal(size, 12), 124, 12)

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { Args, Flags } from '@oclif/core'
 import { bundleFromDefinition } from '../bundle/bundle-from-definition.js'
 import type { CreateBundleResult } from '../bundle/create.js'
@@ -78,6 +79,12 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
         'GnuPG home whose secret key signs the package repositories (default: a key created once in $XDG_DATA_HOME/astrago-airgap/signing-key).',
       env: 'ASTRAGO_AIRGAP_SIGNING_KEY',
     }),
+    installer: Flags.string({
+      description:
+        'The self-contained installer to carry as the `installer` member, so a site without Node runs `tar -xf BUNDLE installer && ./installer install BUNDLE` (default: dist/installer/astrago-airgap-linux-<arch> from scripts/build-installer, for the first of the linux/amd64 and linux/arm64 platforms of the bundle, when it exists).',
+      exclusive: ['no-installer'],
+    }),
+    'no-installer': Flags.boolean({ description: 'Carry no installer.' }),
   }
 
   async run(): Promise<CreateBundleResult> {
@@ -112,6 +119,9 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       mirrorKeyrings: Object.fromEntries(
         (flags['mirror-keyring'] ?? []).map((m) => parseKeyValue('mirror-keyring', m)),
       ),
+      ...(flags['no-installer']
+        ? {}
+        : { installer: flags.installer ?? { directory: join(this.config.root, 'dist', 'installer') } }),
       toolVersion: this.config.version,
       sink: this.sink(flags),
       signal: this.signal,
@@ -121,6 +131,9 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
         [
           `Bundle ${result.name} ${result.version}: ${result.volumes.join(', ')}`,
           `  ${result.images} images, ${result.charts} charts, ${result.files} files, ${result.packages} packages; ${formatBytes(result.size)}`,
+          ...(result.installer
+            ? [`  installer for ${result.installer.platform} (${formatBytes(result.installer.size)})`]
+            : []),
           `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
           `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,
         ].join('\n'),

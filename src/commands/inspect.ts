@@ -40,6 +40,11 @@ export default class Inspect extends AirgapCommand<InspectResult> {
       lines.push(`${m.name} ${m.version}${m.description ? ` — ${m.description}` : ''}`)
       lines.push(`  file: ${result.path} (${formatBytes(result.size)}), written by ${m.createdBy}`)
       lines.push(`  platforms: ${m.platforms.join(', ')}`)
+      if (m.installer) {
+        lines.push(
+          `  installer: ${m.installer.path} (${m.installer.platform}, ${formatBytes(m.installer.size)}, astrago-airgap ${m.installer.version}): tar -xf ${result.path} ${m.installer.path} && ./${m.installer.path} install ${result.path}`,
+        )
+      }
       lines.push(
         `  ${m.images.length} images, ${m.charts.length} charts, ${m.files.length} files, ` +
           `${repositories.reduce((a, r) => a + r.packages.length, 0)} packages, ${m.stages.length} stages; ` +
