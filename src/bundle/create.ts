@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, existsSync } from 'node:fs'
-import { mkdir, open, rename, rm, stat, statfs } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { createReadStream, createWriteStream, existsSync } from 'node:fs'
+import { mkdir, mkdtemp, open, rename, rm, stat, statfs } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { pipeline } from 'node:stream/promises'
 import { discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
 import { downloadChart } from '../charts/download.js'
 import type { RepoIndex } from '../charts/repo-index.js'
@@ -19,6 +20,7 @@ import type { RegistryClient } from '../oci/registry-client.js'
 import { stopGpgAgent } from '../packages/apt-signature.js'
 import { planPackageRepository } from '../packages/plan-repository.js'
 import type { PlannedPackageRepository } from '../packages/repository.js'
+import { checkRpmSignatures } from '../packages/rpm-signatures.js'
 import { loadSigningKey } from '../packages/signing-key.js'
 import type { BundleSpec, ChartSpec } from '../spec/types.js'
 import { Journal } from './journal.js'
@@ -314,6 +316,19 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
           `${formatBytes(w.fetchedBytes)} downloaded${w.reusedBytes ? `, ${formatBytes(w.reusedBytes)} kept from the earlier run` : ''}`,
       )
       await volumes.sync()
+      // rpm sources that sign their packages rather than their metadata: each package's signature, now it is here.
+      for (const repository of repositories.filter((r) => r.packageKeyrings?.length)) {
+        const folder = packageRepositoryPath(repository.kind, repository.name)
+        await root
+          .child(`Check the package signatures of ${folder}`, {
+            total: repository.packages.length,
+            unit: 'items',
+          })
+          .run(
+            (task) => checkPackageSignatures(plan, volumes, repository, folder, task),
+            () => `${repository.packages.length} packages signed by the source's keys`,
+          )
+      }
     } finally {
       await volumes.close()
     }
@@ -735,6 +750,35 @@ async function planPackageRepositories(
     await stopGpgAgent(key.homeDir)
   }
   return planned
+}
+
+/** Copies each package of the repository out of the bundle being written, in batches, for rpmkeys to check. */
+async function checkPackageSignatures(
+  plan: ReturnType<typeof planLayout>,
+  volumes: VolumeSet,
+  repository: PlannedPackageRepository,
+  folder: string,
+  task: Task,
+): Promise<void> {
+  const members = new Map(plan.members.map((m) => [m.path, m]))
+  const work = await mkdtemp(join(tmpdir(), 'astrago-rpm-check-'))
+  try {
+    const batch = 50
+    for (let at = 0; at < repository.packages.length; at += batch) {
+      const files = []
+      for (const [i, pkg] of repository.packages.slice(at, at + batch).entries()) {
+        const member = members.get(`${folder}/${pkg.path}`)!
+        const file = join(work, `${i}.rpm`)
+        await pipeline(volumes.createReadStream(member.dataOffset, member.size), createWriteStream(file))
+        files.push({ file, label: `${pkg.name} ${pkg.version} (${pkg.architecture})` })
+      }
+      await checkRpmSignatures(files, repository.packageKeyrings!, folder)
+      task.progress(Math.min(at + batch, repository.packages.length), repository.packages.length, 'items')
+      await Promise.all(files.map((f) => rm(f.file, { force: true })))
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
 }
 
 async function checkDiskSpace(dir: string, needed: number, alreadyThere: number): Promise<void> {

@@ -89,7 +89,11 @@ export async function planPackageRepository(
       key: options.key,
       ...(options.date ? { date: options.date } : {}),
     })
-    return { ...plan, requested: requests }
+    return {
+      ...plan,
+      requested: requests,
+      ...(spec.rpm.signed === 'packages' && !spec.rpm.trusted ? { packageKeyrings: source.keyrings } : {}),
+    }
   }
   throw new AirgapError('E_INPUT', `The package repository ${spec.name} has no source.`)
 }

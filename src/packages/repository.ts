@@ -35,6 +35,11 @@ export interface PlannedPackageRepository {
   /** Generated files, relative to the repository root. Deterministic for the same inputs, key and date. */
   metadata: { path: string; bytes: Buffer }[]
   packages: PlannedPackageFile[]
+  /**
+   * Keyrings every package file must be signed with (an rpm source with `signed: packages`): the bundle checks each
+   * package's signature once it is downloaded.
+   */
+  packageKeyrings?: string[]
   /** What the definition asked for (packages and kernel headers), as written; node-setup.sh installs these. */
   requested?: string[]
   /** Facts for `inspect` and node set-up: suite and components (apt), the upstream URL, the key's fingerprint… */

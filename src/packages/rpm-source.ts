@@ -36,6 +36,12 @@ export interface RpmSource {
   keyrings: string[]
   /** Accept unsigned or badly signed metadata. Off unless set explicitly. */
   trusted?: boolean
+  /**
+   * What the keys sign: `repomd` (default: repomd.xml.asc, as dnf's repo_gpgcheck), or `packages` (every .rpm, as
+   * dnf's gpgcheck: the distributions that sign packages but not their metadata). With `packages` an unsigned
+   * repomd.xml is accepted and the caller must check each package's signature (rpm-signatures.ts).
+   */
+  signed?: 'repomd' | 'packages'
 }
 
 export interface FetchRpmMetadataOptions {
@@ -165,7 +171,10 @@ export async function verifyDetachedSignature(
   }
 }
 
-/** Fetches repodata/repomd.xml and, unless the source is trusted, verifies repomd.xml.asc with its keys. */
+/**
+ * Fetches repodata/repomd.xml and, unless the source is trusted or signs its packages instead, verifies
+ * repomd.xml.asc with its keys.
+ */
 export async function fetchRepomd(options: FetchRpmMetadataOptions): Promise<FetchedRepomd> {
   const { http, source, signal } = options
   const url = repositoryUrl(source.baseurl, 'repodata/repomd.xml')
@@ -180,12 +189,15 @@ export async function fetchRepomd(options: FetchRpmMetadataOptions): Promise<Fet
       },
     )
   let fingerprints: string[] = []
-  if (!source.trusted) {
+  if (!source.trusted && source.signed !== 'packages') {
     const signature = await fetchBytes(http, `${url}.asc`, signal)
     if (!signature)
       throw new AirgapError('E_INTEGRITY', `${url} is not signed (no repomd.xml.asc)`, {
         data: { url },
-        hints: ['Set trusted: true on this source to accept unsigned metadata knowingly.'],
+        hints: [
+          'If the distribution signs its packages rather than its metadata, say so with signed: packages (every package is then checked against the keys).',
+          'Or set trusted: true on this source to accept unsigned metadata knowingly.',
+        ],
       })
     fingerprints = await verifyDetachedSignature(bytes, signature, source.keyrings, url)
   }

@@ -410,7 +410,7 @@ const PACKAGE_NAME_EXPECTED =
 const PACKAGE_REPOSITORY_RULES: Record<string, Rule> = {
   name: { required: true, expected: `a repository name of ${LABEL_EXPECTED}` },
   apt: { expected: 'an apt source {mirror, suite or suites, components, architectures, keyrings, trusted}' },
-  rpm: { expected: 'an rpm source {baseurl, architectures, keyrings, trusted}' },
+  rpm: { expected: 'an rpm source {baseurl, architectures, keyrings, signed, trusted}' },
   packages: { required: true, expected: `a list of packages, each ${PACKAGE_NAME_EXPECTED}` },
   kernels: { expected: 'a list of kernel versions as `uname -r` prints them, such as 5.15.0-91-generic' },
   baseline: { expected: 'a mapping {priorities, packages}: what the nodes already have' },
@@ -432,6 +432,7 @@ const APT_SOURCE_RULES: Record<string, Rule> = {
 
 const RPM_SOURCE_RULES: Record<string, Rule> = {
   baseurl: { required: true, expected: `${FILE_URL_EXPECTED} (the folder holding repodata/)` },
+  signed: { expected: 'repomd (the keyrings sign repodata/repomd.xml) or packages (they sign every .rpm)' },
   architectures: { expected: 'a list of rpm architectures, such as [x86_64, noarch]' },
   keyrings: {
     expected: "a list of OpenPGP public key files (absolute, or relative to the definition's folder)",
@@ -731,9 +732,14 @@ class Checker {
       'x86_64',
       'noarch',
     ]
+    const signed = this.optional(fields.signed, (g) =>
+      this.text(g, (v) =>
+        v === 'repomd' || v === 'packages' ? undefined : `${q(v)} is not repomd or packages`,
+      ),
+    ) as RpmSourceSpec['signed'] | undefined
     const { keyrings, trusted } = this.keyrings(f, fields)
     if (baseurl === undefined || keyrings === undefined) return undefined
-    return { baseurl, architectures, keyrings, trusted }
+    return { baseurl, architectures, keyrings, trusted, signed: signed ?? 'repomd' }
   }
 
   /** keyrings and trusted of a source: signed metadata needs a keyring, unless `trusted: true` says otherwise. */

@@ -92,4 +92,6 @@ export interface RpmSourceSpec {
   architectures: string[]
   keyrings: string[]
   trusted: boolean
+  /** What the keyrings sign: repomd.xml (default) or every package (checked after download). */
+  signed: 'repomd' | 'packages'
 }

@@ -7,7 +7,12 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BundleReader } from '../../src/bundle/reader.js'
 import { silentSink } from '../../src/events/types.js'
-import { generateAptSigningKey, stopGpgAgent } from '../../src/packages/apt-signature.js'
+import {
+  exportPublicKey,
+  generateAptSigningKey,
+  readSigningKey,
+  stopGpgAgent,
+} from '../../src/packages/apt-signature.js'
 import { type ServingBundle, serveBundle } from '../../src/serve/serve-bundle.js'
 import { runCli } from '../support/cli.js'
 import { type DebianMirror, debianMirror } from '../support/debian-mirror.js'
@@ -290,4 +295,87 @@ describe('an rpm package repository in a bundle, served to a node', () => {
       .sort()
     expect(installed).toEqual(EXPECTED)
   }, 600_000)
+})
+
+describe('an rpm source that signs its packages, not its metadata (signed: packages)', () => {
+  let work: string
+  let upstream: FileServer | undefined
+  let keyFile: string
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'aa-pkgbundle-rpmsig-'))
+    const rpmUpstream = await createRpmUpstream(work, join(work, 'upstream'), join(work, 'upstream-gnupg'), {
+      signPackages: true,
+    })
+    await stopGpgAgent(join(work, 'upstream-gnupg'))
+    keyFile = rpmUpstream.keyFile
+    upstream = await startFileServer(rpmUpstream.dir)
+    await generateAptSigningKey({ homeDir: join(work, 'key'), userId: 'bundle key <test@astrago.invalid>' })
+    await generateAptSigningKey({
+      homeDir: join(work, 'other'),
+      userId: 'another key <other@astrago.invalid>',
+    })
+    await writeFile(
+      join(work, 'other.asc'),
+      await exportPublicKey(await readSigningKey(join(work, 'other')), true),
+    )
+  }, 600_000)
+
+  afterAll(async () => {
+    await upstream?.stop()
+    for (const home of ['key', 'other']) await stopGpgAgent(join(work, home))
+    await rm(work, { recursive: true, force: true })
+  })
+
+  const bundleWith = async (keyring: string, signed?: string) => {
+    const definition = join(work, 'el.yaml')
+    await writeFile(
+      definition,
+      [
+        'apiVersion: airgap.astrago.io/v1alpha1',
+        'kind: Bundle',
+        'metadata: { name: el, version: 1.0.0 }',
+        'packages:',
+        '  - name: el-signed',
+        `    rpm: { baseurl: ${upstream!.url}, keyrings: [${keyring}]${signed ? `, signed: ${signed}` : ''} }`,
+        '    packages: [app]',
+        '',
+      ].join('\n'),
+    )
+    return runCli([
+      'bundle',
+      definition,
+      '-o',
+      join(work, 'el.tar'),
+      '--signing-key',
+      join(work, 'key'),
+      '--json',
+    ])
+  }
+
+  it('refuses the unsigned metadata by default, accepts it with signed: packages when every package verifies, and names a package signed by another key', async () => {
+    const unsigned = await bundleWith(keyFile)
+    expect(unsigned.error?.code).toBe('E_INTEGRITY')
+    expect(unsigned.error?.message).toMatch(/repomd\.xml is not signed/)
+    expect(unsigned.error?.hints.join('\n')).toContain('signed: packages')
+
+    const ok = await bundleWith(keyFile, 'packages')
+    expect(ok.error, ok.stderr).toBeUndefined()
+    expect(ok.result.packages).toBe(EXPECTED.length)
+    expect(
+      ok.events.some(
+        (e) =>
+          e.type === 'task.start' &&
+          String(e.title).startsWith('Check the package signatures of repo/rpm/el-signed'),
+      ),
+    ).toBe(true)
+    await rm(join(work, 'el.tar'))
+
+    const wrongKey = await bundleWith(join(work, 'other.asc'), 'packages')
+    expect(wrongKey.error?.code).toBe('E_INTEGRITY')
+    expect(wrongKey.error?.message).toMatch(
+      /^The package \S+ 1\.0-1 \(noarch\) of repo\/rpm\/el-signed is not signed by the source's keys/,
+    )
+    expect(existsSync(join(work, 'el.tar'))).toBe(false)
+  }, 300_000)
 })

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import {
@@ -121,16 +121,41 @@ export interface RpmUpstream {
   key: AptSigningKey
 }
 
-/** Builds the packages into `dir`, indexes and signs it (the key in the GnuPG home `gnupgHome`). */
-export async function createRpmUpstream(work: string, dir: string, gnupgHome: string): Promise<RpmUpstream> {
+/**
+ * Builds the packages into `dir`, indexes and signs it (the key in the GnuPG home `gnupgHome`): repomd.xml.asc by
+ * default, or (`signPackages`) every .rpm with rpmsign and no repomd.xml.asc, as distributions that sign packages do.
+ */
+export async function createRpmUpstream(
+  work: string,
+  dir: string,
+  gnupgHome: string,
+  options: { signPackages?: boolean } = {},
+): Promise<RpmUpstream> {
   await buildRpms(work, dir)
-  await run(findTool('createrepo_c'), ['--quiet', '--no-database', '--general-compress-type=xz', dir])
   const key = await generateAptSigningKey({
     homeDir: gnupgHome,
     userId: 'upstream test repository <upstream@astrago.invalid>',
   })
-  const repomd = await readFile(join(dir, 'repodata/repomd.xml'), 'utf8')
-  await writeFile(join(dir, 'repodata/repomd.xml.asc'), await detachSign(key, repomd, new Date()))
+  if (options.signPackages) {
+    const rpms = (await readdir(dir)).filter((f) => f.endsWith('.rpm')).map((f) => join(dir, f))
+    await run(findTool('rpmsign'), [
+      '--define',
+      `__gpg ${findTool('gpg')}`,
+      '--define',
+      `_gpg_name ${key.fingerprint}`,
+      '--define',
+      `_gpg_path ${gnupgHome}`,
+      '--define',
+      "_gpg_sign_cmd_extra_args --batch --pinentry-mode loopback --passphrase ''",
+      '--addsign',
+      ...rpms,
+    ])
+  }
+  await run(findTool('createrepo_c'), ['--quiet', '--no-database', '--general-compress-type=xz', dir])
+  if (!options.signPackages) {
+    const repomd = await readFile(join(dir, 'repodata/repomd.xml'), 'utf8')
+    await writeFile(join(dir, 'repodata/repomd.xml.asc'), await detachSign(key, repomd, new Date()))
+  }
   const keyFile = join(work, 'upstream-key.asc')
   await writeFile(keyFile, await exportPublicKey(key, true))
   return { dir, keyFile, key }

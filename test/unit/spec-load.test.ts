@@ -192,6 +192,7 @@ describe('parseBundleSpec: valid definitions', () => {
           architectures: ['x86_64', 'noarch'],
           keyrings: [],
           trusted: true,
+          signed: 'repomd',
         },
         baseline: { packages: ['glibc'] },
         packages: ['nfs-utils', 'iptables >= 1.8'],
