@@ -161,18 +161,32 @@ function basic(credential: Credential): string {
   return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`
 }
 
-export function authError(registry: string, hadCredential: boolean, detail: string): AirgapError {
+/**
+ * The E_AUTH error for a registry that wants credentials or refused them. `registry` names it in the message (with its
+ * mirror, when one stands in for it); `loginHost` is the host the credentials belong to (the mirror's, through one).
+ */
+export function authError(
+  registry: string,
+  hadCredential: boolean,
+  detail: string,
+  loginHost = registry,
+): AirgapError {
   return new AirgapError(
     'E_AUTH',
     hadCredential
-      ? `Registry ${registry} refused the credentials given for it (${detail}).`
+      ? `Registry ${registry} refused the credentials given for ${loginHost} (${detail}).`
       : `Registry ${registry} requires credentials (${detail}).`,
     {
       hints: [
-        `Log in with \`docker login ${registry}\` (astrago-airgap reads ~/.docker/config.json and its credential helpers),`,
-        `or pass --username and --password-stdin for ${registry}.`,
+        `Log in with \`docker login ${loginHost}\` (astrago-airgap reads ~/.docker/config.json and its credential helpers),`,
+        `or pass --username ${loginHost}=USER and --password-stdin.`,
+        ...(loginHost !== registry
+          ? [
+              `Credentials go to the host spoken to: through a mirror, the mirror's (${loginHost}), never the upstream's.`,
+            ]
+          : []),
       ],
-      data: { registry },
+      data: { registry, loginHost },
     },
   )
 }

@@ -70,6 +70,16 @@ export class RegistryClient {
     return `${ep.origin}/v2/${name}/${path}`
   }
 
+  /**
+   * Whose credentials a request carries: the host it goes to. Through a mirror that is the mirror's host, so the
+   * upstream's credentials (Docker Hub's, NGC's) are never sent to a mirror (`--username mirror-host=…` gives the
+   * mirror's own).
+   */
+  private authHost(repo: Repo): string {
+    const via = this.endpoint(repo.registry).via
+    return via ? new URL(via).host : repo.registry
+  }
+
   private where(repo: Repo): string {
     const via = this.endpoint(repo.registry).via
     return via ? `${repo.registry} (via mirror ${via})` : repo.registry
@@ -80,21 +90,26 @@ export class RegistryClient {
     const scope = `repository:${this.scopeName(repo)}:${actions}`
     let sent: string | undefined
     const send = async () => {
-      sent = await this.auth.header(repo.registry, scope, init.signal)
+      sent = await this.auth.header(this.authHost(repo), scope, init.signal)
       const headers = { ...init.headers, ...(sent ? { authorization: sent } : {}) }
       return await this.http.fetch(this.url(repo, path), { ...init, headers })
     }
     let res = await send()
     if (
       res.status === 401 &&
-      (await this.auth.learn(repo.registry, res.header('www-authenticate'), scope, sent))
+      (await this.auth.learn(this.authHost(repo), res.header('www-authenticate'), scope, sent))
     ) {
       await res.body.dump()
       res = await send()
     }
     if (res.status === 401) {
       const detail = await describeErrorBody(res)
-      throw authError(this.where(repo), await this.auth.hasCredential(repo.registry), `401 ${detail}`)
+      throw authError(
+        this.where(repo),
+        await this.auth.hasCredential(this.authHost(repo)),
+        `401 ${detail}`,
+        this.authHost(repo),
+      )
     }
     return res
   }
@@ -109,7 +124,7 @@ export class RegistryClient {
     const scope = scopes.join(' ')
     let sent: string | undefined
     const send = async () => {
-      sent = await this.auth.header(repo.registry, scope, init.signal)
+      sent = await this.auth.header(this.authHost(repo), scope, init.signal)
       const headers = { ...init.headers, ...(sent ? { authorization: sent } : {}) }
       return await this.http.fetch(url, { ...init, headers })
     }
@@ -119,7 +134,7 @@ export class RegistryClient {
       body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body)
     if (
       res.status === 401 &&
-      (await this.auth.learn(repo.registry, res.header('www-authenticate'), scope, sent))
+      (await this.auth.learn(this.authHost(repo), res.header('www-authenticate'), scope, sent))
     ) {
       if (!replayable) return res
       await res.body.dump()
@@ -147,7 +162,12 @@ export class RegistryClient {
   /** The E_AUTH error for a 401 answer: names the registry and how to give credentials. */
   async authFailure(repo: Repo, res: HttpResponse): Promise<AirgapError> {
     const detail = await describeErrorBody(res)
-    return authError(this.where(repo), await this.auth.hasCredential(repo.registry), `401 ${detail}`)
+    return authError(
+      this.where(repo),
+      await this.auth.hasCredential(this.authHost(repo)),
+      `401 ${detail}`,
+      this.authHost(repo),
+    )
   }
 
   private scopeName(repo: Repo): string {
@@ -227,7 +247,12 @@ export class RegistryClient {
       })
     }
     if (res.status === 403)
-      return authError(where, await this.auth.hasCredential(repo.registry), `403 ${detail}`)
+      return authError(
+        where,
+        await this.auth.hasCredential(this.authHost(repo)),
+        `403 ${detail}`,
+        this.authHost(repo),
+      )
     return new AirgapError(
       'E_REMOTE',
       `Asking ${where} for the ${what} failed: HTTP ${res.status} ${detail}.`,
