@@ -19,6 +19,10 @@ export default class Uninstall extends AirgapCommand<UninstallResult> {
       default: 300,
       min: 1,
     }),
+    purge: Flags.boolean({
+      description:
+        'Also remove the passwords generated for this site (kept by default: data volumes that outlive the install still use them).',
+    }),
   }
 
   async run(): Promise<UninstallResult> {
@@ -29,6 +33,7 @@ export default class Uninstall extends AirgapCommand<UninstallResult> {
       helm: findHelm(flags.helm),
       namespace: flags.namespace,
       timeoutMs: flags.timeout * 1000,
+      purge: flags.purge,
       sink: this.sink(flags),
       signal: this.signal,
     })
@@ -36,7 +41,7 @@ export default class Uninstall extends AirgapCommand<UninstallResult> {
       this.log(
         result.nothingToDo
           ? `Nothing to uninstall in namespace ${result.namespace}.`
-          : `Removed ${result.bundle?.name} ${result.bundle?.version}: ${result.removed.objects.length} objects, ${result.removed.releases.length} releases.`,
+          : `Removed ${result.bundle?.name} ${result.bundle?.version}: ${result.removed.objects.length} objects, ${result.removed.releases.length} releases.${result.kept?.length ? ` Kept the generated passwords (${result.kept.map((r) => `${r.namespace}/${r.name}`).join(', ')}); --purge removes them.` : ''}`,
       )
     }
     return result

@@ -7,7 +7,12 @@ import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import { applyObjects, resolveScopes } from './apply.js'
-import { fillGeneratedValues, type GeneratedValue, saveGeneratedValues } from './generated-values.js'
+import {
+  fillGeneratedValues,
+  GENERATED_SECRET,
+  type GeneratedValue,
+  saveGeneratedValues,
+} from './generated-values.js'
 import { HelmRunner } from './helm-runner.js'
 import { InstallLock } from './install-lock.js'
 import { clusterError, FIELD_MANAGER, KubeClient } from './kube-client.js'
@@ -731,6 +736,8 @@ export interface UninstallStagesOptions {
   namespace?: string
   /** How long to wait for each stage's objects to go (default 5 min). */
   timeoutMs?: number
+  /** Also remove the generated site values (passwords), which are kept by default for the data volumes. */
+  purge?: boolean
   sink: EventSink
   signal?: AbortSignal
 }
@@ -741,6 +748,8 @@ export interface UninstallResult {
   namespace: string
   nothingToDo: boolean
   removed: { objects: ObjectRef[]; releases: ReleaseRef[] }
+  /** What was kept on purpose (the generated site values, unless purge). */
+  kept?: ObjectRef[]
   durationMs: number
 }
 
@@ -762,11 +771,16 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     durationMs: 0,
   }
   if (!state) {
+    // Nothing installed; what an earlier uninstall kept (the generated passwords) goes with --purge.
+    const { removed } = options.purge
+      ? await store.remove(undefined, { purge: true, ...(options.signal ? { signal: options.signal } : {}) })
+      : { removed: [] }
+    result.removed.objects.push(...removed.filter((r) => r.kind === 'Secret'))
     options.sink.emit({
       type: 'log',
       level: 'info',
       code: 'I_NOTHING_TO_DO',
-      message: `No install state in ${namespace}/${STATE_CONFIGMAP}: nothing to uninstall.`,
+      message: `No install state in ${namespace}/${STATE_CONFIGMAP}: nothing to uninstall${result.removed.objects.length ? ` (removed the generated passwords ${namespace}/${GENERATED_SECRET})` : ''}.`,
     })
     result.durationMs = Date.now() - started
     return result
@@ -831,7 +845,18 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
       state.status = 'uninstalling'
       await store.write(state, options.signal)
     }
-    const stateObjects = await store.remove(state, options.signal)
+    const { removed: stateObjects, kept } = await store.remove(state, {
+      ...(options.purge ? { purge: true } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    result.kept = kept
+    for (const ref of kept)
+      options.sink.emit({
+        type: 'log',
+        level: 'info',
+        code: 'I_KEPT_GENERATED',
+        message: `Kept ${formatRef(ref)}: the passwords generated for this site, which data volumes that outlive the install may still use; a reinstall reuses them. uninstall --purge removes them.`,
+      })
     await waitUntilGone([...namespaces, ...stateObjects], {
       client,
       deadline: Date.now() + timeoutMs,

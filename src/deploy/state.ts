@@ -1,4 +1,5 @@
 import { AirgapError } from '../errors.js'
+import { GENERATED_SECRET } from './generated-values.js'
 import { clusterError, type KubeClient } from './kube-client.js'
 import type { ObjectRef, ReleaseRef } from './objects.js'
 
@@ -145,12 +146,28 @@ export class StateStore {
     this.namespaceChecked = true
   }
 
-  /** Removes the state ConfigMap, and the installer's namespace when the installer created it. */
-  async remove(state: InstallState | undefined, signal?: AbortSignal): Promise<ObjectRef[]> {
+  /**
+   * Removes the state ConfigMap. The generated site values (Secret GENERATED_SECRET) are kept unless `purge`: data
+   * volumes that outlive the install (MariaDB's, Keycloak's PostgreSQL) still use those passwords, and a reinstall
+   * reuses them. The installer's namespace goes when the installer created it and nothing is kept in it.
+   */
+  async remove(
+    state: InstallState | undefined,
+    options: { purge?: boolean; signal?: AbortSignal } = {},
+  ): Promise<{ removed: ObjectRef[]; kept: ObjectRef[] }> {
+    const { signal } = options
     const removed: ObjectRef[] = [this.ref()]
+    const kept: ObjectRef[] = []
+    const generated = { apiVersion: 'v1', kind: 'Secret', namespace: this.namespace, name: GENERATED_SECRET }
     try {
       await this.client.delete(this.ref(), signal)
-      if (state?.namespaceCreated) {
+      if (await this.client.get(generated, signal)) {
+        if (options.purge) {
+          await this.client.delete(generated, signal)
+          removed.push(generated)
+        } else kept.push(generated)
+      }
+      if (state?.namespaceCreated && kept.length === 0) {
         const ns = { apiVersion: 'v1', kind: 'Namespace', name: this.namespace }
         await this.client.delete(ns, signal)
         removed.push(ns)
@@ -162,7 +179,7 @@ export class StateStore {
         this.client.server,
       )
     }
-    return removed
+    return { removed, kept }
   }
 
   ref(): ObjectRef {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KubeClient } from '../../src/deploy/kube-client.js'
 import { createChart } from '../support/charts.js'
 import { runCli } from '../support/cli.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
@@ -91,12 +92,13 @@ spec:
 kind: Stage
 timeout: 2m
 charts:
-  - {chart: web, version: 1.0.0, release: web, namespace: web, values: {replicas: '\${{ site.webReplicas }}'}}
+  - {chart: web, version: 1.0.0, release: web, namespace: web, values: {replicas: '\${{ site.webReplicas }}', password: '\${{ site.webPassword }}'}}
 values:
   schema:
     type: object
     properties:
       webReplicas: {type: integer, minimum: 1, default: 1}
+      webPassword: {type: string, generate: password}
 `,
     )
     write(
@@ -232,7 +234,7 @@ spec:
     expect(again.result.install).toMatchObject({ mode: 'unchanged', nothingToDo: true })
   })
 
-  it('uninstall removes every object of the bundle', async () => {
+  it('uninstall removes every object of the bundle, keeps the generated passwords, and --purge removes them too', async () => {
     const res = await runCli(['uninstall', ...common()])
     expect(res.code, res.stderr).toBe(0)
     expect(res.result.nothingToDo).toBe(false)
@@ -240,5 +242,21 @@ spec:
     expect(list).toEqual([])
     const status = await runCli(['status', '--kubeconfig', cp.kubeconfigPath, '--json'])
     expect(status.code).toBe(8)
+    // The passwords generated for this site stay (data volumes may outlive the install), and their namespace with them.
+    expect(res.result.kept).toEqual([
+      { apiVersion: 'v1', kind: 'Secret', namespace: 'astrago-airgap', name: 'astrago-airgap-generated' },
+    ])
+    const client = KubeClient.load({ kubeconfig: cp.kubeconfigPath })
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      namespace: 'astrago-airgap',
+      name: 'astrago-airgap-generated',
+    }
+    expect(await client.get(secret)).toBeDefined()
+    const purged = await runCli(['uninstall', ...common(), '--purge'])
+    expect(purged.code, purged.stderr).toBe(0)
+    expect(purged.result.removed.objects).toEqual([secret])
+    expect(await client.get(secret)).toBeUndefined()
   })
 })
