@@ -1,17 +1,15 @@
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KubeClient } from '../../src/deploy/kube-client.js'
-import { createChart } from '../support/charts.js'
 import { runCli } from '../support/cli.js'
-import { type FileServer, startFileServer } from '../support/file-server.js'
-import { pushImage } from '../support/images.js'
 import { type ControlPlane, startControlPlane } from '../support/kube.js'
 import { freePort } from '../support/net.js'
 import { startRegistry, type TestRegistry } from '../support/registry.js'
+import { prepareSiteBundle, type SiteBundleFixture } from '../support/site-bundle.js'
 import { findTool } from '../support/tools.js'
 
 const run = promisify(execFile)
@@ -24,71 +22,20 @@ const run = promisify(execFile)
  */
 describe('install command', () => {
   let work: string
-  let upstream: TestRegistry
   let site: TestRegistry
-  let charts: FileServer
   let cp: ControlPlane
   let bundle: string
   const helm = findTool('helm')
   const kubectl = (args: string[]) => run(helm, ['--kubeconfig', cp.kubeconfigPath, ...args])
 
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(path), { recursive: true })
-    writeFileSync(path, text)
-  }
-
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'astrago-install-cmd-'))
-    ;[upstream, site, cp] = await Promise.all([
-      startRegistry(),
-      startRegistry({
-        flavor: 'distribution-v2',
-        credentials: { username: 'admin', password: 'harbor-pass' },
-      }),
-      startControlPlane(),
-    ])
-    await pushImage(upstream, {
-      repository: 'docker.io/xiilab/astrago',
-      tag: 'core-v1',
-      layers: [{ seed: 'core', size: 300_000 }],
-    })
-    await pushImage(upstream, {
-      repository: 'quay.io/demo/web',
-      tag: '1.0',
-      layers: [{ seed: 'web', size: 200_000 }],
-    })
-    await pushImage(upstream, {
-      repository: 'docker.io/library/busybox',
-      tag: '1.36',
-      layers: [{ seed: 'busybox', size: 100_000 }],
-    })
-    mkdirSync(join(work, 'repo'))
-    await createChart(join(work, 'repo'), { name: 'web', version: '1.0.0', images: ['quay.io/demo/web:1.0'] })
-    rmSync(join(work, 'repo', 'web'), { recursive: true })
-    await run(helm, ['repo', 'index', join(work, 'repo')])
-    charts = await startFileServer(join(work, 'repo'))
-
-    write(
-      join(work, 'manifests', 'core', 'core.yaml'),
-      `apiVersion: v1
-kind: Namespace
-metadata: {name: astrago}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: core, namespace: astrago}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: core}}
-  template:
-    metadata: {labels: {app: core}}
-    spec:
-      containers: [{name: core, image: docker.io/xiilab/astrago:core-v1}]
-`,
-    )
-    write(
-      join(work, 'manifests', 'web', 'stage.yaml'),
-      `apiVersion: airgap.astrago.io/v1alpha1
+    let fixture: SiteBundleFixture | undefined
+    ;[fixture, site, cp] = await Promise.all([
+      prepareSiteBundle(work, {
+        helm,
+        web: {
+          stageYaml: `apiVersion: airgap.astrago.io/v1alpha1
 kind: Stage
 timeout: 2m
 charts:
@@ -100,56 +47,23 @@ values:
       webReplicas: {type: integer, minimum: 1, default: 1}
       webPassword: {type: string, generate: password}
 `,
-    )
-    write(
-      join(work, 'manifests', 'jobs', 'migrate.yaml'),
-      `apiVersion: batch/v1
-kind: Job
-metadata: {name: migrate, namespace: astrago}
-spec:
-  template:
-    spec:
-      restartPolicy: Never
-      containers: [{name: migrate, image: busybox:1.36}]
-`,
-    )
-    const definition = join(work, 'site.yaml')
-    write(
-      definition,
-      JSON.stringify({
-        apiVersion: 'airgap.astrago.io/v1alpha1',
-        kind: 'Bundle',
-        metadata: { name: 'site', version: '1.0.0' },
-        charts: [{ name: 'web', version: '1.0.0', repo: 'https://charts.example.org/stable' }],
-        stages: [
-          { name: 'core', path: './manifests/core' },
-          { name: 'web', path: './manifests/web' },
-          { name: 'jobs', path: './manifests/jobs' },
-        ],
+        },
+        jobs: true,
       }),
-    )
-    const res = await runCli([
-      'bundle',
-      definition,
-      '--output-dir',
-      work,
-      '--json',
-      '--helm',
-      helm,
-      '--mirror',
-      `docker.io=${upstream.url}/docker.io`,
-      '--mirror',
-      `quay.io=${upstream.url}/quay.io`,
-      '--mirror',
-      `https://charts.example.org/stable=${charts.url}`,
+      startRegistry({
+        flavor: 'distribution-v2',
+        credentials: { username: 'admin', password: 'harbor-pass' },
+      }),
+      startControlPlane(),
     ])
+    const res = await runCli([...fixture.bundleArgs, '--output-dir', work]).finally(() => fixture?.stop())
     expect(res.code, res.stderr).toBe(0)
     expect(res.result.images).toBe(3)
     bundle = res.result.path
   })
 
   afterAll(async () => {
-    await Promise.all([charts?.stop(), upstream?.stop(), site?.stop(), cp?.stop()])
+    await Promise.all([site?.stop(), cp?.stop()])
     if (work) rmSync(work, { recursive: true, force: true })
   })
 

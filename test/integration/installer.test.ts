@@ -1,16 +1,13 @@
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createChart } from '../support/charts.js'
 import { type CliResult, runCli } from '../support/cli.js'
-import { type FileServer, startFileServer } from '../support/file-server.js'
-import { pushImage } from '../support/images.js'
 import { type ControlPlane, startControlPlane } from '../support/kube.js'
 import { freePort } from '../support/net.js'
-import { startRegistry, type TestRegistry } from '../support/registry.js'
+import { prepareSiteBundle, type SiteBundleFixture } from '../support/site-bundle.js'
 import { findTool } from '../support/tools.js'
 
 const run = promisify(execFile)
@@ -24,19 +21,13 @@ const ROOT = join(import.meta.dirname, '..', '..')
  */
 describe('self-contained installer', () => {
   let work: string
-  let upstream: TestRegistry
-  let charts: FileServer
+  let fixture: SiteBundleFixture | undefined
   let cp: ControlPlane
   let bundle: string
   let site: string
   let siteEnv: NodeJS.ProcessEnv
   let bundleArgs: string[]
   const helm = findTool('helm')
-
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(path), { recursive: true })
-    writeFileSync(path, text)
-  }
 
   /** Runs ./installer in the site folder with the site's environment, collecting what runCli collects. */
   const runInstaller = (args: string[]): Promise<CliResult> =>
@@ -81,76 +72,8 @@ describe('self-contained installer', () => {
     expect(built.stdout.trim().split('\n').at(-1)).toMatch(
       /dist\/installer\/astrago-airgap-linux-(amd64|arm64)$/,
     )
-    ;[upstream, cp] = await Promise.all([startRegistry(), startControlPlane()])
-    await pushImage(upstream, {
-      repository: 'docker.io/xiilab/astrago',
-      tag: 'core-v1',
-      layers: [{ seed: 'installer-core', size: 200_000 }],
-    })
-    await pushImage(upstream, {
-      repository: 'quay.io/demo/web',
-      tag: '1.0',
-      layers: [{ seed: 'installer-web', size: 100_000 }],
-    })
-    mkdirSync(join(work, 'repo'))
-    await createChart(join(work, 'repo'), { name: 'web', version: '1.0.0', images: ['quay.io/demo/web:1.0'] })
-    rmSync(join(work, 'repo', 'web'), { recursive: true })
-    await run(helm, ['repo', 'index', join(work, 'repo')])
-    charts = await startFileServer(join(work, 'repo'))
-    write(
-      join(work, 'manifests', 'core', 'core.yaml'),
-      `apiVersion: v1
-kind: Namespace
-metadata: {name: astrago}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: core, namespace: astrago}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: core}}
-  template:
-    metadata: {labels: {app: core}}
-    spec:
-      containers: [{name: core, image: docker.io/xiilab/astrago:core-v1}]
-`,
-    )
-    write(
-      join(work, 'manifests', 'web', 'stage.yaml'),
-      `apiVersion: airgap.astrago.io/v1alpha1
-kind: Stage
-timeout: 2m
-charts:
-  - {chart: web, version: 1.0.0, release: web, namespace: web}
-`,
-    )
-    const definition = join(work, 'site.yaml')
-    write(
-      definition,
-      JSON.stringify({
-        apiVersion: 'airgap.astrago.io/v1alpha1',
-        kind: 'Bundle',
-        metadata: { name: 'site', version: '1.0.0' },
-        charts: [{ name: 'web', version: '1.0.0', repo: 'https://charts.example.org/stable' }],
-        stages: [
-          { name: 'core', path: './manifests/core' },
-          { name: 'web', path: './manifests/web' },
-        ],
-      }),
-    )
-    bundleArgs = [
-      'bundle',
-      definition,
-      '--json',
-      '--helm',
-      helm,
-      '--mirror',
-      `docker.io=${upstream.url}/docker.io`,
-      '--mirror',
-      `quay.io=${upstream.url}/quay.io`,
-      '--mirror',
-      `https://charts.example.org/stable=${charts.url}`,
-    ]
+    ;[fixture, cp] = await Promise.all([prepareSiteBundle(work, { helm, web: true }), startControlPlane()])
+    bundleArgs = fixture.bundleArgs
     // No --installer: the bundle takes dist/installer/astrago-airgap-linux-<arch> by default.
     const res = await runCli([...bundleArgs, '--output-dir', work])
     expect(res.code, res.stderr).toBe(0)
@@ -173,7 +96,7 @@ charts:
   })
 
   afterAll(async () => {
-    await Promise.all([charts?.stop(), upstream?.stop(), cp?.stop()])
+    await Promise.all([fixture?.stop(), cp?.stop()])
     if (work) rmSync(work, { recursive: true, force: true })
   })
 
