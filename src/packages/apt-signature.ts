@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AirgapError } from '../errors.js'
+import { judgeGpgvStatus } from './gpgv.js'
 
 /**
  * OpenPGP for apt repositories, through GnuPG (Debian packages gpgv and gpg): verifying an upstream InRelease with a
@@ -77,25 +78,7 @@ export async function verifyClearsigned(
   for (const keyring of keyrings) args.push('--keyring', keyring)
   args.push('-')
   const result = await run('gpgv', args, { input: document, statusFd: true })
-  const lines = result.status.split('\n')
-  const valid = lines.filter((l) => l.startsWith('[GNUPG:] VALIDSIG ')).map((l) => l.split(' ')[2]!)
-  const bad = lines.filter((l) => /^\[GNUPG:\] (BADSIG|EXPKEYSIG|REVKEYSIG|EXPSIG) /.test(l))
-  const good = lines.filter((l) => l.startsWith('[GNUPG:] GOODSIG '))
-  if (bad.length || !valid.length || !good.length) {
-    const reason = bad.length
-      ? bad.map((l) => l.replace('[GNUPG:] ', '')).join('; ')
-      : lines.some((l) => l.includes('NO_PUBKEY'))
-        ? `signed only by keys not in ${keyrings.join(', ')}`
-        : lines.some((l) => l.includes('NODATA'))
-          ? 'not signed'
-          : result.stderr.trim() || 'no valid signature'
-    throw new AirgapError('E_INTEGRITY', `${what}: signature verification failed: ${reason}`, {
-      data: { keyrings, status: result.status },
-      hints: [
-        'Check the keyring given for this apt source (signed-by), or set trusted: true to accept unsigned metadata knowingly.',
-      ],
-    })
-  }
+  const valid = judgeGpgvStatus(result.status, keyrings, what, result.stderr)
   return { text: result.stdout.toString('utf8'), fingerprints: valid }
 }
 

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { PassThrough, type Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -11,6 +9,7 @@ import type { HttpClient } from '../net/http.js'
 import { type AptPackage, type AptRelease, parseRelease, readPackagesIndex } from './apt-index.js'
 import { stripClearsign, verifyClearsigned } from './apt-signature.js'
 import { decompress } from './decompress.js'
+import { verifyDetachedSignature } from './gpgv.js'
 
 /**
  * Fetching from an apt archive: the signed Release, the Packages indices it lists (checked against its SHA256 list),
@@ -98,7 +97,7 @@ export async function fetchAptRelease(
         throw new AirgapError('E_INTEGRITY', `${releaseUrl} is not signed (no InRelease, no Release.gpg)`, {
           hints: ['Set trusted: true on this source to accept unsigned metadata knowingly.'],
         })
-      await verifyDetached(release, signature, source.keyrings, releaseUrl)
+      await verifyDetachedSignature(Buffer.from(release), Buffer.from(signature), source.keyrings, releaseUrl)
     }
     releaseText = release
   }
@@ -110,40 +109,6 @@ export async function fetchAptRelease(
       `${inReleaseUrl} expired on ${release.validUntil.toISOString()} (Valid-Until): the mirror is stale`,
     )
   return { release, releaseText }
-}
-
-async function verifyDetached(
-  text: string,
-  signature: string,
-  keyrings: string[],
-  what: string,
-): Promise<void> {
-  // gpgv needs both as files; a clearsigned equivalent is not byte-identical, so write them out.
-  const dir = await mkdtemp(join(tmpdir(), 'aa-gpgv-'))
-  try {
-    await writeFile(join(dir, 'Release'), text)
-    await writeFile(join(dir, 'Release.gpg'), signature)
-    const args = ['--status-fd', '1']
-    for (const keyring of keyrings) args.push('--keyring', keyring)
-    args.push(join(dir, 'Release.gpg'), join(dir, 'Release'))
-    const status = await new Promise<string>((resolve, reject) => {
-      const child = spawn('gpgv', args, { stdio: ['ignore', 'pipe', 'ignore'] })
-      let out = ''
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk.toString('utf8')
-      })
-      child.on('error', (error) =>
-        reject(new AirgapError('E_ENVIRONMENT', `cannot run gpgv: ${error.message}`)),
-      )
-      child.on('close', () => resolve(out))
-    })
-    const ok =
-      status.includes('[GNUPG:] VALIDSIG ') && !/\[GNUPG:\] (BADSIG|EXPKEYSIG|REVKEYSIG)/.test(status)
-    if (!ok)
-      throw new AirgapError('E_INTEGRITY', `${what}: signature verification failed`, { data: { status } })
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
 }
 
 /** Prefers Packages.gz (decompressed in-process), then Packages.xz (the xz binary), then Packages. */
