@@ -23,6 +23,13 @@ export interface UploadBlobOptions {
   signal?: AbortSignal
   /** An upload session already opened (the Location of a mount the registry answered with 202). */
   session?: string
+  /**
+   * A session an earlier, interrupted run left for this blob: its status (how many bytes the registry holds) is asked
+   * first, and the upload continues from there; a session the registry no longer knows is started again.
+   */
+  resume?: string
+  /** Called with the session's URL whenever it changes (after each accepted chunk), to keep it for a later run. */
+  onSession?: (session: string) => void
   /** Blobs (or remainders) up to this size go in the final PUT; larger ones in PATCH chunks first. */
   monolithicMax?: number
   /** Bytes per PATCH request. */
@@ -40,6 +47,8 @@ export interface UploadNotice {
 }
 
 export interface UploadBlobResult {
+  /** Bytes an earlier, interrupted run had already sent (not sent again). */
+  continuedFrom: number
   /** Times the upload continued from the session's offset after a failed request. */
   resumed: number
   /** Times it had to start over in a new session. */
@@ -202,22 +211,43 @@ export async function uploadBlob(
   const attempts = options.attempts ?? defaultRetryPolicy.retries + 1
   let chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE
   let monolithicMax = options.monolithicMax ?? DEFAULT_MONOLITHIC_MAX
-  let session = options.session ?? (await startUpload(client, repo, signal))
+  let session: string
   let offset = 0
+  const earlier = options.resume
+    ? await uploadStatus(client, repo, options.resume, signal).catch((error) => {
+        if (error instanceof AirgapError && error.code === 'E_AUTH') throw error
+        return undefined
+      })
+    : undefined
+  if (earlier && earlier.offset > 0 && earlier.offset <= size) {
+    session = earlier.session
+    offset = earlier.offset
+  } else session = options.session ?? (await startUpload(client, repo, signal))
   let reported = 0
   let failures = 0
   let restartedFresh = false
-  const result: UploadBlobResult = { resumed: 0, restarted: 0 }
+  const result: UploadBlobResult = { continuedFrom: offset, resumed: 0, restarted: 0 }
   const report = (bytes: number) => {
     if (bytes !== reported) options.onProgress?.(bytes)
     reported = bytes
   }
   const what = `blob ${digest} (${size} bytes) to ${where(repo)}`
+  options.onSession?.(session)
+  if (offset > 0) {
+    report(offset)
+    result.resumed += 1
+    options.onNotice?.({
+      code: 'I_UPLOAD_RESUMED',
+      message: `Continuing ${what} at byte ${offset}, where an interrupted run left it`,
+    })
+  }
 
   const restart = async (reason: string) => {
     await cancelUpload(client, repo, session, signal)
     session = await startUpload(client, repo, signal)
+    options.onSession?.(session)
     offset = 0
+    result.continuedFrom = 0
     report(0)
     result.restarted += 1
     options.onNotice?.({ code: 'W_UPLOAD_RESTARTED', message: `Started ${what} over: ${reason}` })
@@ -293,6 +323,7 @@ export async function uploadBlob(
           const end = parseRangeEnd(res.header('range'))
           offset = end !== undefined && end <= size ? end : start + length
           report(offset)
+          options.onSession?.(session)
           failures = 0
           continue
         }
@@ -361,6 +392,7 @@ export async function uploadBlob(
     })
     if (state && state.offset <= size) {
       session = state.session
+      options.onSession?.(session)
       offset = state.offset
       report(offset)
       result.resumed += 1

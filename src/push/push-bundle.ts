@@ -25,6 +25,7 @@ import {
 } from '../oci/registry-push.js'
 import { Semaphore } from './semaphore.js'
 import { type PushTarget, siteChartRepository, siteRepository } from './target.js'
+import { UploadSessions } from './upload-sessions.js'
 
 /**
  * `push`: copies a bundle's images and chart artifacts into a site registry (Harbor, distribution) under
@@ -134,6 +135,7 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
     throw error
   }
 
+  const sessions = await UploadSessions.open(target.registry, target.prefix)
   try {
     const works = listWork(reader, target)
     const members = new Map<string, MemberLocation>()
@@ -245,6 +247,8 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
           {
             signal,
             session,
+            resume: sessions.get(repository, digest),
+            onSession: (url) => sessions.set(repository, digest, url),
             chunkSize: options.chunkSize,
             monolithicMax: options.monolithicMax,
             onNotice: notice,
@@ -264,10 +268,11 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
         shared.catch(() => undefined)
         uploads.set(digest, shared)
       }
-      await upload
+      const uploaded = await upload
+      sessions.set(repository, digest, undefined)
       addHolder(digest, repository)
       stats.blobsUploaded += 1
-      stats.bytesUploaded += size
+      stats.bytesUploaded += size - uploaded.continuedFrom
       counts.uploaded += 1
     }
 
@@ -381,6 +386,8 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
       if (!reason.hints.includes(hint)) reason.hints.push(hint)
     }
     throw reason
+  } finally {
+    await sessions.flush()
   }
 }
 

@@ -375,14 +375,23 @@ describe('push', () => {
         )
         expect(killedAt).toBeGreaterThan(0)
         expect(killed.code).toBe(137)
+        // Through the same address: the upload sessions the killed run kept are asked where they stand.
+        const rerun = await push({ host: proxy.host, prefix: 'resume' })
+        expect(rerun.error).toBeUndefined()
+        expect(rerun.code).toBe(0)
+        expect(rerun.result.bytesUploaded).toBeLessThan(firstPush.bytes!)
+        expect(rerun.result.blobsSkipped + rerun.result.upToDate).toBeGreaterThan(0)
+        const continued = rerun.events.filter(
+          (e) =>
+            e.code === 'I_UPLOAD_RESUMED' && String(e.message).includes('where an interrupted run left it'),
+        )
+        // distribution 3 keeps what arrived before the kill: the large blob goes on from there. 2.8 (Harbor's) refuses a
+        // session whose last request broke off, so there the blob starts again in a new session.
+        if (flavor === 'distribution-v3') expect(continued.length).toBeGreaterThan(0)
+        else expect(continued).toEqual([])
       } finally {
         await proxy.stop()
       }
-      const rerun = await push({ prefix: 'resume' })
-      expect(rerun.error).toBeUndefined()
-      expect(rerun.code).toBe(0)
-      expect(rerun.result.bytesUploaded).toBeLessThan(firstPush.bytes!)
-      expect(rerun.result.blobsSkipped + rerun.result.upToDate).toBeGreaterThan(0)
       await expectAllReadable('resume')
     })
   })
