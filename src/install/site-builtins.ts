@@ -11,7 +11,7 @@ import type { NodePackageRepository } from '../serve/node-package-repositories.j
  *   repoConfig   file name → content for the GPU Operator driver's `driver.repoConfig` ConfigMap: an apt list with
  *                a line per apt repository of the bundle (signed-by its key, mounted beside it), a .repo file per
  *                rpm repository, and the keys
- *   certConfig   file name → content for `driver.certConfig`: the CA
+ *   certConfig   file name → content for `driver.certConfig`: the CA, under the names the driver images read
  */
 export const BUILTIN_VALUES_KEY = 'airgap'
 
@@ -59,7 +59,9 @@ export function siteBuiltins(input: {
     registry: url.host,
     caPem: input.caPem,
     repoConfig,
-    certConfig: { 'astrago-airgap-ca.crt': input.caPem },
+    // The operator mounts certConfig at /usr/local/share/ca-certificates on Ubuntu/Debian (update-ca-certificates
+    // takes *.crt) and over /etc/pki/ca-trust/extracted/pem on RHEL-likes, where dnf reads tls-ca-bundle.pem.
+    certConfig: { 'astrago-airgap-ca.crt': input.caPem, 'tls-ca-bundle.pem': input.caPem },
   }
 }
 

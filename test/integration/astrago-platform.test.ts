@@ -202,6 +202,9 @@ describe('the Astrago platform bundle', () => {
     expect(certConfig.data!['astrago-airgap-ca.crt']).toBe(
       readFileSync(join(work, 'site', 'ca', 'ca.crt'), 'utf8'),
     )
+    expect(certConfig.data!['tls-ca-bundle.pem']).toBe(
+      readFileSync(join(work, 'site', 'ca', 'ca.crt'), 'utf8'),
+    )
 
     // Keycloak imports the Astrago realm (realm and client from the site values, the secret from a Secret) with the
     // Astrago login theme; Astrago core gets the same generated client secret.
