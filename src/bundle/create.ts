@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, open, rename, rm, stat, statfs } from 'node:fs/promises
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
+import { type DiscoveredImage, discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
 import { downloadChart } from '../charts/download.js'
 import type { RepoIndex } from '../charts/repo-index.js'
 import { buildRepoIndex } from '../charts/repo-writer.js'
@@ -120,6 +120,22 @@ export interface CreateBundleResult {
 
 const sha256hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 
+/**
+ * An image an operator completes at run time (the NVIDIA driver's `-<node OS>`) must be listed, completed, under the
+ * chart's extraImages; say so when none is, with an example.
+ */
+function warnIncompleteImages(chart: ChartSpec, completed: DiscoveredImage[], sink: EventSink): void {
+  for (const image of completed) {
+    if (chart.extraImages.some((extra) => extra.startsWith(`${image.ref}-`))) continue
+    sink.emit({
+      type: 'log',
+      level: 'warn',
+      code: 'W_IMAGE_COMPLETED_AT_RUN_TIME',
+      message: `Chart ${chart.name}: ${image.sources.join(', ')} runs ${image.ref}-<node OS> (the operator adds the OS of each node at run time), and no such image is under the chart's extraImages, so the bundle has none: list the ones the nodes need, e.g. ${image.ref}-ubuntu22.04.`,
+    })
+  }
+}
+
 interface PreparedChart {
   spec: ChartSpec
   bytes: Buffer
@@ -160,19 +176,19 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
                   ociPull: (ref, s) => pullChartArtifact(options.registry, ref, s),
                 })
                 const values = { ...chart.values, ...options.chartValues?.[chart.name] }
-                const images = chart.discoverImages
-                  ? (
-                      await discoverImages(downloaded.bytes, {
-                        helmBinary: helm!,
-                        values,
-                        releaseName: chart.name,
-                        namespace: chart.name,
-                        chartName: chart.name,
-                        signal,
-                      })
-                    ).images
-                  : []
+                const discovered = chart.discoverImages
+                  ? await discoverImages(downloaded.bytes, {
+                      helmBinary: helm!,
+                      values,
+                      releaseName: chart.name,
+                      namespace: chart.name,
+                      chartName: chart.name,
+                      signal,
+                    })
+                  : { images: [], completedAtRunTime: [] }
+                const images = discovered.images
                 for (const extra of chart.extraImages) images.push({ ref: extra, sources: ['extraImages'] })
+                warnIncompleteImages(chart, discovered.completedAtRunTime, sink)
                 return {
                   spec: chart,
                   bytes: downloaded.bytes,

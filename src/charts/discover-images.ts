@@ -42,6 +42,12 @@ export interface DiscoverImagesOptions {
 export interface DiscoverImagesResult {
   /** Sorted by reference; each reference once. */
   images: DiscoveredImage[]
+  /**
+   * Images an operator completes at run time, so no rendered object names them whole: the NVIDIA driver is
+   * `<repository>/<image>:<version>-<node OS>` (ubuntu22.04, rhel9.4…). The bundle definition lists the real ones
+   * under the chart's extraImages; `ref` here is the part before the suffix.
+   */
+  completedAtRunTime: DiscoveredImage[]
 }
 
 /** How much of helm's stderr is kept for the error message. */
@@ -86,7 +92,7 @@ export async function discoverImages(
     ]
     const collector = new ImageCollector()
     await runHelmTemplate(options.helmBinary, args, tmp, chartName, options, collector)
-    return { images: collector.result() }
+    return { images: collector.result(), completedAtRunTime: collector.completedAtRunTime() }
   } finally {
     await rm(tmp, { recursive: true, force: true })
   }
@@ -289,9 +295,20 @@ const CONTAINER_FIELDS = [
 
 const schema = CORE_SCHEMA.withTags(mergeTag)
 
+/** ClusterPolicy components that run only for sandbox (VM) workloads. */
+const SANDBOX_COMPONENTS = new Set([
+  'vfioManager',
+  'vgpuManager',
+  'vgpuDeviceManager',
+  'sandboxDevicePlugin',
+  'kataManager',
+  'ccManager',
+])
+
 /** Collects image references from Kubernetes objects. Exported for tests of the walking rules. */
 export class ImageCollector {
   private readonly found = new Map<string, Set<string>>()
+  private readonly completed = new Map<string, Set<string>>()
 
   /** Parses YAML text (one or more documents) and collects from each object in it. */
   addDocuments(text: string, source?: string): void {
@@ -321,7 +338,48 @@ export class ImageCollector {
           : '(unnamed)'
     const custom = isCustomResource(doc.apiVersion)
     const containers = new WeakSet<object>()
-    this.walk(doc, '', { owner: `${kind}/${name}`, custom, containers }, 0)
+    const object =
+      kind === 'ClusterPolicy' &&
+      typeof doc.apiVersion === 'string' &&
+      doc.apiVersion.startsWith('nvidia.com/')
+        ? this.clusterPolicy(doc, `${kind}/${name}`)
+        : doc
+    this.walk(object, '', { owner: `${kind}/${name}`, custom, containers }, 0)
+  }
+
+  /**
+   * What of an NVIDIA ClusterPolicy actually runs: a component with `enabled: false` starts nothing; the sandbox
+   * components (VFIO, vGPU, KubeVirt device plugin, Kata, confidential computing) only run with
+   * `sandboxWorkloads.enabled`; and the driver's image is completed with the node OS (and, precompiled, the kernel)
+   * at run time (see completedAtRunTime), so its triple is not an image by itself.
+   */
+  private clusterPolicy(doc: Record<string, unknown>, owner: string): Record<string, unknown> {
+    if (!isObject(doc.spec)) return doc
+    const spec: Record<string, unknown> = { ...doc.spec }
+    const sandbox = isObject(spec.sandboxWorkloads) && spec.sandboxWorkloads.enabled === true
+    for (const [key, value] of Object.entries(spec)) {
+      if (!isObject(value)) continue
+      const sandboxOnly = SANDBOX_COMPONENTS.has(key) && !sandbox
+      if (value.enabled === false || sandboxOnly) delete spec[key]
+    }
+    if (isObject(spec.driver)) {
+      const driver = spec.driver
+      const base = tripleRef(driver)
+      if (base) {
+        const sources = this.completed.get(base) ?? new Set<string>()
+        sources.add(`${owner} spec.driver`)
+        this.completed.set(base, sources)
+        spec.driver = { ...driver, repository: undefined, image: undefined, version: undefined }
+      }
+    }
+    return { ...doc, spec }
+  }
+
+  /** The images operators complete at run time, found so far (see DiscoverImagesResult). */
+  completedAtRunTime(): DiscoveredImage[] {
+    return [...this.completed.entries()]
+      .sort(([a], [b]) => compare(a, b))
+      .map(([ref, sources]) => ({ ref, sources: [...sources].sort(compare) }))
   }
 
   private walk(

@@ -85,6 +85,18 @@ spec:
   devicePlugin:
     image: nvcr.io/nvidia/k8s-device-plugin:v0.16.2
     args: [image]
+  gdrcopy:
+    enabled: false
+    repository: nvcr.io/nvidia/cloud-native
+    image: gdrdrv
+    version: v2.4.1
+  sandboxWorkloads:
+    enabled: false
+  sandboxDevicePlugin:
+    enabled: true
+    repository: nvcr.io/nvidia
+    image: kubevirt-gpu-device-plugin
+    version: v1.2.10
 `,
   'prometheus.yaml': `{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}
 apiVersion: monitoring.coreos.com/v1
@@ -302,15 +314,19 @@ describe('charts against the real helm and a local chart repository', () => {
 
   it('discovers images of a Deployment, an initContainer, a CronJob and custom resources', async () => {
     const chart = await readFile(join(repoDir, 'demo-1.2.0.tgz'))
-    const { images } = await discoverImages(chart, {
+    const { images, completedAtRunTime } = await discoverImages(chart, {
       helmBinary,
       releaseName: 'rel',
       namespace: 'apps',
       values: { tag: '2.0.0' },
       apiVersions: ['monitoring.coreos.com/v1'],
     })
-    expect(images).toEqual([
+    // The ClusterPolicy: a disabled component (gdrcopy) and a sandbox-only one (sandboxWorkloads off) run nothing;
+    // the driver's image gets the node OS appended at run time, so it is not an image by itself.
+    expect(completedAtRunTime).toEqual([
       { ref: 'nvcr.io/nvidia/driver:550.54.15', sources: ['ClusterPolicy/cluster-policy spec.driver'] },
+    ])
+    expect(images).toEqual([
       {
         ref: 'nvcr.io/nvidia/k8s-device-plugin:v0.16.2',
         sources: ['ClusterPolicy/cluster-policy spec.devicePlugin'],
