@@ -405,6 +405,7 @@ export class ImageCollector {
         ctx.containers.add(c)
         const cname = typeof c.name === 'string' && c.name ? c.name : `#${i}`
         this.add(c.image, `${ctx.owner} ${label} ${cname}`)
+        this.addPassedImages(c, `${ctx.owner} ${label} ${cname}`)
       })
     }
     // Image volumes (Kubernetes 1.31+): volumes[].image.reference.
@@ -429,6 +430,27 @@ export class ImageCollector {
     }
     for (const [key, value] of Object.entries(node)) {
       if (typeof value === 'object' && value !== null) this.walk(value, `${path}.${key}`, ctx, depth + 1)
+    }
+  }
+
+  /**
+   * Images an operator is told to run through its own container's arguments or environment, which no pod spec shows
+   * until it runs: `--prometheus-config-reloader=quay.io/…:v0.70.0`, `RELATED_IMAGE_FOO=registry/…@sha256:…`. Only
+   * fully qualified references (a registry host and a tag or digest) count, so ordinary flags and URLs do not.
+   */
+  private addPassedImages(container: Record<string, unknown>, where: string): void {
+    const strings = (list: unknown) =>
+      Array.isArray(list) ? list.filter((v): v is string => typeof v === 'string') : []
+    for (const arg of [...strings(container.args), ...strings(container.command)]) {
+      const flag = /^--?([A-Za-z0-9][\w.-]*)=(\S+)$/.exec(arg.trim())
+      if (flag && isQualifiedImageRef(flag[2]!)) this.add(flag[2]!, `${where} arg --${flag[1]}`)
+    }
+    if (Array.isArray(container.env)) {
+      for (const env of container.env) {
+        if (!isObject(env) || typeof env.name !== 'string' || typeof env.value !== 'string') continue
+        if (/IMAGE/i.test(env.name) && isQualifiedImageRef(env.value.trim()))
+          this.add(env.value.trim(), `${where} env ${env.name}`)
+      }
     }
   }
 
@@ -485,6 +507,15 @@ const REFERENCE =
  * Whether a string is a full image reference, as opposed to a bare name: valid reference syntax with a tag, a digest,
  * or a registry host (a first segment with a dot or a port, or localhost).
  */
+/** A reference with a registry host (a dot, a port or localhost) and a tag or digest: `quay.io/x/y:1.0`. */
+export function isQualifiedImageRef(value: string): boolean {
+  const m = REFERENCE.exec(value)
+  if (!m?.groups) return false
+  const { host, tag, digest } = m.groups
+  const registry = host !== undefined && (host.includes('.') || host.includes(':') || host === 'localhost')
+  return registry && Boolean(tag || digest) && !value.includes('://')
+}
+
 export function looksLikeImageRef(value: string): boolean {
   const m = REFERENCE.exec(value)
   if (!m?.groups) return false

@@ -276,3 +276,75 @@ spec:
     ])
   })
 })
+
+describe('images an operator is told to run', () => {
+  it('reads fully qualified images from container flags and *IMAGE* environment variables, not other values', () => {
+    const collector = new ImageCollector()
+    collector.addDocuments(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: prometheus-operator}
+spec:
+  template:
+    spec:
+      containers:
+        - name: operator
+          image: quay.io/prometheus-operator/prometheus-operator:v0.70.0
+          args:
+            - --prometheus-config-reloader=quay.io/prometheus-operator/prometheus-config-reloader:v0.70.0
+            - --kubelet-service=kube-system/kubelet
+            - --web.listen-address=:8080
+            - --log-level=info
+            - --alertmanager-url=https://alertmanager.example.com:9093/api
+          env:
+            - {name: DRIVER_MANAGER_IMAGE, value: nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.0}
+            - {name: BASE_URL, value: registry.example.com:5000/path}
+            - {name: IMAGE_PULL_POLICY, value: IfNotPresent}
+`)
+    expect(collector.result()).toEqual([
+      {
+        ref: 'nvcr.io/nvidia/cloud-native/k8s-driver-manager:v0.8.0',
+        sources: ['Deployment/prometheus-operator container operator env DRIVER_MANAGER_IMAGE'],
+      },
+      {
+        ref: 'quay.io/prometheus-operator/prometheus-config-reloader:v0.70.0',
+        sources: ['Deployment/prometheus-operator container operator arg --prometheus-config-reloader'],
+      },
+      {
+        ref: 'quay.io/prometheus-operator/prometheus-operator:v0.70.0',
+        sources: ['Deployment/prometheus-operator container operator'],
+      },
+    ])
+  })
+
+  it('takes from an NVIDIA ClusterPolicy only what runs, and the driver as completed at run time', () => {
+    const collector = new ImageCollector()
+    collector.addDocuments(`
+apiVersion: nvidia.com/v1
+kind: ClusterPolicy
+metadata: {name: cluster-policy}
+spec:
+  driver: {enabled: true, repository: nvcr.io/nvidia, image: driver, version: 550.144.03}
+  toolkit: {enabled: true, repository: nvcr.io/nvidia/k8s, image: container-toolkit, version: v1.17.8-ubuntu20.04}
+  dcgm: {enabled: false, repository: nvcr.io/nvidia/cloud-native, image: dcgm, version: 4.2.3-1-ubuntu22.04}
+  sandboxWorkloads: {enabled: false}
+  vfioManager: {enabled: true, repository: nvcr.io/nvidia, image: cuda, version: 12.8.1-base-ubi9}
+`)
+    expect(collector.result().map((i) => i.ref)).toEqual([
+      'nvcr.io/nvidia/k8s/container-toolkit:v1.17.8-ubuntu20.04',
+    ])
+    expect(collector.completedAtRunTime()).toEqual([
+      { ref: 'nvcr.io/nvidia/driver:550.144.03', sources: ['ClusterPolicy/cluster-policy spec.driver'] },
+    ])
+    const sandbox = new ImageCollector()
+    sandbox.addDocuments(`
+apiVersion: nvidia.com/v1
+kind: ClusterPolicy
+metadata: {name: cluster-policy}
+spec:
+  sandboxWorkloads: {enabled: true}
+  vfioManager: {enabled: true, repository: nvcr.io/nvidia, image: cuda, version: 12.8.1-base-ubi9}
+`)
+    expect(sandbox.result().map((i) => i.ref)).toEqual(['nvcr.io/nvidia/cuda:12.8.1-base-ubi9'])
+  })
+})
