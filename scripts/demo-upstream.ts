@@ -23,6 +23,7 @@ import { MediaType } from '../src/oci/media-types.js'
 import { parseImageReference } from '../src/oci/reference.js'
 import { stopGpgAgent } from '../src/packages/apt-signature.js'
 import { loadBundleSpec } from '../src/spec/load.js'
+import type { AptSourceSpec } from '../src/spec/types.js'
 import { createChart } from '../test/support/charts.js'
 import { startFileServer } from '../test/support/file-server.js'
 import { pushBlob, pushImage, pushManifest } from '../test/support/images.js'
@@ -116,18 +117,32 @@ for (const chart of ociCharts) {
   await pushManifest(registry, chart.repository, chart.tag, MediaType.ociManifest, artifact.manifest)
   ociHosts.add(chart.repository.split('/')[0]!)
 }
-// Stand-in apt archives for the definition's apt package sources, served beside the charts.
+// Stand-in apt archives for the definition's apt package sources, served beside the charts: one archive per mirror
+// URL, holding the stand-ins of every repository read from it (their suites and components together).
 const aptMirrors: { url: string; path: string }[] = []
 let archiveKey: Awaited<ReturnType<typeof demoArchiveKey>> | undefined
+const byMirror = new Map<string, { source: AptSourceSpec; debs: Record<string, StandInDeb> }>()
 for (const repository of spec.packages) {
   if (!repository.apt) continue
   const debs = catalog.debs?.[repository.name]
   if (!debs) throw new Error(`scripts/demo-data/upstream.yaml has no stand-in debs for ${repository.name}`)
+  const url = repository.apt.mirror.replace(/\/+$/, '')
+  const merged = byMirror.get(url)
+  if (!merged) {
+    byMirror.set(url, { source: { ...repository.apt }, debs: { ...debs } })
+    continue
+  }
+  const union = (a: string[], b: string[]) => [...new Set([...a, ...b])]
+  merged.source.suites = union(merged.source.suites, repository.apt.suites)
+  merged.source.components = union(merged.source.components, repository.apt.components)
+  Object.assign(merged.debs, debs)
+}
+for (const [url, { source, debs }] of byMirror) {
   archiveKey ??= await demoArchiveKey(join(workDir, 'apt-key'))
-  const url = new URL(repository.apt.mirror)
-  const path = `${url.host}${url.pathname.replace(/\/+$/, '')}`
-  await writeStandInArchive(join(chartsDir, path), repository.apt, debs, archiveKey.key)
-  aptMirrors.push({ url: repository.apt.mirror.replace(/\/+$/, ''), path })
+  const parsed = new URL(url)
+  const path = `${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`
+  await writeStandInArchive(join(chartsDir, path), source, debs, archiveKey.key)
+  aptMirrors.push({ url, path })
 }
 if (archiveKey) await stopGpgAgent(archiveKey.key.homeDir)
 const server = await startFileServer(chartsDir)

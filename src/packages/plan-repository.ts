@@ -70,7 +70,7 @@ export async function planPackageRepository(
       key: options.key,
       ...(options.date ? { date: options.date } : {}),
     })
-    return { ...planned, requested: requests }
+    return { ...planned, requested: requests, details: { ...planned.details, ...nodesDetail(spec) } }
   }
   if (spec.rpm) {
     const source = {
@@ -91,6 +91,7 @@ export async function planPackageRepository(
     })
     return {
       ...plan,
+      details: { ...plan.details, ...nodesDetail(spec) },
       requested: requests,
       ...(spec.rpm.signed === 'packages' && !spec.rpm.trusted ? { packageKeyrings: source.keyrings } : {}),
     }
@@ -127,4 +128,9 @@ function keyringsFor(
       )
   }
   return chosen
+}
+
+/** `nodes: chosen` travels in the repository's details, for node-setup.sh. */
+function nodesDetail(spec: PackageRepositorySpec): Record<string, string> {
+  return spec.nodes === 'chosen' ? { nodes: 'chosen' } : {}
 }

@@ -21,6 +21,8 @@ export interface NodePackageRepository {
   keyArmored: string
   /** Package names to install with --install-packages. */
   packages: string[]
+  /** Set up only where --repository names it (`nodes: chosen` in the definition). */
+  chosenOnly?: boolean
 }
 
 const EOF = 'ASTRAGO_AIRGAP_REPO_EOF'
@@ -128,7 +130,7 @@ export function renderPackageRepositorySetup(
     const files = nodeRepositoryFiles(repository)
     const codename = (repository.suite ?? '').replace(/-(updates|security|backports|proposed)$/, '')
     const args = [
-      repository.kind,
+      repository.chosenOnly ? `${repository.kind}:chosen` : repository.kind,
       repository.name,
       codename || '-',
       files.key,
@@ -159,12 +161,16 @@ export const PACKAGE_REPOSITORY_FUNCTIONS = `# package_repository KIND NAME CODE
 # bundle when it fits this node (or was chosen with --repository), and installs PACKAGES from it with
 # --install-packages.
 package_repository() {
+  pr_kind=\${1%:chosen}
   if [ -n "$REPOSITORIES" ]; then
     case " $REPOSITORIES " in *" $2 "*) ;; *) return 0 ;; esac
   else
+    # A repository meant for some nodes only (nodes: chosen) needs --repository.
+    [ "$pr_kind" = "$1" ] || return 0
     [ "$1" = "$PR_FAMILY" ] || return 0
     if [ "$1" = apt ] && [ "$3" != "$PR_CODENAME" ]; then return 0; fi
   fi
+  set -- "$pr_kind" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
   PR_COUNT=$((PR_COUNT + 1))
   ensure_file "${NODE_PACKAGES_CA}" 0644 ca_pem
   ensure_file "$4" 0644 "$5"

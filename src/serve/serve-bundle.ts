@@ -208,6 +208,7 @@ export async function nodePackageRepositories(reader: BundleReader): Promise<Nod
       architectures: (repository.details.architectures ?? '').split(' ').filter(Boolean),
       keyArmored: key.toString('utf8'),
       packages: [...new Set(repository.requested.map(requestedPackageName))],
+      ...(repository.details.nodes === 'chosen' ? { chosenOnly: true } : {}),
     })
   }
   return out

@@ -414,6 +414,10 @@ const PACKAGE_REPOSITORY_RULES: Record<string, Rule> = {
   packages: { required: true, expected: `a list of packages, each ${PACKAGE_NAME_EXPECTED}` },
   kernels: { expected: 'a list of kernel versions as `uname -r` prints them, such as 5.15.0-91-generic' },
   baseline: { expected: 'a mapping {priorities, packages}: what the nodes already have' },
+  nodes: {
+    expected:
+      'all (node-setup.sh sets the repository up on every node of its release; the default) or chosen (only where --repository names it, e.g. GPU nodes)',
+  },
 }
 
 const APT_SOURCE_RULES: Record<string, Rule> = {
@@ -659,7 +663,7 @@ class Checker {
   }
 
   private packages(f: Field): PackageRepositorySpec[] | undefined {
-    const items = this.list(f, 'a mapping {name, apt or rpm, packages, kernels, baseline}')
+    const items = this.list(f, 'a mapping {name, apt or rpm, packages, kernels, baseline, nodes}')
     if (items === undefined) return undefined
     const seen = new Map<string, string>()
     const result: PackageRepositorySpec[] = []
@@ -682,6 +686,9 @@ class Checker {
       const packages = this.required(fields.packages, (g) => this.words(g, true))
       const kernels = this.optional(fields.kernels, (g) => this.words(g, false)) ?? []
       const baseline = this.optional(fields.baseline, (g) => this.baseline(g, kind))
+      const nodes = this.optional(fields.nodes, (g) =>
+        this.text(g, (v) => (v === 'all' || v === 'chosen' ? undefined : `${q(v)} is not all or chosen`)),
+      ) as PackageRepositorySpec['nodes'] | undefined
       if (name !== undefined && fields.name !== undefined) {
         const what = `the ${kind} repository name ${q(name)} is used twice`
         if (
@@ -694,6 +701,7 @@ class Checker {
       if (apt !== undefined) repository.apt = apt
       if (rpm !== undefined) repository.rpm = rpm
       if (baseline !== undefined) repository.baseline = baseline
+      if (nodes === 'chosen') repository.nodes = nodes
       result.push(repository)
     }
     return result

@@ -72,6 +72,12 @@ export interface PackageRepositorySpec {
   kernels: string[]
   /** What the nodes already have, left out of the repository (default for apt: Priority required). */
   baseline?: { priorities?: string[]; packages?: string[] }
+  /**
+   * `chosen`: node-setup.sh sets this repository up (and installs its packages) only on nodes where it is named with
+   * --repository, such as the NVIDIA driver on GPU nodes with the driver on the host. Default: every node of its
+   * release.
+   */
+  nodes?: 'chosen'
 }
 
 export interface AptSourceSpec {

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -206,6 +207,65 @@ describe('node setup files', () => {
     expect(withRepos).toContain('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n')
     expect(files.get('README.txt')).toContain(`${siteUrl}/node-setup/node-setup.sh`)
     expect(files.get('README.txt')).toMatch(/([0-9A-F]{2}:){31}[0-9A-F]{2}/)
+  })
+
+  it("sets up the repository of the node's release on every node, and a `nodes: chosen` one only where named", () => {
+    const key = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n-----END PGP PUBLIC KEY BLOCK-----\n'
+    const script = join(work, 'chosen.sh')
+    writeFileSync(
+      script,
+      createNodeSetupFiles({
+        siteUrl: 'https://10.0.0.5:8443',
+        caPem,
+        upstreams: [],
+        packageRepositories: [
+          {
+            kind: 'apt',
+            name: 'ubuntu-jammy',
+            suite: 'jammy',
+            architectures: ['amd64'],
+            keyArmored: key,
+            packages: ['socat'],
+          },
+          {
+            kind: 'apt',
+            name: 'ubuntu-jammy-nvidia',
+            suite: 'jammy-updates',
+            architectures: ['amd64'],
+            keyArmored: key,
+            packages: ['nvidia-driver-550-server'],
+            chosenOnly: true,
+          },
+          {
+            kind: 'apt',
+            name: 'debian-bookworm',
+            suite: 'bookworm',
+            architectures: ['amd64'],
+            keyArmored: key,
+            packages: ['socat'],
+          },
+        ],
+      }).get('node-setup.sh')!,
+    )
+    const root = join(work, 'jammy-node')
+    mkdirSync(join(root, 'etc', 'apt'), { recursive: true })
+    writeFileSync(join(root, 'etc', 'os-release'), 'ID=ubuntu\nVERSION_CODENAME=jammy\n')
+    const dryRun = (...args: string[]) =>
+      execFileSync('sh', [script, '--dry-run', '--install-packages', ...args], {
+        env: { PATH: process.env.PATH, ASTRAGO_ROOT: root, ASTRAGO_CONTAINERD_VERSION: '2.0.0' },
+        encoding: 'utf8',
+      })
+    const plain = dryRun()
+    expect(plain).toContain('would write /etc/apt/sources.list.d/astrago-airgap-ubuntu-jammy.sources')
+    expect(plain).not.toContain('astrago-airgap-ubuntu-jammy-nvidia')
+    expect(plain).not.toContain('debian-bookworm')
+    expect(plain).toMatch(
+      /would run: chroot \S+ env DEBIAN_FRONTEND=noninteractive apt-get .* install socat$/m,
+    )
+    const gpu = dryRun('--repository', 'ubuntu-jammy', '--repository', 'ubuntu-jammy-nvidia')
+    expect(gpu).toContain('would write /etc/apt/sources.list.d/astrago-airgap-ubuntu-jammy-nvidia.sources')
+    expect(gpu).toMatch(/install nvidia-driver-550-server$/m)
+    expect(gpu).not.toContain('debian-bookworm')
   })
 
   it('keeps input out of the script: bad site URLs and registry names are E_INPUT, bundle names are sanitised', () => {

@@ -201,6 +201,23 @@ describe('parseBundleSpec: valid definitions', () => {
     ])
   })
 
+  it('reads nodes: chosen, and refuses other values', () => {
+    const repo = (nodes: string) =>
+      doc(
+        ...HEADER,
+        'packages:',
+        '  - name: nvidia',
+        '    apt: { mirror: http://deb.example/ubuntu, suite: jammy, trusted: true }',
+        '    packages: [nvidia-driver-550-server]',
+        `    nodes: ${nodes}`,
+      )
+    expect(parseBundleSpec(repo('chosen'), FILE).packages[0]?.nodes).toBe('chosen')
+    expect('nodes' in parseBundleSpec(repo('all'), FILE).packages[0]!).toBe(false)
+    expect(problemsOf(invalid(repo('gpu'))).map((p) => `${p.path}: ${p.message.split(';')[0]}`)).toEqual([
+      'packages[0].nodes: "gpu" is not all or chosen',
+    ])
+  })
+
   it('refuses package repositories that are not exactly one signed source', () => {
     const error = invalid(
       doc(
