@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { isSea } from 'node:sea'
 import { Args, Flags } from '@oclif/core'
 import { bundleFromDefinition } from '../bundle/bundle-from-definition.js'
 import type { CreateBundleResult } from '../bundle/create.js'
@@ -81,7 +82,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
     }),
     installer: Flags.string({
       description:
-        'The self-contained installer to carry as the `installer` member, so a site without Node runs `tar -xf BUNDLE installer && ./installer install BUNDLE` (default: dist/installer/astrago-airgap-linux-<arch> from scripts/build-installer, for the first of the linux/amd64 and linux/arm64 platforms of the bundle, when it exists).',
+        'The self-contained installer to carry as the `installer` member, so a site without Node runs `tar -xf BUNDLE installer && ./installer install BUNDLE` (default: the running installer itself, or dist/installer/astrago-airgap-linux-<arch> from scripts/build-installer for the first of the linux/amd64 and linux/arm64 platforms of the bundle, when it exists).',
       exclusive: ['no-installer'],
     }),
     'no-installer': Flags.boolean({ description: 'Carry no installer.' }),
@@ -121,7 +122,12 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       ),
       ...(flags['no-installer']
         ? {}
-        : { installer: flags.installer ?? { directory: join(this.config.root, 'dist', 'installer') } }),
+        : {
+            // Run as the installer itself, the bundle carries this very executable.
+            installer:
+              flags.installer ??
+              (isSea() ? process.execPath : { directory: join(this.config.root, 'dist', 'installer') }),
+          }),
       toolVersion: this.config.version,
       sink: this.sink(flags),
       signal: this.signal,

@@ -185,6 +185,17 @@ describe('self-contained installer', () => {
     expect(releases[0]).toMatchObject({ name: 'web', status: 'deployed' })
   })
 
+  it('bundles too, and the bundles it makes carry it', async () => {
+    const again = join(site, 'again.tar')
+    const res = await runInstaller([...bundleArgs, '-o', again])
+    expect(res.code, res.stderr).toBe(0)
+    const first = await runCli(['inspect', bundle, '--json'])
+    const second = await runCli(['inspect', again, '--json'])
+    expect(second.result.metadata.installer.sha256).toBe(first.result.metadata.installer.sha256)
+    expect(second.result.metadata.images).toEqual(first.result.metadata.images)
+    rmSync(again)
+  })
+
   it('bundle --no-installer leaves it out; --installer must name a Linux executable', async () => {
     const without = await runCli([
       ...bundleArgs,
