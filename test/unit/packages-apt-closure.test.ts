@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { isAirgapError } from '../../src/errors.js'
 import { type AptBaseline, buildAptIndex, resolveAptClosure } from '../../src/packages/apt-closure.js'
 import type { AptPackage } from '../../src/packages/apt-index.js'
+import { failure } from '../support/failure.js'
 
 /** A synthetic package: `pkg('name 1.0', { depends: '…' })`; architecture amd64 unless given. */
 function pkg(nameVersion: string, fields: Partial<AptPackage> = {}): AptPackage {
@@ -36,20 +36,6 @@ function resolve(
   const index = buildAptIndex(packages, { architecture: 'amd64', foreignArchitectures: foreign })
   const result = resolveAptClosure({ index, requests, baseline })
   return { ...result, names: result.packages.map((p) => `${p.package}=${p.version}`) }
-}
-
-function failure(fn: () => unknown): {
-  code: string
-  message: string
-  data: Record<string, unknown> | undefined
-} {
-  try {
-    fn()
-  } catch (error) {
-    if (isAirgapError(error)) return { code: error.code, message: error.message, data: error.data }
-    throw error
-  }
-  throw new Error('expected a failure')
 }
 
 describe('apt dependency closure', () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { isAirgapError } from '../../src/errors.js'
 import {
   addRpmFileProviders,
   buildRpmIndex,
@@ -9,6 +8,7 @@ import {
 } from '../../src/packages/rpm-closure.js'
 import type { RpmDependency, RpmPackage } from '../../src/packages/rpm-index.js'
 import { parseRpmRequirement } from '../../src/packages/rpm-version.js'
+import { failure } from '../support/failure.js'
 
 let serial = 0
 
@@ -60,20 +60,6 @@ function resolve(
   const index = buildRpmIndex(packages, { architectures })
   const result = resolveRpmClosure({ index, requests, ...(baseline ? { baseline } : {}) })
   return { ...result, names: result.packages.map((p) => `${p.name}-${p.version}-${p.release}.${p.arch}`) }
-}
-
-function failure(fn: () => unknown): {
-  code: string
-  message: string
-  data: Record<string, unknown> | undefined
-} {
-  try {
-    fn()
-  } catch (error) {
-    if (isAirgapError(error)) return { code: error.code, message: error.message, data: error.data }
-    throw error
-  }
-  throw new Error('expected a failure')
 }
 
 describe('rpm dependency closure', () => {
