@@ -24,7 +24,7 @@ import { buildAptIndex, resolveAptClosure } from '../src/packages/apt-closure.js
 import type { AptPackage } from '../src/packages/apt-index.js'
 import { downloadVerified, fetchAptRelease, pickIndex, readPackagesFile } from '../src/packages/apt-source.js'
 import { ASTRAGO_DEBIAN_PACKAGES, debianMirror } from '../test/support/debian-mirror.js'
-import { describeMachine, fixed, log, MiB, median, table } from './support.js'
+import { closurePhases, describeMachine, fixed, log, MiB } from './support.js'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'astrago-airgap', 'apt')
@@ -78,8 +78,13 @@ async function main(): Promise<void> {
   }
   const heap = process.memoryUsage()
   const maxRss = process.resourceUsage().maxRSS * 1024
-  const coldTotal = parseMs + indexTimes[0]! + closureTimes[0]!
-  const warm = (values: number[]) => median(values.slice(1))
+  const phases = closurePhases(
+    rounds,
+    { label: 'parse Packages.gz', ms: parseMs },
+    { label: 'index (candidates, Provides)', times: indexTimes },
+    { label: 'closure (baseline + request)', times: closureTimes },
+  )
+  const coldTotal = phases.coldTotal
   const bytes = result!.packages.reduce((sum, p) => sum + p.size, 0)
 
   process.stdout.write(
@@ -90,15 +95,7 @@ async function main(): Promise<void> {
       `index: ${packages.length} stanzas (${path}); request: ${ASTRAGO_DEBIAN_PACKAGES.length} packages; baseline: ${result!.baseline.length} packages`,
       `closure: ${result!.packages.length} packages to fetch, ${(bytes / MiB).toFixed(1)} MiB of .deb files`,
       '',
-      table(
-        ['phase', 'cold ms', `warm ms (median of ${rounds})`],
-        [
-          ['parse Packages.gz', fixed(parseMs, 0), '–'],
-          ['index (candidates, Provides)', fixed(indexTimes[0]!, 0), fixed(warm(indexTimes), 0)],
-          ['closure (baseline + request)', fixed(closureTimes[0]!, 0), fixed(warm(closureTimes), 0)],
-          ['total', fixed(coldTotal, 0), fixed(warm(indexTimes) + warm(closureTimes), 0)],
-        ],
-      ),
+      phases.table,
       '',
       `peak RSS of the process after the cold run: ${fixed(coldMaxRss / MiB, 0)} MiB (RSS before parsing, i.e. node + tsx + undici: ${fixed(rssBefore / MiB, 0)} MiB); after the warm rounds too: ${fixed(maxRss / MiB, 0)} MiB; heap used at the end: ${fixed(heap.heapUsed / MiB, 0)} MiB`,
       `targets: resolution (parse + index + closure, cold) < 2000 ms: ${coldTotal < 2000 ? 'met' : 'MISSED'}; peak RSS of a run < 300 MiB: ${coldMaxRss < 300 * MiB ? 'met' : 'MISSED'}`,

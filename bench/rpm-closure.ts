@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { buildRpmIndex, resolveRpmClosure } from '../src/packages/rpm-closure.js'
 import { readPrimaryFile } from '../src/packages/rpm-index.js'
-import { describeMachine, fixed, log, MiB, median, table } from './support.js'
+import { closurePhases, describeMachine, fixed, log, MiB } from './support.js'
 
 const COUNT = Number(process.env.BENCH_PACKAGES ?? 60_000)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 40)
@@ -163,8 +163,12 @@ async function main(): Promise<void> {
     }
     const heap = process.memoryUsage()
     const maxRss = process.resourceUsage().maxRSS * 1024
-    const coldTotal = parseMs + indexTimes[0]! + closureTimes[0]!
-    const warm = (values: number[]) => median(values.slice(1))
+    const phases = closurePhases(
+      rounds,
+      { label: 'parse primary.xml.gz', ms: parseMs },
+      { label: 'index (names, provides, files)', times: indexTimes },
+      { label: 'closure', times: closureTimes },
+    )
     process.stdout.write(
       [
         '',
@@ -173,15 +177,7 @@ async function main(): Promise<void> {
         `index: ${packages.length} packages (${COUNT} names), primary.xml ${fixed(xmlBytes / MiB)} MiB; request: ${requests.length} packages; baseline: ${baseline.length} names`,
         `closure: ${result!.packages.length} packages`,
         '',
-        table(
-          ['phase', 'cold ms', `warm ms (median of ${rounds})`],
-          [
-            ['parse primary.xml.gz', fixed(parseMs, 0), '–'],
-            ['index (names, provides, files)', fixed(indexTimes[0]!, 0), fixed(warm(indexTimes), 0)],
-            ['closure', fixed(closureTimes[0]!, 0), fixed(warm(closureTimes), 0)],
-            ['total', fixed(coldTotal, 0), fixed(warm(indexTimes) + warm(closureTimes), 0)],
-          ],
-        ),
+        phases.table,
         '',
         `peak RSS after the cold run: ${fixed(coldMaxRss / MiB, 0)} MiB (RSS before parsing, i.e. node + tsx: ${fixed(rssBefore / MiB, 0)} MiB); after the warm rounds: ${fixed(maxRss / MiB, 0)} MiB; heap used at the end: ${fixed(heap.heapUsed / MiB, 0)} MiB`,
         '',

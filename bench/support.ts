@@ -65,3 +65,29 @@ export function describeMachine(dir: string): string[] {
 export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`)
 }
+
+/**
+ * The phase table of a dependency-closure benchmark: parse once (cold), index and closure cold then warm (the
+ * median of the rounds after the first). Returns the table and the cold total.
+ */
+export function closurePhases(
+  rounds: number,
+  parse: { label: string; ms: number },
+  index: { label: string; times: number[] },
+  closure: { label: string; times: number[] },
+): { table: string; coldTotal: number } {
+  const warm = (values: number[]) => median(values.slice(1))
+  const coldTotal = parse.ms + index.times[0]! + closure.times[0]!
+  return {
+    coldTotal,
+    table: table(
+      ['phase', 'cold ms', `warm ms (median of ${rounds})`],
+      [
+        [parse.label, fixed(parse.ms, 0), '–'],
+        [index.label, fixed(index.times[0]!, 0), fixed(warm(index.times), 0)],
+        [closure.label, fixed(closure.times[0]!, 0), fixed(warm(closure.times), 0)],
+        ['total', fixed(coldTotal, 0), fixed(warm(index.times) + warm(closure.times), 0)],
+      ],
+    ),
+  }
+}
