@@ -4,7 +4,7 @@
  * quay.io, …): the definition's images, the images its stand-in charts render, its charts' extraImages and the images
  * its stage manifests name. Charts of https:// repositories are served by an HTTP server as stand-in chart
  * repositories; charts of oci:// repositories are pushed into the same registry as OCI chart artifacts (what
- * `helm push` writes), under their normalised registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
+ * `helm push` writes), under their normalized registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
  * The definition's apt package sources get stand-in archives (scripts/demo-apt-archive.ts) signed with a demo key.
  * Writes the definition to bundle (see demoDefinition) to <work-dir>/definition and the --mirror (and
  * --mirror-keyring) flags to a file, then serves until it is stopped.
@@ -55,7 +55,7 @@ for (const chart of spec.charts) {
     )
   for (const image of [...entry.images, ...chart.extraImages]) images.add(image)
   if (chart.repo.startsWith('oci://')) {
-    // The reference `bundle` pulls: <repo without oci://>/<name>:<version> ("+" as "_"), registry normalised.
+    // The reference `bundle` pulls: <repo without oci://>/<name>:<version> ("+" as "_"), registry normalized.
     const ref = parseImageReference(
       `${chart.repo.replace(/^oci:\/\//, '').replace(/\/+$/, '')}/${chart.name}:${chart.version.replace(/\+/g, '_')}`,
     )

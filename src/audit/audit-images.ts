@@ -1,8 +1,6 @@
 import type { BundleMetadata } from '../bundle/metadata.js'
 import { BundleReader } from '../bundle/reader.js'
-import { podSpecsOf } from '../deploy/images.js'
-import { clusterError, KubeClient } from '../deploy/kube-client.js'
-import type { KubeObject } from '../deploy/objects.js'
+import { Semaphore } from '../concurrency/semaphore.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
@@ -16,8 +14,10 @@ import {
   repositoryName,
 } from '../oci/reference.js'
 import type { RegistryClient } from '../oci/registry-client.js'
-import { Semaphore } from '../push/semaphore.js'
 import { type PushTarget, parsePushTarget, siteRepository } from '../push/target.js'
+import { podSpecsOf } from '../stages/images.js'
+import { clusterError, KubeClient } from '../stages/kube-client.js'
+import type { KubeObject } from '../stages/objects.js'
 
 /**
  * The air-gap audit: every image the cluster's workloads name, checked against the site registry. An image that the
@@ -27,7 +27,7 @@ import { type PushTarget, parsePushTarget, siteRepository } from '../push/target
  * Jobs and CronJobs. A pod or ReplicaSet whose controller uses the same image is reported under that controller, so
  * a Deployment's image names the Deployment, not each of its pods.
  *
- * References are normalised as Docker does (`nginx` is `docker.io/library/nginx:latest`). A reference already under
+ * References are normalized as Docker does (`nginx` is `docker.io/library/nginx:latest`). A reference already under
  * the site registry (`<site>/docker.io/library/nginx:1.27`, as `--relocate-images` writes them) is checked by the
  * full upstream name after the site prefix. An image is checked by asking the running site registry (a HEAD on its
  * manifest with the OCI/Docker Accept header) or against a bundle's lock (name and tag, or name and digest, in
@@ -67,7 +67,7 @@ export interface WorkloadUse {
 }
 
 export interface AuditedImage {
-  /** The normalised upstream reference (docker.io/library/nginx:1.27). */
+  /** The normalized upstream reference (docker.io/library/nginx:1.27). */
   image: string
   /** The references as the workloads wrote them. */
   references: string[]
@@ -279,7 +279,7 @@ async function listWorkloads(options: AuditImagesOptions, signal?: AbortSignal):
 }
 
 interface ImageUse {
-  /** Normalised upstream reference, or the text as written when it does not parse. */
+  /** Normalized upstream reference, or the text as written when it does not parse. */
   key: string
   ref?: ImageReference
   invalid?: string
@@ -295,7 +295,7 @@ interface Node {
   owner?: string
 }
 
-/** Every image as used by its top-most workload, grouped by normalised reference. */
+/** Every image as used by its top-most workload, grouped by normalized reference. */
 export function collectImages(objects: KubeObject[], siteRegistries: string[] = []): Map<string, ImageUse> {
   const byUid = new Map<string, Node>()
   const nodes: Node[] = []
@@ -331,7 +331,7 @@ export function collectImages(objects: KubeObject[], siteRegistries: string[] = 
         user = owner
       }
       if (user !== node) continue // counted when the controller itself is visited
-      const { key, ref, invalid } = normaliseImage(written, siteRegistries)
+      const { key, ref, invalid } = normalizeImage(written, siteRegistries)
       let entry = used.get(key)
       if (!entry) {
         entry = { key, ref, invalid, references: new Set(), workloads: new Map() }
@@ -357,7 +357,7 @@ export function collectImages(objects: KubeObject[], siteRegistries: string[] = 
  * The upstream reference an image stands for. A reference under one of the site registries is a site copy: what
  * follows the prefix is the full upstream name (a port in that name was written `_port`, see siteRepository).
  */
-export function normaliseImage(
+export function normalizeImage(
   written: string,
   siteRegistries: string[] = [],
 ): { key: string; ref?: ImageReference; invalid?: string } {

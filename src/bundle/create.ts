@@ -4,14 +4,16 @@ import { mkdir, mkdtemp, open, rename, rm, stat, statfs } from 'node:fs/promises
 import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { type DiscoveredImage, discoverImages, findHelm, ImageCollector } from '../charts/discover-images.js'
+import { type DiscoveredImage, discoverImages, ImageCollector } from '../charts/discover-images.js'
 import { downloadChart } from '../charts/download.js'
 import type { RepoIndex } from '../charts/repo-index.js'
 import { buildRepoIndex } from '../charts/repo-writer.js'
+import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
+import { findHelm } from '../helm/find-helm.js'
 import type { HttpClient } from '../net/http.js'
 import { buildChartArtifact, pullChartArtifact } from '../oci/chart-artifact.js'
 import { MediaType } from '../oci/media-types.js'
@@ -49,12 +51,12 @@ import {
   type LockedPackageRepository,
   type Member,
 } from './metadata.js'
-import { type MemberInput, planLayout, type RemoteSource } from './plan.js'
+import { type MemberInput, planLayout, type RemoteSource } from './plan-layout.js'
 import { type ResolvedImage, resolveImage } from './resolve-images.js'
 import { registryBlobSource, urlSize, urlSource } from './sources.js'
 import { readStageFiles, type StageFiles } from './stage-files.js'
 import { VolumeSet, volumePaths } from './volumes.js'
-import { runPool, writeBundleFile } from './write-bundle-file.js'
+import { writeBundleFile } from './write-bundle-file.js'
 
 /**
  * `bundle`: a definition in, one verifiable bundle file out. Resolve everything to digests and sizes first (charts,
@@ -209,7 +211,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     const stages = await readStageFiles(spec)
     const stageImages = collectStageImages(stages, sink)
 
-    // 2. Images: the definition's, the charts' and the stages', each resolved once (by normalised name).
+    // 2. Images: the definition's, the charts' and the stages', each resolved once (by normalized name).
     const requests = new Map<string, { source: string; platforms: string[]; from: string[] }>()
     const addRequest = (source: string, platforms: string[], from: string) => {
       let key: string

@@ -1,7 +1,7 @@
 import { AirgapError } from '../errors.js'
 import type { HttpClient } from '../net/http.js'
 import type { RegistryClient, Repo } from '../oci/registry-client.js'
-import type { RemoteSource } from './plan.js'
+import type { RemoteSource } from './plan-layout.js'
 
 /** A registry blob as a resumable source. */
 export function registryBlobSource(client: RegistryClient, repo: Repo, digest: string): RemoteSource {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
+import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import { BUNDLE_JSON } from './layout.js'
 import { BundleReader } from './reader.js'
-import { runPool } from './write-bundle-file.js'
 
 /**
  * Checks a bundle against its inventory. `quick` (what `install` does by default) proves every listed member is

@@ -1,9 +1,10 @@
 import { createHash, type Hash } from 'node:crypto'
+import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import type { Task } from '../events/tasks.js'
 import { backoffDelay, defaultRetryPolicy, isTransientNetworkError, sleep } from '../net/retry.js'
 import type { Journal } from './journal.js'
-import type { Plan, PlannedMember } from './plan.js'
+import type { Plan, PlannedMember } from './plan-layout.js'
 import { END_OF_ARCHIVE, padTo512 } from './tar.js'
 import type { VolumeSet } from './volumes.js'
 
@@ -186,28 +187,4 @@ function integrityError(member: PlannedMember, detail: string): AirgapError {
     ],
     data: { member: member.path },
   })
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time; the first failure stops new work and is rethrown. */
-export async function runPool<T>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<unknown>,
-  signal?: AbortSignal,
-): Promise<void> {
-  let next = 0
-  let failure: unknown
-  const worker = async () => {
-    while (next < items.length && failure === undefined && !signal?.aborted) {
-      const item = items[next++]!
-      try {
-        await fn(item)
-      } catch (error) {
-        failure ??= error
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
-  if (failure !== undefined) throw failure
-  if (signal?.aborted) throw signal.reason
 }

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { type InitSiteResult, initSite } from '../deploy/init-site.js'
+import { type InitSiteResult, initSite } from '../stages/init-site.js'
 
 export default class InitSite extends AirgapCommand<InitSiteResult> {
   static override summary = "Write a bundle's site values file: every value documented, defaults filled in."

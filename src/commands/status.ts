@@ -1,8 +1,8 @@
 import { AirgapCommand } from '../cli/base-command.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
-import { readInstallState } from '../deploy/install-stages.js'
-import type { InstallState } from '../deploy/state.js'
 import { AirgapError } from '../errors.js'
+import { readInstallState } from '../stages/install-stages.js'
+import type { InstallState } from '../stages/state.js'
 
 export default class Status extends AirgapCommand<InstallState> {
   static override summary = 'Show what is installed on the cluster: bundle, version, and each stage’s status.'

@@ -1,8 +1,8 @@
 import { Flags } from '@oclif/core'
-import { findHelm } from '../charts/discover-images.js'
 import { AirgapCommand } from '../cli/base-command.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
-import { type UninstallResult, uninstallStages } from '../deploy/install-stages.js'
+import { findHelm } from '../helm/find-helm.js'
+import { type UninstallResult, uninstallStages } from '../stages/install-stages.js'
 
 export default class Uninstall extends AirgapCommand<UninstallResult> {
   static override summary = 'Remove what the install applied, stage by stage in reverse order.'

@@ -5,10 +5,9 @@ import type { AuditResult } from '../audit/audit-images.js'
 import { auditInstall } from '../audit/audit-install.js'
 import { BundleReader } from '../bundle/reader.js'
 import { verifyBundle } from '../bundle/verify.js'
-import { type InstallResult, installStages } from '../deploy/install-stages.js'
-import { readSiteValuesFile } from '../deploy/site-values.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
+import { resolveHelm } from '../helm/bundled-helm.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import { type PushResult, pushBundle } from '../push/push-bundle.js'
@@ -19,7 +18,8 @@ import {
   type ServingBundle,
   serveBundle,
 } from '../serve/serve-bundle.js'
-import { resolveHelm } from './bundled-helm.js'
+import { type InstallResult, installStages } from '../stages/install-stages.js'
+import { readSiteValuesFile } from '../stages/site-values.js'
 import { checkFreeSpace, checkPortFree } from './preflight-machine.js'
 import { siteBuiltins, withSiteBuiltins } from './site-builtins.js'
 

@@ -5,7 +5,7 @@ import { AirgapError } from '../errors.js'
 import type { EventSink } from '../events/types.js'
 
 /**
- * Checks of this machine before anything else (the cluster is checked by src/deploy/preflight.ts before stage 1):
+ * Checks of this machine before anything else (the cluster is checked by src/stages/preflight.ts before stage 1):
  *   - the install port is free: probed at once, so a busy port fails in a second rather than after verifying a large
  *     bundle (the server checks again as it starts);
  *   - free disk space in the state folder, where images pushed to the site server and the unpacked helm go. Too

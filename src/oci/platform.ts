@@ -1,7 +1,7 @@
 import { AirgapError } from '../errors.js'
 import type { Platform } from './media-types.js'
 
-/** Parses os/arch[/variant]; arm64 without a variant means v8, as containerd normalises it. */
+/** Parses os/arch[/variant]; arm64 without a variant means v8, as containerd normalizes it. */
 export function parsePlatform(text: string): Platform {
   const parts = text.split('/')
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9._-]+$/.test(p))) {

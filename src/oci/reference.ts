@@ -1,7 +1,7 @@
 import { AirgapError } from '../errors.js'
 
 /**
- * Image references, parsed and normalised exactly as Docker does: `nginx` is `docker.io/library/nginx:latest`,
+ * Image references, parsed and normalized exactly as Docker does: `nginx` is `docker.io/library/nginx:latest`,
  * `index.docker.io` is `docker.io`, a first component with a dot, a colon or equal to `localhost` is a registry host,
  * and the docker.io API lives at registry-1.docker.io.
  */
@@ -27,7 +27,7 @@ const REFERENCE = new RegExp(`^(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${
 const DOMAIN_ONLY = new RegExp(`^${DOMAIN}$`)
 const SHA256 = /^sha256:[a-f0-9]{64}$/
 
-/** Parses and normalises a reference; throws E_INPUT with what is wrong. */
+/** Parses and normalizes a reference; throws E_INPUT with what is wrong. */
 export function parseImageReference(input: string): ImageReference {
   const text = input.trim()
   const fail = (why: string): never => {

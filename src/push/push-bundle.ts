@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { blobPath } from '../bundle/layout.js'
 import type { BundleReader, MemberLocation } from '../bundle/reader.js'
-import { runPool } from '../bundle/write-bundle-file.js'
+import { runPool } from '../concurrency/pool.js'
+import { Semaphore } from '../concurrency/semaphore.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
@@ -23,7 +24,6 @@ import {
   type UploadNotice,
   uploadBlob,
 } from '../oci/registry-push.js'
-import { Semaphore } from './semaphore.js'
 import { type PushTarget, siteChartRepository, siteRepository } from './target.js'
 import { UploadSessions } from './upload-sessions.js'
 

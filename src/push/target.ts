@@ -19,7 +19,7 @@ const HOST =
   /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/
 
 /**
- * Checks and normalises what the user typed: `harbor.site:443`, or a URL (`https://harbor.site`), whose `http://`
+ * Checks and normalizes what the user typed: `harbor.site:443`, or a URL (`https://harbor.site`), whose `http://`
  * says the registry speaks plain HTTP. The prefix is a repository path (lowercase, no leading or trailing slash).
  */
 export function parsePushTarget(

@@ -59,8 +59,8 @@ export function upstreamEndpoint(upstream: string): string {
   return `https://${registryEndpointHost(upstream)}`
 }
 
-/** The site URL, checked and normalised: https, a host and an optional port, nothing else. */
-export function normaliseSiteUrl(siteUrl: string): string {
+/** The site URL, checked and normalized: https, a host and an optional port, nothing else. */
+export function normalizeSiteUrl(siteUrl: string): string {
   let url: URL
   try {
     url = new URL(siteUrl)
@@ -118,7 +118,7 @@ export interface HostsTomlOptions {
 /** containerd's certs.d/<upstream>/hosts.toml for one upstream registry. */
 export function renderHostsToml(upstream: string, options: HostsTomlOptions): string {
   checkUpstream(upstream)
-  const site = normaliseSiteUrl(options.siteUrl)
+  const site = normalizeSiteUrl(options.siteUrl)
   const mirror = `${site}/v2/${upstream}`
   const ca = `${CONTAINERD_CERTS_DIR}/${upstream}/${NODE_CA_FILE}`
   const header = (options.header ?? []).map((line) => `# ${line}`.trimEnd())
@@ -148,7 +148,7 @@ export function renderHostsToml(upstream: string, options: HostsTomlOptions): st
 
 /** Every file a node needs, as served under /node-setup/. */
 export function createNodeSetupFiles(options: NodeSetupOptions): NodeSetupFiles {
-  const siteUrl = normaliseSiteUrl(options.siteUrl)
+  const siteUrl = normalizeSiteUrl(options.siteUrl)
   const caPem = canonicalCaPem(options.caPem)
   const upstreams = [...new Set(options.upstreams.map(checkUpstream))].sort()
   const fingerprint = new X509Certificate(caPem).fingerprint256

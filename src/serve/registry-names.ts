@@ -9,7 +9,7 @@
  *    (index.docker.io, registry-1.docker.io) are docker.io, and a one-part Docker Hub path gets `library/`
  *    (`?ns=docker.io` + `nginx` → `docker.io/library/nginx`). A path that already starts with a host keeps it.
  * 2. A path whose first part is a host (has a dot or a port, or is `localhost`) is the full name:
- *    `docker.io/library/nginx`, `nvcr.io/nvidia/cuda`. Docker Hub's aliases and one-part paths are normalised.
+ *    `docker.io/library/nginx`, `nvcr.io/nvidia/cuda`. Docker Hub's aliases and one-part paths are normalized.
  * 3. Otherwise the path is unqualified (`library/nginx`, `nvidia/cuda`, `charts/worker`):
  *    a. a repository with exactly that name (charts, images pushed without a host) is it;
  *    b. else the Docker Hub repository (`docker.io/<path>`, `docker.io/library/<path>` for one part) if the

@@ -197,7 +197,7 @@ export async function issueServerCertificate(
   options: IssueServerCertificateOptions,
 ): Promise<ServerCertificate> {
   const x509 = await loadX509()
-  const hosts = normaliseHosts(options.hosts)
+  const hosts = normalizeHosts(options.hosts)
   const days = options.days ?? 825
   if (!Number.isInteger(days) || days < 1 || days > 3650) {
     throw new AirgapError('E_INPUT', `A server certificate must be valid for 1 to 3650 days, not ${days}.`)
@@ -403,7 +403,7 @@ function checkValidity(certificate: NodeX509Certificate, what: string): void {
 }
 
 /** Hosts as SANs: brackets off IPv6 addresses, lower-case DNS names, duplicates dropped; bad names are E_INPUT. */
-export function normaliseHosts(hosts: string[]): string[] {
+export function normalizeHosts(hosts: string[]): string[] {
   const out: string[] = []
   for (const raw of hosts) {
     const host = raw.trim().replace(/^\[(.*)\]$/, '$1')

@@ -9,7 +9,7 @@
  *   digest          := "sha256:" [0-9a-f]{64}    (the only algorithm accepted here)
  *
  * The first "/"-separated part is the registry when it contains "." or ":", is "localhost", or has an uppercase letter
- * (Docker's own rule). This only checks the syntax; normalising ("nginx" → "docker.io/library/nginx:latest") is a
+ * (Docker's own rule). This only checks the syntax; normalizing ("nginx" → "docker.io/library/nginx:latest") is a
  * separate concern.
  */
 

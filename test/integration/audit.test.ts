@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BundleReader } from '../../src/bundle/reader.js'
-import { KubeClient } from '../../src/deploy/kube-client.js'
-import type { KubeObject } from '../../src/deploy/objects.js'
 import { silentSink } from '../../src/events/types.js'
 import { type ServingBundle, serveBundle } from '../../src/serve/serve-bundle.js'
+import { KubeClient } from '../../src/stages/kube-client.js'
+import type { KubeObject } from '../../src/stages/objects.js'
 import { runCli } from '../support/cli.js'
 import { type ControlPlane, startControlPlane } from '../support/kube.js'
 import { freePort } from '../support/net.js'
@@ -104,7 +104,7 @@ describe('air-gap audit', () => {
     expect(res.code).toBe(0)
     expect(res.result).toMatchObject({ namespaces: 'all', ok: 2, missing: 0 })
     const busybox = res.result.images.find((i: Image) => i.image === 'docker.io/library/busybox:1.36')
-    // Written unqualified, normalised; the Job's pods are reported under the Job.
+    // Written unqualified, normalized; the Job's pods are reported under the Job.
     expect(busybox.references).toEqual(['busybox:1.36'])
     expect(busybox.workloads).toEqual([
       { kind: 'Job', namespace: 'astrago', name: 'migrate', containers: ['migrate'] },

@@ -6,14 +6,14 @@ import * as k8s from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bundleFromDefinition } from '../../src/bundle/bundle-from-definition.js'
 import { BundleReader } from '../../src/bundle/reader.js'
+import { AirgapError } from '../../src/errors.js'
+import type { EventSink, ProgressEvent } from '../../src/events/types.js'
 import {
   type InstallResult,
   installStages,
   readInstallState,
   uninstallStages,
-} from '../../src/deploy/install-stages.js'
-import { AirgapError } from '../../src/errors.js'
-import type { EventSink, ProgressEvent } from '../../src/events/types.js'
+} from '../../src/stages/install-stages.js'
 import { createChart, helm } from '../support/charts.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
 import { pushImage } from '../support/images.js'

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { INSTALL_LOCK, InstallLock } from '../../src/deploy/install-lock.js'
-import { KubeClient } from '../../src/deploy/kube-client.js'
 import { AirgapError } from '../../src/errors.js'
 import type { ProgressEvent } from '../../src/events/types.js'
+import { INSTALL_LOCK, InstallLock } from '../../src/stages/install-lock.js'
+import { KubeClient } from '../../src/stages/kube-client.js'
 import { type ControlPlane, startControlPlane } from '../support/kube.js'
 
 /**

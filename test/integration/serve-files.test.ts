@@ -205,7 +205,7 @@ describe('site file server', () => {
     return { status, headers, body }
   }
 
-  /** A raw HTTPS request whose path goes on the wire exactly as written (no client-side normalisation). */
+  /** A raw HTTPS request whose path goes on the wire exactly as written (no client-side normalization). */
   function raw(path: string, method = 'GET'): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, path, method, ca: ca.certPem }, (res) => {

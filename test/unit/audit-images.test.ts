@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { collectImages, normaliseImage } from '../../src/audit/audit-images.js'
+import { collectImages, normalizeImage } from '../../src/audit/audit-images.js'
 
 describe('audit: image references in the cluster', () => {
-  it('normalises references as Docker does, and reads site copies back to their upstream names', () => {
-    expect(normaliseImage('nginx:1.27').key).toBe('docker.io/library/nginx:1.27')
+  it('normalizes references as Docker does, and reads site copies back to their upstream names', () => {
+    expect(normalizeImage('nginx:1.27').key).toBe('docker.io/library/nginx:1.27')
     expect(
-      normaliseImage('harbor.site:443/astrago/nvcr.io/nvidia/cuda:12', ['harbor.site:443/astrago']).key,
+      normalizeImage('harbor.site:443/astrago/nvcr.io/nvidia/cuda:12', ['harbor.site:443/astrago']).key,
     ).toBe('nvcr.io/nvidia/cuda:12')
     expect(
-      normaliseImage('harbor.site/astrago/registry.corp_5000/team/app:1', ['harbor.site/astrago']).key,
+      normalizeImage('harbor.site/astrago/registry.corp_5000/team/app:1', ['harbor.site/astrago']).key,
     ).toBe('registry.corp:5000/team/app:1')
-    expect(normaliseImage('Not A Ref').invalid).toMatch(/not a valid image reference/)
+    expect(normalizeImage('Not A Ref').invalid).toMatch(/not a valid image reference/)
   })
 
   it('collects images of pods and pod templates, reporting a controller once instead of its pods', () => {

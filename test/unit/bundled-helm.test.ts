@@ -18,7 +18,7 @@ import { BUNDLE_FORMAT, type Member } from '../../src/bundle/metadata.js'
 import { BundleReader } from '../../src/bundle/reader.js'
 import { AirgapError } from '../../src/errors.js'
 import type { EventSink } from '../../src/events/types.js'
-import { findBundledHelm, helmArch, resolveHelm } from '../../src/install/bundled-helm.js'
+import { findBundledHelm, helmArch, resolveHelm } from '../../src/helm/bundled-helm.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const sink: EventSink = { emit: () => undefined }

@@ -2,16 +2,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { fillGeneratedValues } from '../../src/deploy/generated-values.js'
-import { initSite, loadStagesFrom, renderSiteValues } from '../../src/deploy/init-site.js'
-import { isPlainObject } from '../../src/deploy/objects.js'
+import { AirgapError } from '../../src/errors.js'
+import { fillGeneratedValues } from '../../src/stages/generated-values.js'
+import { initSite, loadStagesFrom, renderSiteValues } from '../../src/stages/init-site.js'
+import { isPlainObject } from '../../src/stages/objects.js'
 import {
   parseSiteValues,
   resolveSiteValues,
   type StageSchema,
   type ValuesSchema,
-} from '../../src/deploy/site-values.js'
-import { AirgapError } from '../../src/errors.js'
+} from '../../src/stages/site-values.js'
 
 const schemas: StageSchema[] = [
   {

@@ -9,7 +9,7 @@ import {
   CONTAINERD_CERTS_DIR,
   createNodeSetupFiles,
   NODE_CA_FILE,
-  normaliseSiteUrl,
+  normalizeSiteUrl,
   renderHostsToml,
   upstreamEndpoint,
   upstreamRegistries,
@@ -280,12 +280,12 @@ describe('node setup files', () => {
       }
       throw new Error('expected E_INPUT')
     }
-    expectInput(() => normaliseSiteUrl('http://10.0.0.5:8443'), /https/)
-    expectInput(() => normaliseSiteUrl('https://10.0.0.5:8443/v2'), /path/)
-    expectInput(() => normaliseSiteUrl('https://user:pw@10.0.0.5'), /credentials/)
-    expectInput(() => normaliseSiteUrl('not a url'), /not a URL/)
-    expect(normaliseSiteUrl('https://Registry.Site.Local:8443/')).toBe('https://registry.site.local:8443')
-    expect(normaliseSiteUrl('https://[fd00::5]:8443')).toBe('https://[fd00::5]:8443')
+    expectInput(() => normalizeSiteUrl('http://10.0.0.5:8443'), /https/)
+    expectInput(() => normalizeSiteUrl('https://10.0.0.5:8443/v2'), /path/)
+    expectInput(() => normalizeSiteUrl('https://user:pw@10.0.0.5'), /credentials/)
+    expectInput(() => normalizeSiteUrl('not a url'), /not a URL/)
+    expect(normalizeSiteUrl('https://Registry.Site.Local:8443/')).toBe('https://registry.site.local:8443')
+    expect(normalizeSiteUrl('https://[fd00::5]:8443')).toBe('https://[fd00::5]:8443')
     expectInput(
       () => createNodeSetupFiles({ siteUrl, caPem, upstreams: ["evil.io'; rm -rf /; '"] }),
       /not a registry host/,

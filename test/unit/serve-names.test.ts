@@ -28,7 +28,7 @@ describe('registry names', () => {
     expect(n.resolve('nvcr.io/nvidia/cuda')).toEqual({ kind: 'found', name: 'nvcr.io/nvidia/cuda' })
     expect(n.resolve('docker.io/nvidia/cuda')).toEqual({ kind: 'found', name: 'docker.io/nvidia/cuda' })
     expect(n.resolve('localhost:5000/site/app')).toEqual({ kind: 'found', name: 'localhost:5000/site/app' })
-    // Docker Hub's aliases and one-part names are normalised as Docker does.
+    // Docker Hub's aliases and one-part names are normalized as Docker does.
     expect(n.resolve('index.docker.io/library/nginx')).toEqual({
       kind: 'found',
       name: 'docker.io/library/nginx',
@@ -124,7 +124,7 @@ describe('registry names', () => {
     })
   })
 
-  it('normalises Docker Hub hosts only', () => {
+  it('normalizes Docker Hub hosts only', () => {
     expect(normalizeRegistryHost('INDEX.docker.io')).toBe('docker.io')
     expect(normalizeRegistryHost('nvcr.io')).toBe('nvcr.io')
     expect(qualifyName('docker.io', 'busybox')).toBe('docker.io/library/busybox')

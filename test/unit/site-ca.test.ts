@@ -20,7 +20,7 @@ import {
   loadOrCreateSiteCa,
   loadServerCertificate,
   loadSiteCa,
-  normaliseHosts,
+  normalizeHosts,
   type SiteCa,
 } from '../../src/serve/site-ca.js'
 import { findTool } from '../support/tools.js'
@@ -249,8 +249,8 @@ describe('site CA', () => {
     expect(incomplete.code).toBe('E_INPUT')
     expect(incomplete.message).toMatch(/incomplete/)
 
-    expect(thrown(() => normaliseHosts(['bad host'])).code).toBe('E_INPUT')
-    expect(thrown(() => normaliseHosts([])).code).toBe('E_INPUT')
+    expect(thrown(() => normalizeHosts(['bad host'])).code).toBe('E_INPUT')
+    expect(thrown(() => normalizeHosts([])).code).toBe('E_INPUT')
     expect((await rejection(issueServerCertificate(ca, { hosts: ['x'], days: 0 }))).code).toBe('E_INPUT')
   })
   it('moves the key an earlier version kept beside ca.crt into private/, and keeps using the same CA', async () => {

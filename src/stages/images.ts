@@ -58,13 +58,13 @@ export function imagesOf(object: Record<string, unknown>): string[] {
 export function relocateImage(image: string, registry: string): string {
   const prefix = registry.replace(/\/+$/, '')
   if (image.startsWith(`${prefix}/`)) return image
-  let normalised: string
+  let normalized: string
   try {
-    normalised = formatImageReference(parseImageReference(image))
+    normalized = formatImageReference(parseImageReference(image))
   } catch {
     return image
   }
-  return `${prefix}/${normalised}`
+  return `${prefix}/${normalized}`
 }
 
 /**

@@ -1,7 +1,7 @@
 import { AirgapError } from '../errors.js'
 import { clusterError, type KubeClient } from './kube-client.js'
 import { groupOf, isPlainObject } from './objects.js'
-import type { InstallPlan } from './plan.js'
+import type { InstallPlan } from './plan-stages.js'
 import { STATE_CONFIGMAP } from './state.js'
 import { forEachLimited } from './wait.js'
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { CORE_SCHEMA, loadAll, mergeTag } from 'js-yaml'
 import { AirgapError } from '../errors.js'
-import { isPlainObject, type KubeObject } from './objects.js'
+import { isPlainObject, type KubeObject } from '../stages/objects.js'
 
 /**
  * Runs the helm binary (the one carried in the bundle, or given) against the target cluster. Releases are installed

@@ -6,10 +6,10 @@ import type { Readable } from 'node:stream'
 import { Parser, type ReadEntry } from 'tar'
 import type { BundleMetadata, Member } from '../bundle/metadata.js'
 import type { MemberLocation } from '../bundle/reader.js'
-import { findHelm } from '../charts/discover-images.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
+import { findHelm } from './find-helm.js'
 
 /**
  * The helm binary `install` runs, in this order:

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ site.x }} is the site value syntax under test
 import { describe, expect, it } from 'vitest'
+import { AirgapError } from '../../src/errors.js'
 import {
   applyDefaults,
   checkValuesSchema,
@@ -8,8 +9,7 @@ import {
   substituteSiteValues,
   type ValuesSchema,
   validateValue,
-} from '../../src/deploy/site-values.js'
-import { AirgapError } from '../../src/errors.js'
+} from '../../src/stages/site-values.js'
 
 const storage: ValuesSchema = {
   type: 'object',

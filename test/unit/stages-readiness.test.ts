@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { labelSelector } from '../../src/deploy/diagnose.js'
-import type { ReadinessRule } from '../../src/deploy/load-stages.js'
-import { evaluateReadiness, evaluateRule } from '../../src/deploy/readiness.js'
+import { labelSelector } from '../../src/stages/diagnose.js'
+import type { ReadinessRule } from '../../src/stages/load-stages.js'
+import { evaluateReadiness, evaluateRule } from '../../src/stages/readiness.js'
 
 const cond = (type: string, status: string, reason?: string, message?: string) => ({
   type,

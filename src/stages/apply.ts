@@ -4,7 +4,7 @@ import { sleep } from '../net/retry.js'
 import { orderForApply } from './apply-order.js'
 import { clusterError, KubeApiError, type KubeClient } from './kube-client.js'
 import { formatRef, groupOf, type KubeObject, refOf } from './objects.js'
-import type { PlannedObject } from './plan.js'
+import type { PlannedObject } from './plan-stages.js'
 import { waitForReady } from './wait.js'
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { applyOrder, orderForApply } from '../../src/deploy/apply-order.js'
-import type { KubeObject } from '../../src/deploy/objects.js'
+import { applyOrder, orderForApply } from '../../src/stages/apply-order.js'
+import type { KubeObject } from '../../src/stages/objects.js'
 
 const o = (apiVersion: string, kind: string, name: string): KubeObject => ({
   apiVersion,

@@ -1,19 +1,19 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ site.x }} is the site value syntax under test
 import { describe, expect, it } from 'vitest'
 import type { BundleMetadata, LockedChart } from '../../src/bundle/metadata.js'
-import { fillGeneratedValues } from '../../src/deploy/generated-values.js'
-import { loadStagesFrom } from '../../src/deploy/init-site.js'
+import { AirgapError } from '../../src/errors.js'
+import { siteBuiltins, withSiteBuiltins } from '../../src/install/site-builtins.js'
+import { fillGeneratedValues } from '../../src/stages/generated-values.js'
+import { loadStagesFrom } from '../../src/stages/init-site.js'
 import {
   globToRegExp,
   loadStages,
   parseDuration,
   parseStage,
   type StageSource,
-} from '../../src/deploy/load-stages.js'
-import { planStages } from '../../src/deploy/plan.js'
-import { readSiteValuesFile } from '../../src/deploy/site-values.js'
-import { AirgapError } from '../../src/errors.js'
-import { siteBuiltins, withSiteBuiltins } from '../../src/install/site-builtins.js'
+} from '../../src/stages/load-stages.js'
+import { planStages } from '../../src/stages/plan-stages.js'
+import { readSiteValuesFile } from '../../src/stages/site-values.js'
 
 const charts: LockedChart[] = [
   {

@@ -6,6 +6,7 @@ import { BUNDLE_JSON } from '../bundle/layout.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
+import { HelmRunner } from '../helm/helm-runner.js'
 import { applyObjects, resolveScopes } from './apply.js'
 import {
   fillGeneratedValues,
@@ -13,7 +14,6 @@ import {
   type GeneratedValue,
   saveGeneratedValues,
 } from './generated-values.js'
-import { HelmRunner } from './helm-runner.js'
 import { InstallLock } from './install-lock.js'
 import { clusterError, FIELD_MANAGER, KubeClient } from './kube-client.js'
 import { loadStages, type StageSource } from './load-stages.js'
@@ -26,7 +26,7 @@ import {
   refOf,
   releaseKey,
 } from './objects.js'
-import { type InstallPlan, type PlannedChart, type PlannedStage, planStages } from './plan.js'
+import { type InstallPlan, type PlannedChart, type PlannedStage, planStages } from './plan-stages.js'
 import { type PreflightReport, runPreflight, summarisePreflight } from './preflight.js'
 import {
   DEFAULT_INSTALL_NAMESPACE,

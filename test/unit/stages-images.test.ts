@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { imagesOf, relocateImage, rewriteImages } from '../../src/deploy/images.js'
+import { imagesOf, relocateImage, rewriteImages } from '../../src/stages/images.js'
 
 const podSpec = {
   initContainers: [{ name: 'init', image: 'busybox:1.36' }],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { JsonPathError, jsonPath, parseJsonPath } from '../../src/deploy/jsonpath.js'
+import { JsonPathError, jsonPath, parseJsonPath } from '../../src/stages/jsonpath.js'
 
 const pod = {
   metadata: { name: 'web-0', annotations: { 'example.com/ready': 'yes' }, labels: { app: 'web' } },
