@@ -1,21 +1,19 @@
-import { existsSync } from 'node:fs'
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises'
+import { mkdir, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import type { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import type { BundleLock } from './bundle-lock.js'
 import { checkPackageSignatures } from './check-package-signatures.js'
-import { Journal } from './journal.js'
+import { openPartialBundle, removeVolumes } from './open-partial-bundle.js'
 import { planLayout } from './plan-layout.js'
-import { VolumeSet, volumePaths } from './volumes.js'
+import { volumePaths } from './volumes.js'
 import { writeBundleFile } from './write-bundle-file.js'
 
 /**
- * The second half of `bundle`: a lock in, the bundle file out. Plan the tar layout, check the disk, open (or resume)
- * `<output>.partial` and its journal, fetch every remote member into its planned place, check what can only be checked
- * once it is there, then rename the finished file into place and drop the journal.
+ * The second half of `bundle`: a lock in, the bundle file out. Plan the tar layout, open (or resume, see
+ * open-partial-bundle.ts) `<output>.partial` and its journal, fetch every remote member into its planned place, check
+ * what can only be checked once it is there, then rename the finished file into place and drop the journal.
  */
 export interface WriteBundleOptions {
   /** The bundle file, an absolute path; with splitSize, the base name of its volumes. */
@@ -49,26 +47,8 @@ export async function writeBundle(
   const { output, sink, signal } = options
   const concurrency = options.concurrency ?? 8
   const plan = planLayout(lock.members)
-  const partialBase = `${output}.partial`
-  const journalPath = `${output}.journal`
   await mkdir(dirname(output), { recursive: true })
-  // Space first, before anything is written; an interrupted run's partial file already holds some of it.
-  await checkDiskSpace(
-    dirname(output),
-    plan.size,
-    existsSync(journalPath) ? await existingSize(partialBase) : 0,
-  )
-  const { journal, resumed } = await Journal.open(journalPath, plan.digest)
-  if (!resumed) await removeVolumes(partialBase)
-  if (resumed)
-    sink.emit({
-      type: 'log',
-      level: 'info',
-      code: 'I_RESUME',
-      message: `Resuming the interrupted bundle ${output}`,
-    })
-
-  const volumes = await VolumeSet.create(partialBase, plan.size, options.splitSize)
+  const { volumes, journal, resumed } = await openPartialBundle(output, plan, options.splitSize, sink)
   let written: Awaited<ReturnType<typeof writeBundleFile>>
   try {
     const fetchTask = root.child('Fetch blobs and files', {
@@ -108,38 +88,5 @@ export async function writeBundle(
     fetchedBytes: written.fetchedBytes,
     reusedBytes: written.reusedBytes,
     resumed,
-  }
-}
-
-async function checkDiskSpace(dir: string, needed: number, alreadyThere: number): Promise<void> {
-  const fs = await statfs(dir)
-  const free = fs.bavail * fs.bsize
-  const missing = needed - alreadyThere
-  if (missing > free) {
-    throw new AirgapError(
-      'E_ENVIRONMENT',
-      `Not enough disk space in ${dir}: the bundle needs ${formatBytes(needed)}${alreadyThere ? ` (${formatBytes(alreadyThere)} already written)` : ''}, and ${formatBytes(free)} is free.`,
-      { hints: ['Free some space, or write the bundle elsewhere with --output.'], data: { needed, free } },
-    )
-  }
-}
-
-async function existingSize(base: string): Promise<number> {
-  let total = 0
-  for (const path of [base, ...volumePaths(base, 1000)]) {
-    if (!existsSync(path)) {
-      if (path !== base) break
-      continue
-    }
-    total += (await stat(path)).blocks * 512 // allocated bytes: the file is sparse where nothing was written yet
-  }
-  return total
-}
-
-async function removeVolumes(base: string): Promise<void> {
-  await rm(base, { force: true })
-  for (const path of volumePaths(base, 1000)) {
-    if (!existsSync(path)) break
-    await rm(path, { force: true })
   }
 }
