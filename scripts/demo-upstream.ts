@@ -6,6 +6,7 @@
  * repositories; charts of oci:// repositories are pushed into the same registry as OCI chart artifacts (what
  * `helm push` writes), under their normalized registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
  * The definition's apt package sources get stand-in archives (scripts/demo-apt-archive.ts) signed with a demo key.
+ * Charts from git repositories are served over real git HTTP from stand-in repositories (scripts/demo-git-upstream.ts).
  * Writes the definition to bundle (see demoDefinition) to <work-dir>/definition and the --mirror (and
  * --mirror-keyring) flags to a file, then serves until it is stopped.
  * Usage: tsx scripts/demo-upstream.ts <definition.yaml> <flags-file> <work-dir>
@@ -30,6 +31,7 @@ import { pushBlob, pushImage, pushManifest } from '../test/support/images.js'
 import { startRegistry } from '../test/support/registry.js'
 import { findTool } from '../test/support/tools.js'
 import { demoArchiveKey, type StandInDeb, writeStandInArchive } from './demo-apt-archive.js'
+import { gitChartEntries, type StandInGitRepository, startStandInGitUpstream } from './demo-git-upstream.js'
 
 const [definition, flagsFile, workDir] = process.argv.slice(2)
 if (!definition || !flagsFile || !workDir)
@@ -40,14 +42,20 @@ const catalog = yaml.load(readFileSync(join(import.meta.dirname, 'demo-data', 'u
   charts: Record<string, { images: string[] }>
   /** Per package repository name: stand-in .deb name → version, dependencies, priority, suite. */
   debs?: Record<string, Record<string, StandInDeb>>
+  /** Repository URL → the folder (under demo-data) its stand-in is made from. */
+  gitRepositories?: Record<string, StandInGitRepository>
 }
+// Charts from git (`git:` entries) are not in charts: above; their stand-in repositories are served over git HTTP.
+const gitCharts = gitChartEntries(yaml.load(readFileSync(definition, 'utf8')))
+const gitChartIndexes = new Set(gitCharts.map((c) => c.index))
 const registry = await startRegistry({ flavor: 'distribution-v3' })
 const images = new Set(spec.images.map((i) => i.ref))
 const chartsDir = join(workDir, 'charts')
 mkdirSync(chartsDir, { recursive: true })
 const repoDirs = new Map<string, string>()
 const ociCharts: { tgz: string; repository: string; tag: string }[] = []
-for (const chart of spec.charts) {
+for (const [index, chart] of spec.charts.entries()) {
+  if (gitChartIndexes.has(index)) continue
   const entry = catalog.charts[`${chart.name}@${chart.version}`]
   if (!entry)
     throw new Error(
@@ -78,6 +86,15 @@ for (const dir of new Set([...repoDirs.values()])) {
     execFileSync(findTool('helm'), ['repo', 'index', sub])
   }
 }
+const gitUpstream = gitCharts.length
+  ? await startStandInGitUpstream(
+      gitCharts,
+      catalog.gitRepositories ?? {},
+      join(import.meta.dirname, 'demo-data'),
+      workDir,
+    )
+  : undefined
+for (const image of gitUpstream?.images ?? []) images.add(image)
 // Images the stages' own manifests name (the same walk `bundle` does over them; stage.yaml is the stage's settings).
 for (const stage of spec.stages) {
   const path = resolve(dirname(spec.source), stage.path)
@@ -157,10 +174,14 @@ for (const mirror of aptMirrors) {
   flags.push('--mirror', `${mirror.url}=${server.url}/${mirror.path}`)
   flags.push('--mirror-keyring', `${mirror.url}=${archiveKey!.keyring}`)
 }
+if (gitUpstream) flags.push(...gitUpstream.mirrorFlags)
 writeFileSync(join(workDir, 'definition'), `${demoDefinition()}\n`)
 writeFileSync(flagsFile, `${flags.join('\n')}\n`)
 console.error(
-  `simulated upstream: registry ${registry.url} (${images.size} stand-in images, ${ociCharts.length} OCI charts), charts ${server.url}`,
+  `simulated upstream: registry ${registry.url} (${images.size} stand-in images, ${ociCharts.length} OCI charts), charts ${server.url}` +
+    (gitUpstream
+      ? `, git ${gitUpstream.server.url} (${gitCharts.length} charts from stand-in repositories)`
+      : ''),
 )
 
 /**
@@ -170,24 +191,37 @@ console.error(
  * else is the definition as written.
  */
 function demoDefinition(): string {
-  if (spec.files.length === 0) return resolve(definition!)
+  const refRewrites = gitUpstream?.refRewrites ?? new Map<number, string>()
+  if (spec.files.length === 0 && refRewrites.size === 0) return resolve(definition!)
   const doc = parseDocument(readFileSync(definition!, 'utf8'))
-  doc.delete('files')
+  const why: string[] = []
+  if (spec.files.length) {
+    doc.delete('files')
+    why.push('without files: (the simulated upstream cannot serve the real release binaries)')
+  }
+  // A pinned commit of a real repository cannot be served by a stand-in: the copy pins the stand-in's commit.
+  for (const [index, commit] of refRewrites) {
+    const nested = typeof doc.getIn(['charts', index, 'git', 'url']) === 'string'
+    doc.setIn(nested ? ['charts', index, 'git', 'ref'] : ['charts', index, 'ref'], commit)
+  }
+  if (refRewrites.size) why.push('with git charts pinned to the commits of their STAND-IN repositories')
   const description = doc.getIn(['metadata', 'description'])
-  doc.setIn(
-    ['metadata', 'description'],
-    `DEMO copy without files: (the simulated upstream cannot serve the real release binaries). ${description ?? ''}`.trim(),
-  )
+  doc.setIn(['metadata', 'description'], `DEMO copy ${why.join(', ')}. ${description ?? ''}`.trim())
   for (const [i, stage] of spec.stages.entries())
     doc.setIn(['stages', i, 'path'], relative(workDir!, resolve(dirname(spec.source), stage.path)))
   const copy = join(workDir!, `${basename(definition!, '.yaml')}.demo.yaml`)
   writeFileSync(
     copy,
-    `# DEMO copy of ${resolve(definition!)} made by scripts/demo-upstream.ts: its files: section is left out.\n${doc.toString()}`,
+    `# DEMO copy of ${resolve(definition!)} made by scripts/demo-upstream.ts: ${why.join(', ')}.\n${doc.toString()}`,
   )
-  console.error(
-    `simulated upstream: ${spec.files.length} files (${spec.files.map((f) => f.path).join(', ')}) are left out of the DEMO bundle: their sha256 pins the real release bytes`,
-  )
+  if (spec.files.length)
+    console.error(
+      `simulated upstream: ${spec.files.length} files (${spec.files.map((f) => f.path).join(', ')}) are left out of the DEMO bundle: their sha256 pins the real release bytes`,
+    )
+  if (refRewrites.size)
+    console.error(
+      `simulated upstream: ${refRewrites.size} git chart(s) pinned to a real commit are pinned to their stand-in's commit in the DEMO copy`,
+    )
   return copy
 }
 
@@ -199,6 +233,7 @@ function listFiles(path: string): string[] {
 }
 
 const stop = async () => {
+  await gitUpstream?.stop()
   await server.stop()
   await registry.stop()
   process.exit(0)
