@@ -179,26 +179,43 @@ export async function fetchGitCommit(
     return repo
   }
   const { fetchUrl, credential } = remote(url, options)
-  try {
-    await runGit(
-      [
-        '-c',
-        'transfer.fsckObjects=true',
-        'fetch',
-        '--quiet',
-        '--depth',
-        '1',
-        '--no-tags',
-        '--no-write-fetch-head',
-      ].concat(['--', fetchUrl, commit]),
-      { cwd: repo, credential, signal: options.signal, git: options.git },
-    )
-  } catch (error) {
-    throw gitError(error, url, fetchUrl, 'ref', commit)
+  // Two runs fetching into the same cache repository at once contend for its shallow file: the loser waits and retries.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await fetchOnce(repo, fetchUrl, commit, credential, options)
+      break
+    } catch (error) {
+      const locked =
+        error instanceof GitFailure && /\.lock'?: File exists|Unable to create .*\.lock/i.test(error.stderr)
+      if (!locked || attempt >= 10) throw gitError(error, url, fetchUrl, 'ref', commit)
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
+    }
   }
   // A ref keeps the fetched commit from being pruned by a later `git gc` of the cache.
   await git(['update-ref', `refs/astrago-airgap/${commit}`, commit])
   return repo
+}
+
+async function fetchOnce(
+  repo: string,
+  fetchUrl: string,
+  commit: string,
+  credential: GitCredential | undefined,
+  options: GitSourceOptions,
+): Promise<void> {
+  await runGit(
+    [
+      '-c',
+      'transfer.fsckObjects=true',
+      'fetch',
+      '--quiet',
+      '--depth',
+      '1',
+      '--no-tags',
+      '--no-write-fetch-head',
+    ].concat(['--', fetchUrl, commit]),
+    { cwd: repo, credential, signal: options.signal, git: options.git },
+  )
 }
 
 export interface GitTreeFile {
@@ -390,6 +407,20 @@ export function gitError(
       data: { ...data, ref: commit },
       hints: [
         `Check that commit ${commit} was pushed to ${shown} (\`git branch -r --contains ${commit}\` in a clone).`,
+      ],
+    })
+  }
+  if (
+    /repository '.*' not found|Repository not found|does not appear to be a git repository|HTTP 404|returned error: 404/i.test(
+      s,
+    )
+  ) {
+    return new AirgapError('E_REMOTE', `${shown}${via}: no git repository there (${detail}).`, {
+      cause: error,
+      data,
+      hints: [
+        'Check the repository URL: `git ls-remote <url>` must list its branches from this machine.',
+        'A private repository may answer "not found" without credentials: give --username HOST=USER.',
       ],
     })
   }

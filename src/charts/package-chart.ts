@@ -22,7 +22,7 @@ import { isObject } from './repo-index.js'
 export interface PackageChartOptions {
   /** Files to add, or to put in place of the folder's own: path in the chart (`/`-separated) → file on disk. */
   extraFiles?: Map<string, string>
-  /** Paths in the chart to leave out (e.g. an outdated vendored dependency that extraFiles replaces). */
+  /** Paths in the chart to leave out, files or folders (e.g. an outdated dependency that extraFiles replaces). */
   omit?: Set<string>
   /** How the folder is named in messages (default: its path). */
   label?: string
@@ -87,7 +87,7 @@ export async function packageChart(dir: string, options: PackageChartOptions = {
     '',
     new Set([await realpath(dir)]),
     (rel, abs) => {
-      if (!options.omit?.has(rel)) files.set(rel, abs)
+      if (!omitted(rel, options.omit)) files.set(rel, abs)
     },
     ignore.ignores.bind(ignore),
   )
@@ -179,6 +179,14 @@ async function walk(
     await walk(childAbs, childRel, seen, add, ignores)
     seen.delete(real)
   }
+}
+
+/** Whether `rel` is one of the omitted paths or inside one of them. */
+function omitted(rel: string, omit: Set<string> | undefined): boolean {
+  if (!omit?.size) return false
+  for (let at = rel.length; at > 0; at = rel.lastIndexOf('/', at - 1))
+    if (omit.has(rel.slice(0, at))) return true
+  return false
 }
 
 function scalar(value: unknown): string | undefined {

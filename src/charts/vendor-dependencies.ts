@@ -90,8 +90,7 @@ export async function vendorDependencies(
       result.dependencies.push(record(dep, kept.version, kept.path, 'present'))
       continue
     }
-    for (const stale of present.filter((p) => p.name === dep.name && p.path.endsWith('.tgz')))
-      result.omit.add(stale.path)
+    for (const stale of present.filter((p) => p.name === dep.name)) result.omit.add(stale.path)
 
     if (repository.startsWith('file://')) {
       const packaged = await options

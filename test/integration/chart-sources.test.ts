@@ -146,6 +146,12 @@ beforeAll(async () => {
     'no-repository/Chart.yaml':
       'apiVersion: v2\nname: nr\nversion: 1.0.0\ndependencies:\n  - name: cache\n    version: 1.2.0\n    repository: "@stable"\n',
   })
+  // Version constraints: a range takes the newest match (with a warning); Chart.lock pins one.
+  await createGitRepository(join(gitRoot, 'org', 'ranges.git'), {
+    'range/Chart.yaml': `apiVersion: v2\nname: rg\nversion: 1.0.0\ndependencies:\n  - name: cache\n    version: ">=1.0.0 <2.0.0"\n    repository: ${chartRepo.url}\n`,
+    'locked/Chart.yaml': `apiVersion: v2\nname: lk\nversion: 1.0.0\ndependencies:\n  - name: cache\n    version: ^1.0.0\n    repository: ${chartRepo.url}\n`,
+    'locked/Chart.lock': `dependencies:\n- name: cache\n  repository: ${chartRepo.url}\n  version: 1.1.0\ndigest: sha256:0\ngenerated: "2026-01-01T00:00:00Z"\n`,
+  })
   gitServer = await startGitServer(gitRoot)
 
   const privateRoot = join(work, 'private-git')
@@ -262,6 +268,21 @@ describe('a chart from git', () => {
       credentials: { [host]: { username: 'field', password: 's3cr3t-t0ken' } },
     })
     expect(chart.metadata).toMatchObject({ name: 'secret', version: '2.0.0' })
+  })
+})
+
+describe('dependency versions', () => {
+  it('takes the newest version a range accepts, warning that a rebuild may differ; Chart.lock pins one', async () => {
+    const url = `${gitServer.url}/org/ranges.git`
+    const range = recorder()
+    const ranged = await build({ git: { url, ref: 'main', path: 'range' } }, { sink: range.sink })
+    expect(ranged.dependencies.map((d) => d.version)).toEqual(['1.2.0'])
+    expect(range.events.some((e) => e.type === 'log' && e.code === 'CHART_DEPENDENCY_RANGE')).toBe(true)
+    const lock = recorder()
+    const locked = await build({ git: { url, ref: 'main', path: 'locked' } }, { sink: lock.sink })
+    expect(locked.dependencies.map((d) => d.version)).toEqual(['1.1.0'])
+    expect(locked.files).toContain('charts/cache-1.1.0.tgz')
+    expect(lock.events.some((e) => e.type === 'log' && e.code === 'CHART_DEPENDENCY_RANGE')).toBe(false)
   })
 })
 
