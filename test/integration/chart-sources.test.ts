@@ -6,12 +6,18 @@ import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildSourceChart, type ChartSource, type SourceChart } from '../../src/charts/chart-source.js'
+import { readChartMetadata } from '../../src/charts/download.js'
 import { AirgapError } from '../../src/errors.js'
 import type { ProgressEvent } from '../../src/events/types.js'
 import { HttpClient } from '../../src/net/http.js'
+import { buildChartArtifact, pullChartArtifact } from '../../src/oci/chart-artifact.js'
+import { createRegistryClient } from '../../src/oci/create-registry-client.js'
+import { MediaType } from '../../src/oci/media-types.js'
 import { createChart, helm } from '../support/charts.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
 import { commitFiles, createGitRepository, type GitServer, startGitServer } from '../support/git-server.js'
+import { pushBlob, pushManifest } from '../support/images.js'
+import { startRegistry, type TestRegistry } from '../support/registry.js'
 import { findTool } from '../support/tools.js'
 
 const run = promisify(execFile)
@@ -166,6 +172,7 @@ afterAll(async () => {
   await gitServer?.stop()
   await privateServer?.stop()
   await chartRepo?.stop()
+  await http.close()
   if (work && !process.env.KEEP_HARNESS) rmSync(work, { recursive: true, force: true })
 })
 
@@ -283,6 +290,53 @@ describe('dependency versions', () => {
     expect(locked.dependencies.map((d) => d.version)).toEqual(['1.1.0'])
     expect(locked.files).toContain('charts/cache-1.1.0.tgz')
     expect(lock.events.some((e) => e.type === 'log' && e.code === 'CHART_DEPENDENCY_RANGE')).toBe(false)
+  })
+})
+
+describe('a dependency in an OCI registry', () => {
+  let registry: TestRegistry
+  beforeAll(async () => {
+    registry = await startRegistry()
+    const tgz = await createChart(join(work, 'oci-chart'), {
+      name: 'cache',
+      version: '1.2.0',
+      images: ['docker.io/library/redis:7.4'],
+    })
+    const bytes = await import('node:fs/promises').then((fs) => fs.readFile(tgz))
+    const artifact = buildChartArtifact(bytes, await readChartMetadata(bytes))
+    for (const [digest, blob] of [
+      [artifact.configDigest, artifact.config],
+      [artifact.chartDigest, bytes],
+    ] as const)
+      await pushBlob(registry, 'charts/cache', { digest, chunks: () => [blob] })
+    await pushManifest(registry, 'charts/cache', '1.2.0', MediaType.ociManifest, artifact.manifest)
+    await commitFiles(join(work, 'git', 'org', 'ranges.git'), {
+      'oci/Chart.yaml': `apiVersion: v2\nname: oc\nversion: 1.0.0\ndependencies:\n  - name: cache\n    version: 1.2.0\n    repository: oci://${registry.host}/charts\n`,
+      'oci-range/Chart.yaml': `apiVersion: v2\nname: or\nversion: 1.0.0\ndependencies:\n  - name: cache\n    version: ~1.2.0\n    repository: oci://${registry.host}/charts\n`,
+    })
+  })
+  afterAll(async () => {
+    await registry?.stop()
+  })
+
+  it('is pulled through the OCI puller, vendored, and renders with no network', async () => {
+    const { registry: client, http: registryHttp } = await createRegistryClient({
+      insecureRegistries: [registry.host],
+      toolVersion: 'test',
+      sink: { emit() {} },
+    })
+    const ociPull = (ref: string, signal?: AbortSignal) => pullChartArtifact(client, ref, signal)
+    const url = `${gitServer.url}/org/ranges.git`
+    const chart = await build({ git: { url, ref: 'main', path: 'oci' } }, { http: registryHttp, ociPull })
+    expect(chart.dependencies).toMatchObject([{ name: 'cache', version: '1.2.0', from: 'repository' }])
+    expect(await templateOffline(chart)).toContain('image: "docker.io/library/redis:7.4"')
+    // A range cannot be resolved in an OCI registry without listing its tags: the definition must pin it.
+    const range = await expectCode(
+      build({ git: { url, ref: 'main', path: 'oci-range' } }, { ociPull }),
+      'E_INPUT',
+    )
+    expect(range.data).toMatchObject({ field: 'dependencies', dependency: 'cache' })
+    await registryHttp.close()
   })
 })
 
