@@ -112,7 +112,7 @@ export async function resolveGitRef(
       git: options.git,
     }))
   } catch (error) {
-    throw gitError(error, source.url, fetchUrl, 'ref')
+    throw gitError(error, source.url, fetchUrl)
   }
   const refs = new Map<string, string>()
   for (const line of stdout.split('\n')) {
@@ -187,7 +187,7 @@ export async function fetchGitCommit(
     } catch (error) {
       const locked =
         error instanceof GitFailure && /\.lock'?: File exists|Unable to create .*\.lock/i.test(error.stderr)
-      if (!locked || attempt >= 10) throw gitError(error, url, fetchUrl, 'ref', commit)
+      if (!locked || attempt >= 10) throw gitError(error, url, fetchUrl, commit)
       await new Promise((resolve) => setTimeout(resolve, 500 * attempt))
     }
   }
@@ -368,19 +368,17 @@ class BlobWriter extends Writable {
   }
 }
 
-/** Turns a failed git run into the error the user needs; anything else passes through. */
-export function gitError(
-  error: unknown,
-  url: string,
-  fetchUrl: string,
-  field: string,
-  commit?: string,
-): unknown {
+/**
+ * Turns a failed git run into the error the user needs (anything else passes through). Its data.field names the
+ * definition field at fault (url, or ref for a commit the repository does not have) so the caller can add file:line:col.
+ */
+export function gitError(error: unknown, url: string, fetchUrl: string, commit?: string): unknown {
   if (!(error instanceof GitFailure)) return error
   const shown = redact(url)
   const via = fetchUrl !== url ? ` (through the mirror ${redact(fetchUrl)})` : ''
   const detail = error.stderr.trim().split('\n').slice(-2).join(' ')
-  const data = { field, url: shown, fetchUrl: redact(fetchUrl), stderr: error.stderr.trim() }
+  // `field` says which field of the definition is at fault, for the loader to point at its line.
+  const data = { field: 'url', url: shown, fetchUrl: redact(fetchUrl), stderr: error.stderr.trim() }
   const s = error.stderr
   if (
     /Authentication failed|could not read (Username|Password)|terminal prompts disabled|HTTP 40[13]|returned error: 40[13]|Permission denied \(publickey/i.test(
@@ -404,7 +402,7 @@ export function gitError(
   ) {
     return new AirgapError('E_REMOTE', `${shown}${via} has no commit ${commit}.`, {
       cause: error,
-      data: { ...data, ref: commit },
+      data: { ...data, field: 'ref', ref: commit },
       hints: [
         `Check that commit ${commit} was pushed to ${shown} (\`git branch -r --contains ${commit}\` in a clone).`,
       ],

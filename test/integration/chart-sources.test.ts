@@ -263,7 +263,7 @@ describe('a chart from git', () => {
     const host = new URL(privateServer.url).host
     const source: ChartSource = { git: { url, ref: 'main', path: 'chart' } }
     const error = await expectCode(build(source), 'E_AUTH')
-    expect(error.data?.field).toBe('ref')
+    expect(error.data?.field).toBe('url')
     const wrong = await expectCode(
       build(source, { credentials: { [host]: { username: 'field', password: 'wrong-password' } } }),
       'E_AUTH',
@@ -395,6 +395,7 @@ describe('errors say what is wrong and what to do', () => {
       'E_REMOTE',
     )
     expect(error.message).toContain(stopped.url)
+    expect(error.data?.field).toBe('url')
     await expectCode(
       build({ git: { url: `${gitServer.url}/org/no-such.git`, ref: 'main', path: '.' } }),
       'E_REMOTE',
@@ -410,6 +411,7 @@ describe('errors say what is wrong and what to do', () => {
     expect(error.data?.field).toBe('ref')
     const sha = await expectCode(build({ git: { url, ref: 'f'.repeat(40), path: 'charts/app' } }), 'E_REMOTE')
     expect(sha.message).toContain('f'.repeat(40))
+    expect(sha.data?.field).toBe('ref')
     const short = await expectCode(
       build({ git: { url, ref: mainCommit.slice(0, 10), path: 'charts/app' } }),
       'E_REMOTE',
