@@ -240,6 +240,13 @@ export async function listGitTree(
     if (!m) continue
     const [, mode, type, sha, file] = m as unknown as [string, string, string, string, string]
     if (path && file !== path && !file.startsWith(`${path}/`)) continue
+    if (file.split('/').some((part) => part === '..' || part === '.' || part === '' || part === '.git')) {
+      // fsck refuses such trees on fetch; a cache filled some other way must not write outside its folder either.
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `Commit ${commit} has an unsafe path "${file}"; it is not written out.`,
+      )
+    }
     if (type === 'blob' && (mode === '100644' || mode === '100755')) {
       files.push({ path: file, mode, sha })
       continue

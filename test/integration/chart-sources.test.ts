@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -271,10 +271,25 @@ describe('a chart from git', () => {
     expect(JSON.stringify({ m: wrong.message, d: wrong.data, h: wrong.hints })).not.toContain(
       'wrong-password',
     )
+    // A wrapper records every command line git is started with: the secret must be on none of them.
+    const argvLog = join(work, 'git-argv.log')
+    const wrapper = join(work, 'git-wrapper.sh')
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${argvLog}'\nexec '${findTool('git')}' "$@"\n`,
+      {
+        mode: 0o755,
+      },
+    )
     const chart = await build(source, {
       credentials: { [host]: { username: 'field', password: 's3cr3t-t0ken' } },
+      git: wrapper,
     })
     expect(chart.metadata).toMatchObject({ name: 'secret', version: '2.0.0' })
+    const argv = readFileSync(argvLog, 'utf8')
+    expect(argv).toContain('ls-remote')
+    expect(argv).toContain('fetch')
+    expect(argv).not.toContain('s3cr3t-t0ken')
   })
 })
 
