@@ -374,6 +374,44 @@ describe('a chart from a local folder', () => {
   })
 })
 
+describe('the files packaged', () => {
+  it('are the ones `helm package` takes from the same folder (.helmignore, hidden files, nested folders)', async () => {
+    const dir = join(work, 'oracle', 'tools')
+    const files: Record<string, string> = {
+      'Chart.yaml': 'apiVersion: v2\nname: tools\nversion: 3.1.4\n',
+      'values.yaml': 'a: 1\n',
+      '.helmignore': '# editor files\n*.swp\n*.md\n/ci/\nsecrets/*.key\n.git/\n',
+      'README.md': 'ignored\n',
+      LICENSE: 'kept\n',
+      'ci/values-test.yaml': 'ignored\n',
+      'docs/ci/kept.yaml': 'kept: a nested ci folder is not /ci/\n',
+      'secrets/tls.key': 'ignored\n',
+      'secrets/tls.crt': 'kept\n',
+      'templates/.hidden.yaml': 'ignored by the default rule\n',
+      'templates/a.swp': 'ignored\n',
+      'templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n',
+      'templates/sub/nested.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n',
+      'files/.keep': 'hidden files outside templates/ are kept\n',
+    }
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, path)), { recursive: true })
+      await writeFile(join(dir, path), content)
+    }
+    const ours = await build({ local: { dir } })
+    const out = mkdtempSync(join(work, 'helm-package-'))
+    await helm(['package', dir, '--destination', out], { home: join(work, 'helm') })
+    const { stdout } = await run('tar', ['-tzf', join(out, 'tools-3.1.4.tgz')])
+    const helmFiles = stdout
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^tools\//, ''))
+      .sort()
+    expect(ours.files.slice().sort()).toEqual(helmFiles)
+    expect(ours.files).toContain('docs/ci/kept.yaml')
+    expect(ours.files).not.toContain('secrets/tls.key')
+  })
+})
+
 describe('the packaged chart, with no network', () => {
   it('renders with helm from git: its own objects, the repository dependency and the file:// one', async () => {
     const chart = await build({
