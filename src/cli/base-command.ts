@@ -12,7 +12,8 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
 /**
  * The base of every astrago-airgap command. It owns the three things commands must not do themselves: choosing how
  * progress is shown (plain lines on stderr, NDJSON on stdout with --json, nothing with --quiet), turning errors into
- * a message and an exit code (docs/exit-codes.md), and turning Ctrl-C into an AbortSignal the core honours.
+ * a message and an exit code (docs/exit-codes.md), and turning Ctrl-C into an AbortSignal the core honours (a second
+ * Ctrl-C ends the process at once). The terminal renderer is stopped, and the cursor shown, on every way out.
  */
 export abstract class AirgapCommand<T> extends Command {
   static override enableJsonFlag = true
@@ -27,8 +28,17 @@ export abstract class AirgapCommand<T> extends Command {
   }
 
   private readonly abortController = new AbortController()
-  private readonly onSigint = () =>
-    this.abortController.abort(new AirgapError('E_INTERRUPTED', 'Interrupted by the user.'))
+  // The handler stays installed until the command ends, so a library that acts on a signal only when it holds the
+  // last handler (signal-exit, which the cursor restore uses) leaves the first Ctrl-C to the abort.
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    if (!this.abortController.signal.aborted) {
+      this.abortController.abort(new AirgapError('E_INTERRUPTED', 'Interrupted by the user.'))
+      return
+    }
+    this.renderer?.stop()
+    this.removeSignalHandlers()
+    process.kill(process.pid, signal)
+  }
 
   /** Aborted on Ctrl-C / SIGTERM: pass it to every core call. */
   protected get signal(): AbortSignal {
@@ -37,16 +47,20 @@ export abstract class AirgapCommand<T> extends Command {
 
   protected override async init(): Promise<void> {
     await super.init()
-    process.once('SIGINT', this.onSigint)
-    process.once('SIGTERM', this.onSigint)
+    process.on('SIGINT', this.onSignal)
+    process.on('SIGTERM', this.onSignal)
+  }
+
+  private removeSignalHandlers(): void {
+    process.off('SIGINT', this.onSignal)
+    process.off('SIGTERM', this.onSignal)
   }
 
   private renderer: TtyRenderer | undefined
 
   protected override async finally(error: Error | undefined): Promise<void> {
     this.renderer?.stop()
-    process.off('SIGINT', this.onSigint)
-    process.off('SIGTERM', this.onSigint)
+    this.removeSignalHandlers()
     await super.finally(error)
   }
 
@@ -80,6 +94,8 @@ export abstract class AirgapCommand<T> extends Command {
   protected override async catch(error: Interfaces.CommandError): Promise<void> {
     const e = describeError(error)
     process.exitCode = e.exitCode
+    // The live task tree is finished first, so its last redraw cannot overwrite the error below it.
+    this.renderer?.stop()
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(error))
       return

@@ -1,4 +1,7 @@
+import cliCursor from 'cli-cursor'
+import { colorEnabled } from './color-support.js'
 import { formatBytes, formatDuration, formatRate } from './format.js'
+import { fitLine, printable } from './terminal-line.js'
 import type { EventSink, ProgressEvent, TaskStatus, Unit } from './types.js'
 
 /**
@@ -9,6 +12,10 @@ import type { EventSink, ProgressEvent, TaskStatus, Unit } from './types.js'
  * astrago-airgap's core runs its own work and only reports it; mapping a stream of events onto listr2's task model
  * would need every subtask known before its parent starts, which a bundle (one task per image, discovered while
  * resolving) cannot give.
+ *
+ * Every line is cut to the terminal's width in cells (see terminal-line.ts), colour follows NO_COLOR and FORCE_COLOR
+ * (color-support.ts), and the cursor is hidden while the tree is live and shown again when it settles or stops; the
+ * cursor library also shows it when the process exits or dies from a signal.
  */
 interface Node {
   id: string
@@ -26,10 +33,20 @@ interface Node {
 }
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
-const MARKS: Record<TaskStatus, string> = {
-  done: '\u001b[32m✔\u001b[0m',
-  skipped: '\u001b[33m↓\u001b[0m',
-  failed: '\u001b[31m✖\u001b[0m',
+const MARKS: Record<TaskStatus, [mark: string, sgr: number]> = {
+  done: ['✔', 32],
+  skipped: ['↓', 33],
+  failed: ['✖', 31],
+}
+const CYAN = 36
+const YELLOW = 33
+const DIM = 2
+
+export interface TtyRendererOptions {
+  verbose?: boolean
+  intervalMs?: number
+  /** Use colour; by default decided from the environment and whether the stream is a terminal. */
+  color?: boolean
 }
 
 export class TtyRenderer implements EventSink {
@@ -39,19 +56,25 @@ export class TtyRenderer implements EventSink {
   private frame = 0
   private timer: NodeJS.Timeout | undefined
   private readonly logs: string[] = []
+  private readonly color: boolean
+  private cursorHidden = false
+  private stopped = false
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
-    private readonly options: { verbose?: boolean; intervalMs?: number } = {},
-  ) {}
+    private readonly options: TtyRendererOptions = {},
+  ) {
+    this.color = options.color ?? colorEnabled(process.env, Boolean(stream.isTTY))
+  }
 
   emit(event: ProgressEvent): void {
+    if (this.stopped) return
     switch (event.type) {
       case 'task.start': {
         const parent = event.parent ? this.nodes.get(event.parent) : undefined
         const node: Node = {
           id: event.id,
-          title: event.title,
+          title: printable(event.title),
           parent: event.parent,
           depth: parent ? parent.depth + 1 : 0,
           started: Date.now(),
@@ -74,31 +97,66 @@ export class TtyRenderer implements EventSink {
       case 'task.end': {
         const node = this.nodes.get(event.id)
         if (node)
-          Object.assign(node, { status: event.status, message: event.message, durationMs: event.durationMs })
+          Object.assign(node, {
+            status: event.status,
+            message: event.message === undefined ? undefined : printable(event.message),
+            durationMs: event.durationMs,
+          })
         if (node && !node.parent) this.draw()
         break
       }
       case 'log':
         if (event.level === 'debug' && !this.options.verbose) return
         this.logs.push(
-          `${event.level === 'warn' ? '\u001b[33mwarning\u001b[0m' : event.level}: ${event.message}`,
+          ...event.message
+            .split(/\r?\n/)
+            .map((line, i) =>
+              i === 0
+                ? `${event.level === 'warn' ? this.paint(YELLOW, 'warning') : event.level}: ${printable(line)}`
+                : `  ${printable(line)}`,
+            ),
         )
         this.draw()
         break
     }
-    if ([...this.nodes.values()].every((n) => n.status)) this.stop()
+    if ([...this.nodes.values()].every((n) => n.status)) this.settle()
   }
 
   private start(): void {
-    this.timer ??= setInterval(() => this.draw(), this.options.intervalMs ?? 100)
-    this.timer.unref()
+    if (!this.timer) {
+      this.timer = setInterval(() => this.draw(), this.options.intervalMs ?? 100)
+      this.timer.unref()
+    }
+    if (!this.cursorHidden) {
+      this.cursorHidden = true
+      cliCursor.hide(this.stream)
+    }
   }
 
-  /** Draws a last time and stops redrawing (also called when every task has ended). */
-  stop(): void {
+  /** Every task has ended: draws a last time, stops redrawing and shows the cursor until a new task starts. */
+  private settle(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = undefined
     this.draw()
+    if (this.cursorHidden) {
+      this.cursorHidden = false
+      cliCursor.show(this.stream)
+    }
+  }
+
+  /**
+   * Ends rendering for good (the command is finishing, or failed, or was interrupted): draws a last time, leaves what
+   * is drawn where it is, shows the cursor, and ignores later events. Safe to call more than once.
+   */
+  stop(): void {
+    if (this.stopped) return
+    this.settle()
+    this.drawnLines = 0
+    this.stopped = true
+  }
+
+  private paint(sgr: number, text: string): string {
+    return this.color ? `\u001b[${sgr}m${text}\u001b[0m` : text
   }
 
   private draw(): void {
@@ -114,8 +172,7 @@ export class TtyRenderer implements EventSink {
     }
     for (const id of this.roots) live.push(...this.renderNode(this.nodes.get(id)!, false))
     const clear = this.drawnLines ? `\u001b[${this.drawnLines}A\u001b[0J` : ''
-    const fit = (line: string) => (visibleLength(line) > width ? `${line.slice(0, width - 1)}…` : line)
-    const text = [...lines, ...live].map(fit).join('\n')
+    const text = [...lines, ...live].map((line) => fitLine(line, width)).join('\n')
     if (clear || text) this.stream.write(`${clear}${text}${text ? '\n' : ''}`)
     this.drawnLines = live.length
   }
@@ -124,7 +181,8 @@ export class TtyRenderer implements EventSink {
     const indent = '  '.repeat(node.depth)
     if (node.status) {
       const message = node.message ? `: ${node.message}` : ''
-      const line = `${indent}${MARKS[node.status]} ${node.title} (${formatDuration(node.durationMs ?? 0)})${message}`
+      const [mark, sgr] = MARKS[node.status]
+      const line = `${indent}${this.paint(sgr, mark)} ${node.title} (${formatDuration(node.durationMs ?? 0)})${message}`
       // A finished task collapses to one line, unless it failed: then its failed children show why.
       if (node.status !== 'failed' || finished) {
         const failedChildren = node.children
@@ -135,7 +193,7 @@ export class TtyRenderer implements EventSink {
       }
       return [line]
     }
-    const lines = [`${indent}\u001b[36m${FRAMES[this.frame]}\u001b[0m ${node.title}${this.progress(node)}`]
+    const lines = [`${indent}${this.paint(CYAN, FRAMES[this.frame]!)} ${node.title}${this.progress(node)}`]
     const running = node.children.map((c) => this.nodes.get(c)!).filter((c) => !c.status)
     const shown = running.slice(0, 8)
     for (const child of shown) lines.push(...this.renderNode(child, false))
@@ -146,7 +204,7 @@ export class TtyRenderer implements EventSink {
   private progress(node: Node): string {
     if (node.done === undefined) {
       const elapsed = (Date.now() - node.started) / 1000
-      return elapsed >= 2 ? ` \u001b[2m${formatDuration(Date.now() - node.started)}\u001b[0m` : ''
+      return elapsed >= 2 ? ` ${this.paint(DIM, formatDuration(Date.now() - node.started))}` : ''
     }
     const seconds = Math.max((Date.now() - node.started) / 1000, 0.001)
     if (node.unit !== 'bytes') return node.total ? ` [${node.done}/${node.total}]` : ` [${node.done}]`
@@ -166,9 +224,4 @@ export class TtyRenderer implements EventSink {
     for (const child of node.children) this.forget(this.nodes.get(child)!)
     this.nodes.delete(node.id)
   }
-}
-
-function visibleLength(text: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes to measure the visible width
-  return text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').length
 }

@@ -1,10 +1,15 @@
-import { describe, expect, it } from 'vitest'
+import stripAnsi from 'strip-ansi'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { TtyRenderer } from '../../src/events/render-tty.js'
 import { Task } from '../../src/events/tasks.js'
+import { cellWidth } from '../../src/events/terminal-line.js'
 
-function fakeTerminal() {
+const HIDE_CURSOR = '\u001b[?25l'
+const SHOW_CURSOR = '\u001b[?25h'
+
+function fakeTerminal(columns = 120, isTTY = false) {
   const writes: string[] = []
-  const stream = { columns: 120, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream
+  const stream = { columns, isTTY, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI codes to read what a person sees
   const plain = () => writes.join('').replace(/\u001b\[[0-9;]*[A-Za-z]/g, '')
   return { stream, writes, plain }
@@ -34,5 +39,84 @@ describe('TtyRenderer', () => {
     root.child('stage gpu').end('failed', 'Deployment gpu-operator not ready')
     root.end('failed', 'stage gpu failed')
     expect(term.plain()).toMatch(/✖ Install .*stage gpu failed\n\s+✖ stage gpu .*not ready/)
+  })
+
+  afterEach(() => {
+    vi.unstubAllEnvs()
+  })
+
+  it('fits every line in the terminal width counted in cells, and ends each coloured line with a reset', () => {
+    const term = fakeTerminal(24)
+    const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000, color: true })
+    const root = new Task(renderer, '📦 イメージを取得 and a long tail')
+    root.child('🚀 배포 단계 gpu-operator 漢字漢字').end('failed', '컨테이너 이미지 준비 실패')
+    renderer.emit({ type: 'log', level: 'warn', message: '警告: 🐳 registry は遅い and more' })
+    root.end('failed', '中文字符中文字符中文字符')
+    // Each write starts with cursor movement for the redraw; what follows is the lines a person sees.
+    const lines = term.writes
+      .join('')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: removes the cursor movement between redraws
+      .replace(/\u001b\[(\d+A|0J|\?25[lh])/g, '')
+      .split('\n')
+      .filter(Boolean)
+    expect(lines.length).toBeGreaterThanOrEqual(4)
+    for (const line of lines) {
+      expect(cellWidth(line), JSON.stringify(line)).toBeLessThanOrEqual(24)
+      if (line.includes('\u001b')) expect(line.endsWith('\u001b[0m'), JSON.stringify(line)).toBe(true)
+    }
+  })
+
+  it('uses no colour under NO_COLOR, and colour under FORCE_COLOR', () => {
+    const draw = () => {
+      const term = fakeTerminal(80, true)
+      const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
+      const root = new Task(renderer, 'Bundle')
+      renderer.emit({ type: 'log', level: 'warn', message: 'slow' })
+      root.end('done')
+      return term.writes.join('')
+    }
+    vi.stubEnv('NO_COLOR', '1')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looks for any SGR (colour) sequence
+    expect(draw()).not.toMatch(/\u001b\[[0-9;]*m/)
+    expect(stripAnsi(draw())).toContain('✔ Bundle')
+    vi.stubEnv('FORCE_COLOR', '1')
+    expect(draw()).toContain('\u001b[32m✔\u001b[0m')
+  })
+
+  it('hides the cursor while tasks run and shows it again when they end', () => {
+    const term = fakeTerminal(80, true)
+    const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
+    const root = new Task(renderer, 'Bundle')
+    expect(term.writes.join('')).toContain(HIDE_CURSOR)
+    expect(term.writes.join('')).not.toContain(SHOW_CURSOR)
+    root.end('done')
+    const all = term.writes.join('')
+    expect(all.lastIndexOf(SHOW_CURSOR)).toBeGreaterThan(all.lastIndexOf(HIDE_CURSOR))
+  })
+
+  it('shows the cursor when stopped with tasks still running, and draws nothing after it', () => {
+    const term = fakeTerminal(80, true)
+    const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
+    const root = new Task(renderer, 'Install')
+    root.child('stage gpu')
+    renderer.stop()
+    expect(term.writes.at(-1)).toBe(SHOW_CURSOR)
+    const count = term.writes.length
+    renderer.stop()
+    root.end('failed', 'interrupted')
+    expect(term.writes.length).toBe(count)
+  })
+
+  it('prints titles from a bundle as plain text: no escape codes of theirs, no extra lines', () => {
+    const term = fakeTerminal(80)
+    const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
+    const root = new Task(renderer, 'image \u001b[2J\u001b[Hevil\nsecond line')
+    root.end('done', 'ok\r\u001b[31mred')
+    const out = term.writes.join('')
+    expect(out).not.toContain('\u001b[2J')
+    expect(out).not.toContain('\u001b[31m')
+    expect(out.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(/image evil second line \(\d+ms\): ok red$/),
+    ])
   })
 })

@@ -1,0 +1,40 @@
+/**
+ * One line of the live task tree, made safe for a terminal: text from the core becomes plain printable characters,
+ * and a finished line is cut to the terminal's width in cells (a CJK character or an emoji takes two) without
+ * cutting through a colour code or leaving a colour open for the lines below.
+ */
+import cliTruncate from 'cli-truncate'
+import stringWidth from 'string-width'
+import stripAnsi from 'strip-ansi'
+
+const RESET = '\u001b[0m'
+
+/**
+ * Cuts `line` (which may hold SGR colour codes) to at most `columns` terminal cells, ending with '…' when cut. A line
+ * that holds any escape code ends with a reset, so whatever the cut, the next line starts with no colour.
+ */
+export function fitLine(line: string, columns: number): string {
+  const limit = Math.max(1, Math.floor(columns))
+  let fitted = line
+  // cli-truncate 5 can overshoot by one cell when the cut falls inside a wide character (fixed upstream only for
+  // Node 22): cut one cell shorter until the result fits.
+  for (let target = limit; stringWidth(fitted) > limit && target > 0; target -= 1)
+    fitted = cliTruncate(line, target, { position: 'end', truncationCharacter: '…' })
+  if (stringWidth(fitted) > limit) fitted = '…'
+  return line.includes('\u001b') ? `${fitted}${RESET}` : fitted
+}
+
+/**
+ * Text from the core (task titles, messages, logs) as one run of printable characters: escape sequences are
+ * removed and other control characters (newline, tab, carriage return, bell...) become spaces. Titles can hold names
+ * read from a bundle, which must not move the cursor, change colours or add lines the renderer does not count.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are exactly what is replaced
+  return stripAnsi(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
+}
+
+/** The width of `text` in terminal cells, escape codes not counted. */
+export function cellWidth(text: string): number {
+  return stringWidth(text)
+}
