@@ -171,7 +171,9 @@ export class TtyRenderer implements EventSink {
       this.forget(root)
     }
     for (const id of this.roots) live.push(...this.renderNode(this.nodes.get(id)!, false))
-    const clear = this.drawnLines ? `\u001b[${this.drawnLines}A\u001b[0J` : ''
+    // Back to the first column before going up: something may have echoed on the line below the tree (the terminal
+    // echoes ^C there), and a redraw that starts mid-line would wrap.
+    const clear = this.drawnLines ? `\r\u001b[${this.drawnLines}A\u001b[0J` : ''
     const text = [...lines, ...live].map((line) => fitLine(line, width)).join('\n')
     if (clear || text) this.stream.write(`${clear}${text}${text ? '\n' : ''}`)
     this.drawnLines = live.length
