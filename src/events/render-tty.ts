@@ -9,9 +9,8 @@ import type { EventSink, ProgressEvent, TaskStatus, Unit } from './types.js'
  * ETA); finished subtasks collapse, finished top-level tasks stay as one line with their outcome and duration.
  *
  * It renders the core's events itself rather than through listr2: listr2 owns the task functions it runs, whereas
- * astrago-airgap's core runs its own work and only reports it; mapping a stream of events onto listr2's task model
- * would need every subtask known before its parent starts, which a bundle (one task per image, discovered while
- * resolving) cannot give.
+ * astrago-airgap's core runs its own work and only reports it, and a running listr2 list takes no new tasks, while a
+ * bundle finds its tasks (one per image) as it resolves. See docs/decisions.md.
  *
  * Every line is cut to the terminal's width in cells (see terminal-line.ts), colour follows NO_COLOR and FORCE_COLOR
  * (color-support.ts), and the cursor is hidden while the tree is live and shown again when it settles or stops; the
