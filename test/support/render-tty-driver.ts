@@ -17,7 +17,7 @@ const ROOT = new URL('../..', import.meta.url).pathname
 const WIDE = '漢字の画像🚀📦🐳한국어'
 
 /** A title of about `cells` terminal cells, mixing ASCII, CJK and emoji. */
-export function wideTitle(prefix: string, cells: number): string {
+function wideTitle(prefix: string, cells: number): string {
   let title = prefix
   while (title.length * 1.5 < cells) title += ` ${WIDE} docker.io/library/nginx:1.27`
   return title
