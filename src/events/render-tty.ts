@@ -170,9 +170,10 @@ export class TtyRenderer implements EventSink {
       this.forget(root)
     }
     for (const id of this.roots) live.push(...this.renderNode(this.nodes.get(id)!, false))
-    // Back to the first column before going up: something may have echoed on the line below the tree (the terminal
-    // echoes ^C there), and a redraw that starts mid-line would wrap.
-    const clear = this.drawnLines ? `\r\u001b[${this.drawnLines}A\u001b[0J` : ''
+    // Erases the tree line by line, from the line below it (where the terminal may have echoed ^C) up to its first
+    // line, and starts again in the first column. Not "erase to end of screen": with the tree at the top of the
+    // screen, tmux moves what that erases into the scrollback, one copy of the tree per frame.
+    const clear = this.drawnLines ? `\r\u001b[2K${'\u001b[1A\u001b[2K'.repeat(this.drawnLines)}` : ''
     const text = [...lines, ...live].map((line) => fitLine(line, width)).join('\n')
     if (clear || text) this.stream.write(`${clear}${text}${text ? '\n' : ''}`)
     this.drawnLines = live.length

@@ -50,6 +50,8 @@ describe.each([40, 200])('the terminal renderer at %i columns', (columns) => {
     const pane = await startDriver('done', columns)
     const lines = await expectCleanExit(pane, 0)
     expect(lines.some((line) => line.startsWith('✔ 📦 バンドル demo 1.0.0') && line.endsWith('…'))).toBe(true)
+    // Redraws replace the tree in place: no frame of it is left on the screen or pushed into the scrollback.
+    expect(lines.filter((line) => line.includes('バンドル demo'))).toHaveLength(1)
     expect((await pane.lines({ escapes: true })).some((line) => SGR.test(line))).toBe(true)
   })
 
@@ -61,6 +63,8 @@ describe.each([40, 200])('the terminal renderer at %i columns', (columns) => {
     await pane.sendKeys('C-c')
     const lines = await expectCleanExit(pane, 130)
     expect(lines.some((line) => line.startsWith('Error [E_INTERRUPTED]'))).toBe(true)
+    // The tree as it was when interrupted stays, once.
+    expect(lines.filter((line) => line.includes('バンドル demo'))).toHaveLength(1)
   })
 
   it('leaves an error readable below the task tree and shows the cursor', async () => {

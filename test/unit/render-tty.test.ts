@@ -56,7 +56,7 @@ describe('TtyRenderer', () => {
     const lines = term.writes
       .join('')
       // biome-ignore lint/suspicious/noControlCharactersInRegex: removes the cursor movement between redraws
-      .replace(/\u001b\[(\d+A|0J|\?25[lh])/g, '')
+      .replace(/\u001b\[(\d+A|[02]?[JK]|\?25[lh])/g, '')
       .split('\n')
       .filter(Boolean)
     expect(lines.length).toBeGreaterThanOrEqual(4)
