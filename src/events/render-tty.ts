@@ -1,7 +1,7 @@
 import cliCursor from 'cli-cursor'
 import { colorEnabled } from './color-support.js'
 import { formatBytes, formatDuration, formatRate } from './format.js'
-import { fitLine, printable } from './terminal-line.js'
+import { fitLine, fitParts, printable } from './terminal-line.js'
 import type { EventSink, ProgressEvent, TaskStatus, Unit } from './types.js'
 
 /**
@@ -161,45 +161,54 @@ export class TtyRenderer implements EventSink {
   private draw(): void {
     this.frame = (this.frame + 1) % FRAMES.length
     const width = this.stream.columns || 100
-    const lines: string[] = this.logs.splice(0)
+    const lines: string[] = this.logs.splice(0).map((line) => fitLine(line, width))
     // Logs and finished top-level tasks are printed once, above the live area, and scroll away.
     const live: string[] = []
     while (this.roots.length && this.nodes.get(this.roots[0]!)?.status) {
       const root = this.nodes.get(this.roots.shift()!)!
-      lines.push(...this.renderNode(root, true))
+      lines.push(...this.renderNode(root, true, width))
       this.forget(root)
     }
-    for (const id of this.roots) live.push(...this.renderNode(this.nodes.get(id)!, false))
+    for (const id of this.roots) live.push(...this.renderNode(this.nodes.get(id)!, false, width))
     // Erases the tree line by line, from the line below it (where the terminal may have echoed ^C) up to its first
     // line, and starts again in the first column. Not "erase to end of screen": with the tree at the top of the
     // screen, tmux moves what that erases into the scrollback, one copy of the tree per frame.
     const clear = this.drawnLines ? `\r\u001b[2K${'\u001b[1A\u001b[2K'.repeat(this.drawnLines)}` : ''
-    const text = [...lines, ...live].map((line) => fitLine(line, width)).join('\n')
+    const text = [...lines, ...live].join('\n')
     if (clear || text) this.stream.write(`${clear}${text}${text ? '\n' : ''}`)
     this.drawnLines = live.length
   }
 
-  private renderNode(node: Node, finished: boolean): string[] {
+  /** The lines of a task and its shown subtasks, each already fitted to `width` cells. */
+  private renderNode(node: Node, finished: boolean, width: number): string[] {
     const indent = '  '.repeat(node.depth)
     if (node.status) {
       const message = node.message ? `: ${node.message}` : ''
       const [mark, sgr] = MARKS[node.status]
-      const line = `${indent}${this.paint(sgr, mark)} ${node.title} (${formatDuration(node.durationMs ?? 0)})${message}`
+      const line = fitParts(
+        `${indent}${this.paint(sgr, mark)} `,
+        node.title,
+        ` (${formatDuration(node.durationMs ?? 0)})${message}`,
+        width,
+      )
       // A finished task collapses to one line, unless it failed: then its failed children show why.
       if (node.status !== 'failed' || finished) {
         const failedChildren = node.children
           .map((c) => this.nodes.get(c)!)
           .filter((c) => c.status === 'failed')
-          .flatMap((c) => this.renderNode(c, true))
+          .flatMap((c) => this.renderNode(c, true, width))
         return [line, ...failedChildren]
       }
       return [line]
     }
-    const lines = [`${indent}${this.paint(CYAN, FRAMES[this.frame]!)} ${node.title}${this.progress(node)}`]
+    const lines = [
+      fitParts(`${indent}${this.paint(CYAN, FRAMES[this.frame]!)} `, node.title, this.progress(node), width),
+    ]
     const running = node.children.map((c) => this.nodes.get(c)!).filter((c) => !c.status)
     const shown = running.slice(0, 8)
-    for (const child of shown) lines.push(...this.renderNode(child, false))
-    if (running.length > shown.length) lines.push(`${indent}  … and ${running.length - shown.length} more`)
+    for (const child of shown) lines.push(...this.renderNode(child, false, width))
+    if (running.length > shown.length)
+      lines.push(fitLine(`${indent}  … and ${running.length - shown.length} more`, width))
     return lines
   }
 

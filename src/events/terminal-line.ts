@@ -24,6 +24,20 @@ export function fitLine(line: string, columns: number): string {
   return line.includes('\u001b') ? `${fitted}${RESET}` : fitted
 }
 
+/** The fewest cells a title keeps when `fitParts` cuts it to keep a line's tail in view. */
+const MIN_TITLE_CELLS = 12
+
+/**
+ * Fits `head` + `title` + `tail` in `columns` cells by cutting the title first, so what follows it (a progress bar, a
+ * duration, an outcome) stays in view; the title keeps at least a few cells, and when even that does not leave room,
+ * the line is cut at its end. `title` must be plain text (see `printable`).
+ */
+export function fitParts(head: string, title: string, tail: string, columns: number): string {
+  const titleCells = cellWidth(title)
+  const room = Math.max(columns - cellWidth(head) - cellWidth(tail), Math.min(MIN_TITLE_CELLS, titleCells))
+  return fitLine(`${head}${titleCells > room ? fitLine(title, room) : title}${tail}`, columns)
+}
+
 /**
  * Text from the core (task titles, messages, logs) as one run of printable characters: escape sequences are
  * removed and other control characters (newline, tab, carriage return, bell...) become spaces. Titles can hold names

@@ -49,22 +49,29 @@ describe.each([40, 200])('the terminal renderer at %i columns', (columns) => {
   it('fits the finished task tree in the pane, in colour, and shows the cursor again', async () => {
     const pane = await startDriver('done', columns)
     const lines = await expectCleanExit(pane, 0)
-    expect(lines.some((line) => line.startsWith('✔ 📦 バンドル demo 1.0.0') && line.endsWith('…'))).toBe(true)
+    const root = lines.find((line) => line.startsWith('✔ 📦 バンドル'))
+    expect(root).toContain('…')
+    // Where there is room, the title is cut rather than the outcome after it.
+    if (columns >= 200)
+      expect(root).toMatch(/… \(\d+(\.\d+)?m?s\): 漢字の画像🚀📦🐳한국어 demo-1\.0\.0\.tar$/)
     // Redraws replace the tree in place: no frame of it is left on the screen or pushed into the scrollback.
-    expect(lines.filter((line) => line.includes('バンドル demo'))).toHaveLength(1)
+    expect(lines.filter((line) => line.includes('バンドル'))).toHaveLength(1)
     expect((await pane.lines({ escapes: true })).some((line) => SGR.test(line))).toBe(true)
   })
 
   it('hides the cursor while tasks run, and after Ctrl-C reports the interruption and shows the cursor', async () => {
     const pane = await startDriver('wait', columns)
-    const running = await pane.waitFor(/^\s+. イメージ images/)
+    // At 200 columns the byte progress shows after the cut title; at 40 there is room for the start of the title only.
+    const running = await pane.waitFor(
+      columns >= 200 ? /^\s+. イメージ images .*… [█░]{20} \d+% .*MiB/ : /^\s+. イメージ/,
+    )
     expectFits(running, columns)
     expect(await pane.cursorVisible()).toBe(false)
     await pane.sendKeys('C-c')
     const lines = await expectCleanExit(pane, 130)
     expect(lines.some((line) => line.startsWith('Error [E_INTERRUPTED]'))).toBe(true)
     // The tree as it was when interrupted stays, once.
-    expect(lines.filter((line) => line.includes('バンドル demo'))).toHaveLength(1)
+    expect(lines.filter((line) => line.includes('バンドル'))).toHaveLength(1)
   })
 
   it('leaves an error readable below the task tree and shows the cursor', async () => {
@@ -73,7 +80,7 @@ describe.each([40, 200])('the terminal renderer at %i columns', (columns) => {
     const error = lines.findIndex((line) => line.startsWith('Error [E_INTERNAL]'))
     expect(error).toBeGreaterThan(0)
     // The tree's last drawing stays above the error, not over it.
-    expect(lines.slice(0, error).some((line) => line.includes('バンドル demo 1.0.0'))).toBe(true)
+    expect(lines.slice(0, error).some((line) => line.includes('バンドル'))).toBe(true)
     expect(lines.slice(error + 1).every((line) => !line.includes('バンドル'))).toBe(true)
   })
 })
@@ -81,7 +88,7 @@ describe.each([40, 200])('the terminal renderer at %i columns', (columns) => {
 describe('the terminal renderer, other exits and settings', () => {
   it('shows the cursor again after SIGTERM', async () => {
     const pane = await startDriver('wait', 80)
-    await pane.waitFor(/^\s+. イメージ images/)
+    await pane.waitFor(/^\s+. イメージ/)
     expect(await pane.cursorVisible()).toBe(false)
     const shell = (await pane.display('#{pane_pid}')).trim()
     const { stdout } = await promisify(execFile)('pgrep', ['-P', shell])

@@ -1,6 +1,6 @@
 import stripAnsi from 'strip-ansi'
 import { describe, expect, it } from 'vitest'
-import { cellWidth, fitLine, printable } from '../../src/events/terminal-line.js'
+import { cellWidth, fitLine, fitParts, printable } from '../../src/events/terminal-line.js'
 
 const RESET = '\u001b[0m'
 const LINES = [
@@ -42,6 +42,28 @@ describe('fitLine', () => {
     const fitted = fitLine('\u001b[2mdimmed text that is far too long\u001b[0m', 10)
     expect(stripAnsi(fitted)).toBe('dimmed te…')
     expect(fitted.endsWith(RESET)).toBe(true)
+  })
+})
+
+describe('fitParts', () => {
+  const head = '  \u001b[36m⠋\u001b[0m '
+  const title = '📦 イメージを取得 docker.io/library/nginx:1.27 漢字漢字'
+  const tail = ' ██████████░░░░░░░░░░ 50% 2.0 MiB of 4.0 MiB'
+
+  it('cuts the title first, so the tail stays in view', () => {
+    const fitted = fitParts(head, title, tail, 80)
+    expect(cellWidth(fitted)).toBeLessThanOrEqual(80)
+    expect(stripAnsi(fitted)).toMatch(/^ {2}⠋ 📦 イメージを取得 .*… █+░+ 50% 2\.0 MiB of 4\.0 MiB$/)
+    expect(fitted.endsWith(RESET)).toBe(true)
+  })
+
+  it('keeps a few cells of the title and cuts the tail when the terminal is too narrow for both', () => {
+    for (let columns = 1; columns <= 100; columns += 1) {
+      const fitted = fitParts(head, title, tail, columns)
+      expect(cellWidth(fitted), `at ${columns}: ${JSON.stringify(fitted)}`).toBeLessThanOrEqual(columns)
+      expect(fitted.endsWith(RESET)).toBe(true)
+    }
+    expect(stripAnsi(fitParts(head, title, tail, 30))).toBe('  ⠋ 📦 イメージ… ██████████░░…')
   })
 })
 
