@@ -1,6 +1,6 @@
 import type { BundleMetadata } from '../bundle/metadata.js'
 import type { EventSink } from '../events/types.js'
-import { readInstallState } from '../stages/install-stages.js'
+import { readInstallState } from '../stages/install-status.js'
 import { type AuditResult, auditFailure, auditImages } from './audit-images.js'
 
 /**

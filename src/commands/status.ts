@@ -1,7 +1,7 @@
 import { AirgapCommand } from '../cli/base-command.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { AirgapError } from '../errors.js'
-import { readInstallState } from '../stages/install-stages.js'
+import { readInstallState } from '../stages/install-status.js'
 import type { InstallState } from '../stages/state.js'
 
 export default class Status extends AirgapCommand<InstallState> {

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { findHelm } from '../helm/find-helm.js'
-import { type UninstallResult, uninstallStages } from '../stages/install-stages.js'
+import { type UninstallResult, uninstallStages } from '../stages/uninstall-stages.js'
 
 export default class Uninstall extends AirgapCommand<UninstallResult> {
   static override summary = 'Remove what the install applied, stage by stage in reverse order.'

@@ -8,12 +8,9 @@ import { bundleFromDefinition } from '../../src/bundle/bundle-from-definition.js
 import { BundleReader } from '../../src/bundle/reader.js'
 import { AirgapError } from '../../src/errors.js'
 import type { EventSink, ProgressEvent } from '../../src/events/types.js'
-import {
-  type InstallResult,
-  installStages,
-  readInstallState,
-  uninstallStages,
-} from '../../src/stages/install-stages.js'
+import { type InstallResult, installStages } from '../../src/stages/install-stages.js'
+import { readInstallState } from '../../src/stages/install-status.js'
+import { uninstallStages } from '../../src/stages/uninstall-stages.js'
 import { createChart, helm } from '../support/charts.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
 import { pushImage } from '../support/images.js'

@@ -1,0 +1,170 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { AirgapError } from '../errors.js'
+import { Task } from '../events/tasks.js'
+import type { EventSink } from '../events/types.js'
+import { HelmRunner } from '../helm/helm-runner.js'
+import { GENERATED_SECRET } from './generated-values.js'
+import { InstallLock } from './install-lock.js'
+import { KubeClient } from './kube-client.js'
+import { formatRef, type ObjectRef, type ReleaseRef } from './objects.js'
+import { DEFAULT_DELETE_TIMEOUT_MS, removeAll } from './remove-objects.js'
+import { DEFAULT_INSTALL_NAMESPACE, STATE_CONFIGMAP, StateStore } from './state.js'
+import { waitUntilGone } from './wait.js'
+
+/**
+ * Removes what the recorded install applied, stage by stage in reverse order (releases uninstalled, objects deleted
+ * in reverse apply order, waiting until they are gone), then the state ConfigMap (and the installer's namespace if
+ * the installer created it). Works from the state alone: the bundle is not needed. A stopped uninstall can be rerun.
+ */
+
+export interface UninstallStagesOptions {
+  kubeconfig: string
+  context?: string
+  helm: string
+  namespace?: string
+  /** How long to wait for each stage's objects to go (default 5 min). */
+  timeoutMs?: number
+  /** Also remove the generated site values (passwords), which are kept by default for the data volumes. */
+  purge?: boolean
+  sink: EventSink
+  signal?: AbortSignal
+}
+
+export interface UninstallResult {
+  /** The bundle that was installed; undefined when nothing was. */
+  bundle?: { name: string; version: string; digest: string }
+  namespace: string
+  nothingToDo: boolean
+  removed: { objects: ObjectRef[]; releases: ReleaseRef[] }
+  /** What was kept on purpose (the generated site values, unless purge). */
+  kept?: ObjectRef[]
+  durationMs: number
+}
+
+/** Uninstalls what the recorded install applied, as the comment at the top says. */
+export async function uninstallStages(options: UninstallStagesOptions): Promise<UninstallResult> {
+  const started = Date.now()
+  const namespace = options.namespace ?? DEFAULT_INSTALL_NAMESPACE
+  const client = KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context })
+  const store = new StateStore(client, namespace)
+  const state = await store.read(options.signal)
+  const result: UninstallResult = {
+    namespace,
+    nothingToDo: state === undefined,
+    removed: { objects: [], releases: [] },
+    durationMs: 0,
+  }
+  if (!state) {
+    // Nothing installed; what an earlier uninstall kept (the generated passwords) goes with --purge.
+    const { removed } = options.purge
+      ? await store.remove(undefined, { purge: true, ...(options.signal ? { signal: options.signal } : {}) })
+      : { removed: [] }
+    result.removed.objects.push(...removed.filter((r) => r.kind === 'Secret'))
+    options.sink.emit({
+      type: 'log',
+      level: 'info',
+      code: 'I_NOTHING_TO_DO',
+      message: `No install state in ${namespace}/${STATE_CONFIGMAP}: nothing to uninstall${result.removed.objects.length ? ` (removed the generated passwords ${namespace}/${GENERATED_SECRET})` : ''}.`,
+    })
+    result.durationMs = Date.now() - started
+    return result
+  }
+  result.bundle = state.bundle
+  const root = new Task(options.sink, `Uninstall ${state.bundle.name} ${state.bundle.version}`)
+  const lock = await InstallLock.acquire(client, namespace, {
+    operation: `uninstall ${state.bundle.name} ${state.bundle.version}`,
+    sink: options.sink,
+    ...(options.signal ? { signal: options.signal } : {}),
+  })
+  const workDir = await mkdtemp(join(tmpdir(), 'astrago-uninstall-'))
+  try {
+    const helm = new HelmRunner({
+      helm: options.helm,
+      kubeconfig: options.kubeconfig,
+      context: options.context,
+      workDir,
+    })
+    const timeoutMs = options.timeoutMs ?? DEFAULT_DELETE_TIMEOUT_MS
+    const groups: { name: string; objects: ObjectRef[]; releases: ReleaseRef[]; clear: () => void }[] = [
+      {
+        name: 'leftovers of an older bundle',
+        ...state.prune,
+        clear: () => {
+          state.prune = { objects: [], releases: [] }
+        },
+      },
+      ...[...state.stages].reverse().map((stage) => ({
+        name: `stage ${stage.name}`,
+        objects: stage.objects,
+        releases: stage.releases,
+        clear: () => {
+          Object.assign(stage, { status: 'pending', objects: [], releases: [] })
+          delete stage.startedAt
+          delete stage.endedAt
+          delete stage.error
+        },
+      })),
+    ]
+    const namespaces: ObjectRef[] = []
+    for (const group of groups) {
+      if (!group.objects.length && !group.releases.length) continue
+      const task = root.child(`Remove ${group.name}`, {
+        total: group.objects.length + group.releases.length,
+        unit: 'items',
+      })
+      const removed = await task.run(
+        () =>
+          removeAll(client, helm, group.objects, group.releases, {
+            task,
+            signal: options.signal,
+            timeoutMs,
+            what: `Removing ${group.name}`,
+            deferNamespaces: namespaces,
+          }),
+        (r) => `${r.objects.length} objects, ${r.releases.length} releases removed`,
+      )
+      result.removed.objects.push(...removed.objects)
+      result.removed.releases.push(...removed.releases)
+      group.clear()
+      state.status = 'uninstalling'
+      await store.write(state, options.signal)
+    }
+    const { removed: stateObjects, kept } = await store.remove(state, {
+      ...(options.purge ? { purge: true } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    result.kept = kept
+    for (const ref of kept)
+      options.sink.emit({
+        type: 'log',
+        level: 'info',
+        code: 'I_KEPT_GENERATED',
+        message: `Kept ${formatRef(ref)}: the passwords generated for this site, which data volumes that outlive the install may still use; a reinstall reuses them. uninstall --purge removes them.`,
+      })
+    await waitUntilGone([...namespaces, ...stateObjects], {
+      client,
+      deadline: Date.now() + timeoutMs,
+      timeoutMs,
+      task: root,
+      signal: options.signal,
+      what: 'Removing the namespaces and the install state',
+    })
+    root.end(
+      'done',
+      `${result.removed.objects.length} objects, ${result.removed.releases.length} releases removed`,
+    )
+    result.durationMs = Date.now() - started
+    return result
+  } catch (error) {
+    const e = options.signal?.aborted
+      ? new AirgapError('E_INTERRUPTED', 'Uninstall interrupted; run it again to continue.', { cause: error })
+      : error
+    root.end('failed', e instanceof Error ? e.message.split('\n')[0] : String(e))
+    throw e
+  } finally {
+    await lock.release()
+    await rm(workDir, { recursive: true, force: true })
+  }
+}
