@@ -223,6 +223,10 @@ export class YamlChecker {
     return field === undefined || isEmpty(field.value) ? undefined : read(field)
   }
 
+  /**
+   * A mapping whose fields are read by `rules`: unknown fields (with a suggestion) and missing required ones are
+   * reported. `elsewhere` names fields that belong in another mapping (name → where), for the suggestion.
+   */
   protected mapping(
     f: Field,
     rules: Record<string, Rule>,
