@@ -7,7 +7,6 @@ import { CORE_SCHEMA, loadAll, mergeTag } from 'js-yaml'
 import { chartPath } from '../bundle/layout.js'
 import type { LockedChart } from '../bundle/metadata.js'
 import { closestMatch } from '../spec/closest-match.js'
-import { parseYaml } from '../spec/yaml-checker.js'
 import { JsonPathError, parseJsonPath } from './jsonpath.js'
 import { isPlainObject } from './objects.js'
 import { checkValuesSchema } from './site-values.js'
@@ -54,8 +53,8 @@ export function parseStageFile(
   valuesFiles: Set<string>,
   problems: StageProblem[],
 ): void {
-  // The values are read as every stage member is (js-yaml); the checker's parse of the same text gives positions.
-  const { field: report, document } = stageFileReporter(member, parseYaml(text), problems)
+  // The values are read as every stage member is (js-yaml); the YAML checker's parse of the same text locates problems.
+  const { field: report, document } = stageFileReporter(member, text, problems)
   let docs: unknown[]
   try {
     docs = loadAll(text, { schema: STAGE_YAML_SCHEMA, json: true, filename: member })

@@ -4,15 +4,23 @@
  */
 import { AirgapError } from '../errors.js'
 import { closestMatch } from '../spec/closest-match.js'
-import { locateYamlPath, type ParsedYaml, type YamlPosition } from '../spec/yaml-checker.js'
+import { locateYamlPath, type ParsedYaml, parseYaml, type YamlPosition } from '../spec/yaml-checker.js'
 import type { StageProblem, StageProblemPosition, StageReport } from './stage-types.js'
 
-/** Reports problems of the stage.yaml `member` into `problems`, each at its position in `parsed`. */
+/**
+ * Reports problems of the stage.yaml `member` (text `text`) into `problems`, each at its position. The text is parsed
+ * for positions on the first problem only: a valid stage file costs nothing more.
+ */
 export function stageFileReporter(
   member: string,
-  parsed: ParsedYaml,
+  text: string,
   problems: StageProblem[],
 ): { field: StageReport; document: (what: string, position?: YamlPosition) => void } {
+  let parsed: ParsedYaml | undefined
+  const locate = (field: string, atKey = false): YamlPosition => {
+    parsed ??= parseYaml(text)
+    return locateYamlPath(parsed, field, { atKey })
+  }
   const at = (path: string, message: string, position: YamlPosition): StageProblemPosition => ({
     file: member,
     ...position,
@@ -21,10 +29,10 @@ export function stageFileReporter(
   })
   return {
     field(field, what, { atKey = false } = {}) {
-      const position = locateYamlPath(parsed, field, { atKey })
+      const position = locate(field, atKey)
       problems.push({ text: `${member} ${field}: ${what}`, at: at(field, what, position) })
     },
-    document(what, position = locateYamlPath(parsed, '')) {
+    document(what, position = locate('')) {
       problems.push({ text: `${member}: ${what}`, at: at('', what, position) })
     },
   }
