@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { BundleReader } from '../bundle/reader.js'
+import { contentRange, parseRange } from '../net/http-range.js'
 import type { NodeSetupFiles } from './node-setup.js'
 
 /**
@@ -15,7 +16,7 @@ import type { NodeSetupFiles } from './node-setup.js'
  *   /ca.crt                                            the site CA
  *   /node-setup/, /node-setup/<file>                   generated node setup files, with a plain-text index
  *
- * GET and HEAD, single Range requests (206, 416), ETag = the member's sha256 (If-None-Match, If-Range), and a
+ * GET and HEAD, single Range requests (206, 416; the rules are in net/http-range.ts), ETag = the member's sha256 (If-None-Match, If-Range), and a
  * Content-Type by extension. There are no directory listings (but the /node-setup/ index).
  *
  * Safety by construction: a URL path only ever becomes a lookup key in the bundle's member index (or the node setup
@@ -174,7 +175,7 @@ async function serveResource(
     const range = parseRange(rangeHeader, resource.size)
     if (range === 'unsatisfiable') {
       res.statusCode = 416
-      res.setHeader('Content-Range', `bytes */${resource.size}`)
+      res.setHeader('Content-Range', contentRange(resource.size))
       res.setHeader('Content-Type', 'text/plain; charset=utf-8')
       res.removeHeader('ETag')
       const body = 'range not satisfiable\n'
@@ -183,9 +184,9 @@ async function serveResource(
       return
     }
     if (range) {
-      ;[start, end] = range
+      ;({ start, end } = range)
       status = 206
-      res.setHeader('Content-Range', `bytes ${start}-${end}/${resource.size}`)
+      res.setHeader('Content-Range', contentRange(resource.size, range))
     }
   }
   const length = resource.size === 0 ? 0 : end - start + 1
@@ -203,27 +204,6 @@ async function serveResource(
     res.destroy()
     if (!isClientGone(error, res)) onError?.(error, path)
   }
-}
-
-/**
- * A single byte range: [start, end] inclusive, 'unsatisfiable' (416), or undefined when the header is not a single
- * well-formed byte range (then the whole content is sent, as RFC 9110 allows).
- */
-export function parseRange(header: string, size: number): [number, number] | 'unsatisfiable' | undefined {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (!match) return undefined
-  const [, first, last] = match
-  if (first === '' && last === '') return undefined
-  if (first === '') {
-    const suffix = Number(last)
-    if (suffix === 0 || size === 0) return 'unsatisfiable'
-    return [Math.max(0, size - suffix), size - 1]
-  }
-  const start = Number(first)
-  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1)
-  if (last !== '' && Number(last) < start) return undefined
-  if (start >= size) return 'unsatisfiable'
-  return [start, end]
 }
 
 function matchesEtag(header: string | undefined, etag: string): boolean {

@@ -271,6 +271,12 @@ describe('site file server', () => {
     expect(beyond.status).toBe(416)
     expect(beyond.headers['content-range']).toBe(`bytes */${size}`)
 
+    // an inverted range is refused as the registry refuses it (net/http-range.ts); it used to send the whole file
+    const inverted = await curl('/files/bin/tool.bin', ['-r', '2000-1000'])
+    expect(inverted.status).toBe(416)
+    expect(inverted.headers['content-range']).toBe(`bytes */${size}`)
+    expect(inverted.body.toString()).toBe('range not satisfiable\n')
+
     // a resumed download: If-Range with the current ETag honours the range, a stale one gets the whole file
     const etag = `"${sha256(tool)}"`
     const resumed = await curl('/files/bin/tool.bin', ['-r', '10-19', '-H', `If-Range: ${etag}`])

@@ -331,6 +331,10 @@ describe('site registry', () => {
     expect(outside.status).toBe(416)
     expect(outside.headers.get('content-range')).toBe(`bytes */${layer.size}`)
     expect(await errorCode(outside)).toBe('RANGE_INVALID')
+    const inverted = await get(path, { headers: { range: 'bytes=2000-1000' } })
+    expect(inverted.status).toBe(416)
+    expect(inverted.headers.get('content-range')).toBe(`bytes */${layer.size}`)
+    expect(await errorCode(inverted)).toBe('RANGE_INVALID')
   })
 
   it('pages the catalog and tags lists with n, last and Link', async () => {
