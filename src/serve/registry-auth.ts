@@ -1,0 +1,90 @@
+import type { IncomingMessage } from 'node:http'
+import { AirgapError } from '../errors.js'
+import type { EventSink } from '../events/types.js'
+import { UserStore } from './htpasswd.js'
+import { RegistryError } from './registry-errors.js'
+
+/**
+ * Who may do what on the site registry. Basic auth against the bcrypt htpasswd file and the users map; the realm is
+ * "astrago-airgap".
+ *
+ * - Pull (GET, HEAD) is anonymous unless `anonymousPull` is false; everything else needs a user. Without any user the
+ *   registry is read-only (DENIED).
+ * - When users exist, an anonymous ping (`GET /v2/`) answers 401 with the Basic challenge even if pull is anonymous:
+ *   clients (skopeo, docker) learn from that ping whether to send their credentials with later pushes, and pullers
+ *   without credentials (skopeo, distribution's pull-through cache, containerd) then pull anonymously all the same.
+ * - An empty user name (skopeo sends `Basic Og==` when it has no credentials) is anonymous; wrong credentials are
+ *   refused (401) and reported as a warning event.
+ */
+export interface RegistryAuthOptions {
+  /** bcrypt htpasswd file; reread when it changes. */
+  htpasswdFile?: string
+  /** user → bcrypt hash, in addition to the file. */
+  users?: Record<string, string>
+  /** Pull without credentials (default true). */
+  anonymousPull?: boolean
+}
+
+export const REGISTRY_REALM = 'astrago-airgap'
+
+/** The user of a request, or undefined for anonymous; throws UNAUTHORIZED or DENIED when it is not allowed. */
+export type Authenticate = (req: IncomingMessage, method: string, url: URL) => Promise<string | undefined>
+
+/** The authentication of one registry; refuses a configuration under which nobody could pull. */
+export function createAuthenticator(options: RegistryAuthOptions, sink: EventSink): Authenticate {
+  const users = new UserStore({ htpasswdFile: options.htpasswdFile, users: options.users })
+  const anonymousPull = options.anonymousPull ?? true
+  if (!anonymousPull && !users.hasUsers) {
+    throw new AirgapError(
+      'E_INPUT',
+      'Anonymous pull is off, but no registry user is configured: nobody could pull.',
+      {
+        hints: ['Give an htpasswd file with bcrypt entries, or allow anonymous pull.'],
+      },
+    )
+  }
+
+  return async (req, method, url) => {
+    let user: string | undefined
+    const header = req.headers.authorization
+    const basic = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null
+    if (basic) {
+      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8')
+      const colon = decoded.indexOf(':')
+      const name = colon >= 0 ? decoded.slice(0, colon) : decoded
+      const password = colon >= 0 ? decoded.slice(colon + 1) : ''
+      if (name) {
+        if (!(await users.verify(name, password))) {
+          sink.emit({
+            type: 'log',
+            level: 'warn',
+            code: 'W_REGISTRY_AUTH',
+            message: `Registry: refused the credentials of user "${name}" for ${method} ${url.pathname}`,
+          })
+          throw unauthorized('The user name or password is wrong.')
+        }
+        user = name
+      }
+    }
+    if (user) return user
+    const read = method === 'GET' || method === 'HEAD'
+    const ping = url.pathname === '/v2/' || url.pathname === '/v2'
+    if (ping) {
+      // Tell clients that credentials exist here, so those that have some send them with their pushes.
+      if (users.hasUsers) throw unauthorized('Authentication is required to push; pull is anonymous.')
+      return undefined
+    }
+    if (read) {
+      if (anonymousPull) return undefined
+      throw unauthorized('Authentication is required.')
+    }
+    if (!users.hasUsers) {
+      throw new RegistryError('DENIED', 'This registry is read-only: no user is configured to push.')
+    }
+    throw unauthorized('Authentication is required to push.')
+  }
+}
+
+function unauthorized(message: string): RegistryError {
+  return new RegistryError('UNAUTHORIZED', message)
+}
