@@ -98,7 +98,11 @@ export async function writeBundleFile(options: WriteOptions): Promise<WriteResul
 
 /**
  * Streams one remote member to its place. `resumeFrom` bytes are already on disk from an earlier run: they are
- * re-hashed from the file (a fast local read) and the download continues from there.
+ * re-hashed from the file (a fast local read) and the download continues from there. Bytes are hashed as they are
+ * written, never before, so the hash always covers exactly the bytes on disk; when a stream breaks, what arrived is
+ * written first and the resume asks for the bytes after it. When the result does not match its digest and it was put
+ * together from more than one response (a resume), the member is fetched once more from byte 0 before that is an
+ * error: a server whose ranged answers differ from its whole ones must not fail a bundle that a fresh copy would fix.
  */
 async function fetchMember(
   member: PlannedMember,
@@ -112,41 +116,57 @@ async function fetchMember(
   const source = member.content.source
   let hash = createHash('sha256')
   let offset = 0
+  /** The bytes on disk came from more than one response (or an earlier run). */
+  let resumed = false
+  let restarted = false
   if (resumeFrom > 0 && resumeFrom <= member.size) {
     offset = await rehash(volumes, member.dataOffset, resumeFrom, hash)
     onBytes(offset, false)
+    resumed = true
   }
-  for (let attempt = 0; ; attempt++) {
+  const startOver = () => {
+    onBytes(-offset, false)
+    offset = 0
+    hash = createHash('sha256')
+    resumed = false
+  }
+  let pending: Buffer[] = []
+  let pendingSize = 0
+  const flush = async () => {
+    if (!pendingSize) return
+    const buffers = pending
+    const size = pendingSize
+    pending = []
+    pendingSize = 0
+    await volumes.writev(buffers, member.dataOffset + offset)
+    for (const buffer of buffers) hash.update(buffer)
+    offset += size
+    onBytes(size, true)
+  }
+  for (let attempt = 0; ; ) {
     try {
       const { body, partial } = await source.open(offset, signal)
-      if (offset > 0 && !partial) {
-        // The server ignored the range: start over.
-        onBytes(-offset, false)
-        offset = 0
-        hash = createHash('sha256')
-      }
-      let pending: Buffer[] = []
-      let pendingSize = 0
-      const flush = async () => {
-        if (!pendingSize) return
-        const buffers = pending
-        const size = pendingSize
-        pending = []
-        pendingSize = 0
-        await volumes.writev(buffers, member.dataOffset + offset)
-        offset += size
-        onBytes(size, true)
-      }
-      for await (const piece of body) {
-        const chunk = piece as Buffer
-        if (offset + pendingSize + chunk.length > member.size) {
-          body.destroy()
-          throw integrityError(member, `the source sent more than the ${member.size} bytes it should have`)
+      // The server ignored the range: start over.
+      if (offset > 0 && !partial) startOver()
+      else if (offset > 0) resumed = true
+      try {
+        for await (const piece of body) {
+          const chunk = piece as Buffer
+          if (offset + pendingSize + chunk.length > member.size) {
+            body.destroy()
+            throw integrityError(member, `the source sent more than the ${member.size} bytes it should have`)
+          }
+          pending.push(chunk)
+          pendingSize += chunk.length
+          if (pendingSize >= WRITE_CHUNK) await flush()
         }
-        hash.update(chunk)
-        pending.push(chunk)
-        pendingSize += chunk.length
-        if (pendingSize >= WRITE_CHUNK) await flush()
+      } catch (error) {
+        // The stream broke: what arrived before is good, keep it so the resume continues after it.
+        if (error instanceof AirgapError || signal?.aborted) {
+          pending = []
+          pendingSize = 0
+        } else await flush()
+        throw error
       }
       await flush()
       if (offset !== member.size) {
@@ -160,10 +180,16 @@ async function fetchMember(
       return
     } catch (error) {
       if (signal?.aborted) throw signal.reason ?? error
+      if (error instanceof AirgapError && error.code === 'E_INTEGRITY' && resumed && !restarted) {
+        restarted = true
+        startOver()
+        continue
+      }
       const transient =
         isTransientNetworkError(error) || (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE'
       if (!transient || attempt >= STREAM_RETRIES) throw error
       await sleep(backoffDelay(attempt, defaultRetryPolicy), signal)
+      attempt += 1
     }
   }
 }
