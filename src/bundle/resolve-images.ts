@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
+import { withWholeBodyRetries } from '../net/retry.js'
 import {
   type Descriptor,
   type ImageIndex,
@@ -138,8 +139,12 @@ export async function resolveImage(
   } else if (isManifestMediaType(top.mediaType)) {
     const manifest = parseJson<ImageManifest>(top.bytes, `${name}@${top.digest}`)
     // A single-platform image: its config says which platform it is.
-    const configResponse = await client.openBlob(repo, manifest.config.digest, { signal })
-    const config = await readAll(configResponse.body, 1 << 20)
+    const config = await withWholeBodyRetries(
+      `the config of ${request.source}`,
+      async () =>
+        await readAll((await client.openBlob(repo, manifest.config.digest, { signal })).body, 1 << 20),
+      { signal },
+    )
     if (sha256(config) !== manifest.config.digest) {
       throw new AirgapError(
         'E_INTEGRITY',

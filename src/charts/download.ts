@@ -4,6 +4,7 @@ import { Parser, type ReadEntry } from 'tar'
 import { AirgapError } from '../errors.js'
 import type { EventSink } from '../events/types.js'
 import type { HttpClient } from '../net/http.js'
+import { withWholeBodyRetries } from '../net/retry.js'
 import type { ChartSpec } from '../spec/types.js'
 import {
   authHeaders,
@@ -100,9 +101,16 @@ export async function downloadChart(
   const url = resolveChartUrl(spec.repo, first)
   const sameOrigin = new URL(url).origin === new URL(spec.repo).origin
   const headers = sameOrigin ? authHeaders(options.auth) : {}
-  const res = await http.fetch(url, { headers, signal: options.signal })
-  await expectOk(res, url, `chart ${spec.name} ${entry.version}`, Boolean(headers.authorization))
-  const bytes = await readBodyCapped(res.body, MAX_CHART_BYTES, url, res.header('content-length'))
+  const what = `chart ${spec.name} ${entry.version}`
+  const bytes = await withWholeBodyRetries(
+    what,
+    async () => {
+      const res = await http.fetch(url, { headers, signal: options.signal })
+      await expectOk(res, url, what, Boolean(headers.authorization))
+      return await readBodyCapped(res.body, MAX_CHART_BYTES, url, res.header('content-length'))
+    },
+    { policy: http.retryPolicy, signal: options.signal },
+  )
   const sha256 = createHash('sha256').update(bytes).digest('hex')
 
   if (entry.digest) {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import { CORE_SCHEMA, load, mergeTag } from 'js-yaml'
 import { AirgapError } from '../errors.js'
 import type { HttpClient, HttpResponse } from '../net/http.js'
+import { withWholeBodyRetries } from '../net/retry.js'
 import { closestVersions, compareVersions, sameVersion } from './version.js'
 
 /**
@@ -69,13 +70,20 @@ export async function fetchRepoIndex(
   options: FetchRepoIndexOptions = {},
 ): Promise<RepoIndex> {
   const url = repoIndexUrl(repoUrl)
-  const res = await http.fetch(url, { headers: authHeaders(options.auth), signal: options.signal })
-  await expectOk(res, url, `the index of chart repository ${repoUrl}`, Boolean(options.auth))
-  const bytes = await readBodyCapped(
-    res.body,
-    options.maxBytes ?? MAX_INDEX_BYTES,
-    url,
-    res.header('content-length'),
+  const what = `the index of chart repository ${repoUrl}`
+  const bytes = await withWholeBodyRetries(
+    what,
+    async () => {
+      const res = await http.fetch(url, { headers: authHeaders(options.auth), signal: options.signal })
+      await expectOk(res, url, what, Boolean(options.auth))
+      return await readBodyCapped(
+        res.body,
+        options.maxBytes ?? MAX_INDEX_BYTES,
+        url,
+        res.header('content-length'),
+      )
+    },
+    { policy: http.retryPolicy, signal: options.signal },
   )
   return parseRepoIndex(bytes.toString('utf8'), repoUrl)
 }

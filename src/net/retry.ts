@@ -1,3 +1,5 @@
+import { AirgapError } from '../errors.js'
+
 /**
  * Retry with exponential backoff and full jitter, honouring a server's Retry-After. Only errors that say they are
  * retryable are retried; everything else fails at once.
@@ -105,4 +107,41 @@ export function isTransientNetworkError(error: unknown): boolean {
 
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505)
+}
+
+/** Did a response body break off part-way (the connection closed or reset while it was being read)? */
+export function isBrokenBodyError(error: unknown): boolean {
+  if (error instanceof RetryableError || error instanceof AirgapError) return false
+  return isTransientNetworkError(error) || (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE'
+}
+
+/**
+ * Runs `fn` (a request and the reading of its whole body: a manifest, an index, a chart) again, within the retry
+ * policy, when the body breaks off part-way: a small document is fetched whole once more rather than resumed. Every
+ * other error, and the last broken body, goes to the caller (the last as E_REMOTE, naming `what`).
+ */
+export async function withWholeBodyRetries<T>(
+  what: string,
+  fn: () => Promise<T>,
+  options: { policy?: RetryPolicy; signal?: AbortSignal } = {},
+): Promise<T> {
+  const policy = options.policy ?? defaultRetryPolicy
+  try {
+    return await withRetries(async () => {
+      try {
+        return await fn()
+      } catch (error) {
+        if (options.signal?.aborted || !isBrokenBodyError(error)) throw error
+        throw new RetryableError(`${what}: the answer broke off (${(error as Error).message})`, undefined, {
+          cause: error,
+        })
+      }
+    }, options)
+  } catch (error) {
+    if (!(error instanceof RetryableError)) throw error
+    throw new AirgapError('E_REMOTE', `${error.message}; gave up after ${policy.retries + 1} attempts.`, {
+      cause: error,
+      hints: ['The connection kept breaking off; check the network or proxy in between, then run again.'],
+    })
+  }
 }

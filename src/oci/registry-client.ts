@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
 import type { HttpClient, HttpRequest, HttpResponse } from '../net/http.js'
+import { withWholeBodyRetries } from '../net/retry.js'
 import { authError, RegistryAuth } from './auth.js'
 import type { CredentialStore } from './docker-config.js'
 import { MANIFEST_ACCEPT } from './media-types.js'
@@ -175,8 +176,24 @@ export class RegistryClient {
     return prefix ? `${prefix}/${repo.repository}` : repo.repository
   }
 
-  /** GET a manifest by tag or digest; verifies it against the digest asked for (or the one the registry sent). */
+  /**
+   * GET a manifest by tag or digest; verifies it against the digest asked for (or the one the registry sent). An answer
+   * that breaks off part-way is asked for again.
+   */
   async getManifest(repo: Repo, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+    const name = `${repo.registry}/${repo.repository}${reference.startsWith('sha256:') ? '@' : ':'}${reference}`
+    return await withWholeBodyRetries(
+      `the manifest of ${name}`,
+      () => this.getManifestOnce(repo, reference, signal),
+      { policy: this.http.retryPolicy, signal },
+    )
+  }
+
+  private async getManifestOnce(
+    repo: Repo,
+    reference: string,
+    signal?: AbortSignal,
+  ): Promise<FetchedManifest> {
     const res = await this.request(repo, `manifests/${reference}`, {
       headers: { accept: MANIFEST_ACCEPT },
       signal,

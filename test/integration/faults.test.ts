@@ -161,7 +161,7 @@ describe('faults', () => {
     expect(failures).toEqual([])
     // Every kind really happened, and bodies were cut where it matters: registry blobs and the file.
     for (const kind of FAULT_KINDS) expect(totals[kind], kind).toBeGreaterThan(0)
-    expect(totals.cutBlob).toBeGreaterThan(SEEDS.length / 2)
+    expect(totals.cutBlob).toBeGreaterThanOrEqual(SEEDS.length / 4)
     expect(totals.cutFile).toBeGreaterThan(0)
   })
 })

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { AirgapError } from '../../src/errors.js'
 import { mirrorUrl } from '../../src/net/http.js'
 import {
   backoffDelay,
@@ -6,6 +7,7 @@ import {
   parseRetryAfter,
   RetryableError,
   withRetries,
+  withWholeBodyRetries,
 } from '../../src/net/retry.js'
 
 describe('mirrorUrl', () => {
@@ -78,5 +80,51 @@ describe('retry', () => {
         { policy },
       ),
     ).toBe('ok')
+  })
+
+  it('fetches a whole document again when its body broke off, and says so when it keeps breaking', async () => {
+    const policy = { retries: 2, baseDelayMs: 1, maxDelayMs: 2 }
+    const broken = () => Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' })
+    let calls = 0
+    const ok = await withWholeBodyRetries(
+      'the index',
+      async () => {
+        calls++
+        if (calls < 3) throw broken()
+        return 'whole'
+      },
+      { policy },
+    )
+    expect(ok).toBe('whole')
+    expect(calls).toBe(3)
+
+    calls = 0
+    const failed = await withWholeBodyRetries(
+      'the index',
+      async () => {
+        calls++
+        throw broken()
+      },
+      { policy },
+    ).catch((e: unknown) => e)
+    expect(calls).toBe(3)
+    expect(failed).toBeInstanceOf(AirgapError)
+    expect((failed as AirgapError).code).toBe('E_REMOTE')
+    expect((failed as AirgapError).message).toMatch(/the index: the answer broke off.*3 attempts/)
+
+    // An answer that is an error (HTTP 404, a bad digest) is not asked for again.
+    calls = 0
+    const notFound = new AirgapError('E_REMOTE', 'not found')
+    await expect(
+      withWholeBodyRetries(
+        'the index',
+        async () => {
+          calls++
+          throw notFound
+        },
+        { policy },
+      ),
+    ).rejects.toBe(notFound)
+    expect(calls).toBe(1)
   })
 })
