@@ -9,11 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bundleFromDefinition } from '../../src/bundle/bundle-from-definition.js'
 import { AirgapError } from '../../src/errors.js'
 import { silentSink } from '../../src/events/types.js'
+import type { PushResult } from '../../src/push/push-bundle.js'
+import { pushBundleFile } from '../../src/push/push-bundle-file.js'
 import { createChart } from '../support/charts.js'
 import { FAULT_KINDS, type FaultKind, type FaultProxy, startFaultProxy } from '../support/fault-proxy.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
 import { pseudoRandomBytes, pushImage } from '../support/images.js'
-import { startRegistry, type TestRegistry } from '../support/registry.js'
+import { registryFetch, startRegistry, type TestRegistry } from '../support/registry.js'
 import { findTool } from '../support/tools.js'
 
 const run = promisify(execFile)
@@ -26,9 +28,11 @@ const RATE = 0.3
 
 /**
  * The transfer paths under injected network faults: a fault proxy (test/support/fault-proxy.ts) sits in front of a
- * real registry and a real file server and, at a 30% rate mixed over every kind (resets before headers, 429, 503 with
- * and without Retry-After, bodies cut at a random byte, trickled bodies), breaks requests. Over 20 seeds, `bundle`
- * (images, a chart and the images it renders, a file) must finish byte-identical to a clean run.
+ * real upstream registry, a real file server (chart repository and downloads) and a real target registry and, at a
+ * 30% rate mixed over every kind (resets before headers, 429, 503 with and without Retry-After, bodies cut at a random
+ * byte, uploads cut at a random byte, trickled bodies), breaks requests. Over 20 seeds, `bundle` (images, a chart
+ * and the image it renders, files) must finish byte-identical to a clean run, and `push` of that bundle must leave
+ * the target registry holding the same manifests and blobs as a clean push.
  */
 describe('faults', () => {
   let work: string
@@ -36,7 +40,10 @@ describe('faults', () => {
   let files: FileServer
   let registryProxy: FaultProxy
   let filesProxy: FaultProxy
+  let target: TestRegistry
+  let targetProxy: FaultProxy
   let definition: string
+  let savedCacheHome: string | undefined
 
   const mirrors = () => ({
     'docker.io': `${registryProxy.url}/docker.io`,
@@ -93,12 +100,24 @@ describe('faults', () => {
       tag: '3.0',
       layers: [base, { seed: 'faults-worker', size: 150_000 }],
     })
-    const blob = Buffer.concat([...pseudoRandomBytes('faults-file', 1_500_000)])
-    writeFileSync(join(site, 'downloads', 'blob.bin'), blob)
+    const downloads = [1_500_000, 400_000, 250_000].map((size, i) => {
+      const bytes = Buffer.concat([...pseudoRandomBytes(`faults-file-${i}`, size)])
+      writeFileSync(join(site, 'downloads', `file-${i}.bin`), bytes)
+      return {
+        url: `https://downloads.example.org/file-${i}.bin`,
+        sha256: sha256(bytes),
+        path: `file-${i}.bin`,
+      }
+    })
     files = await startFileServer(site)
 
     registryProxy = await startFaultProxy(registry.url, { seed: 0, rate: 0 })
     filesProxy = await startFaultProxy(files.url, { seed: 0, rate: 0 })
+    target = await startRegistry({ flavor: 'distribution-v3' })
+    targetProxy = await startFaultProxy(target.url, { seed: 0, rate: 0 })
+    // push keeps its upload sessions under $XDG_CACHE_HOME: in this test's folder, not the user's.
+    savedCacheHome = process.env.XDG_CACHE_HOME
+    process.env.XDG_CACHE_HOME = join(work, 'cache')
 
     definition = join(work, 'faults.yaml')
     writeFileSync(
@@ -110,12 +129,16 @@ describe('faults', () => {
         platforms: ['linux/amd64'],
         images: ['docker.io/library/app:1.0', 'docker.io/library/tool:2.0'],
         charts: [{ name: 'worker', version: '0.1.0', repo: 'https://charts.example.org/stable' }],
-        files: [{ url: 'https://downloads.example.org/blob.bin', sha256: sha256(blob), path: 'blob.bin' }],
+        files: downloads,
       }),
     )
   })
 
   afterAll(async () => {
+    if (savedCacheHome === undefined) delete process.env.XDG_CACHE_HOME
+    else process.env.XDG_CACHE_HOME = savedCacheHome
+    await targetProxy?.stop()
+    await target?.stop()
     await registryProxy?.stop()
     await filesProxy?.stop()
     await files?.stop()
@@ -130,7 +153,7 @@ describe('faults', () => {
     faultsOff()
     clean = join(work, 'clean.tar')
     const result = await bundleTo(clean)
-    expect(result).toMatchObject({ images: 3, charts: 1, files: 1 })
+    expect(result).toMatchObject({ images: 3, charts: 1, files: 3 })
     cleanSha = fileSha(clean)
     expect(registryProxy.counts.pass).toBeGreaterThan(5)
     expect(filesProxy.counts.pass).toBeGreaterThan(2)
@@ -156,6 +179,7 @@ describe('faults', () => {
       for (const event of injected) totals[event.kind] = (totals[event.kind] ?? 0) + 1
       totals.cutBlob = (totals.cutBlob ?? 0) + registryProxy.events.filter((e) => isCutBlob(e)).length
       totals.cutFile = (totals.cutFile ?? 0) + filesProxy.events.filter((e) => isCutFile(e)).length
+      totals.cutChart = (totals.cutChart ?? 0) + filesProxy.events.filter((e) => isCutChart(e)).length
       rmSync(output, { force: true })
     }
     expect(failures).toEqual([])
@@ -163,6 +187,100 @@ describe('faults', () => {
     for (const kind of FAULT_KINDS) expect(totals[kind], kind).toBeGreaterThan(0)
     expect(totals.cutBlob).toBeGreaterThanOrEqual(SEEDS.length / 4)
     expect(totals.cutFile).toBeGreaterThan(0)
+    expect(totals.cutChart).toBeGreaterThan(0)
+  })
+
+  /** Pushes the clean bundle through the target's fault proxy under `prefix`. */
+  const pushClean = (prefix: string) =>
+    pushBundleFile({
+      bundle: clean,
+      registry: targetProxy.url,
+      prefix,
+      toolVersion: 'test',
+      sink: silentSink,
+    })
+
+  /**
+   * What the target registry holds under `prefix`, read directly (not through the proxy): every pushed tag's manifest
+   * by its sha256, and every blob and child manifest it names present.
+   */
+  const readBack = async (result: PushResult, prefix: string) => {
+    const seen: string[] = []
+    const accept =
+      'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json'
+    const manifest = async (repository: string, reference: string) => {
+      const res = await registryFetch(target, `/v2/${repository}/manifests/${reference}`, {
+        headers: { accept },
+      })
+      expect(res.status, `${repository}:${reference}`).toBe(200)
+      return Buffer.from(await res.arrayBuffer())
+    }
+    for (const artifact of result.artifacts) {
+      const path = artifact.reference.slice(artifact.reference.indexOf('/') + 1)
+      expect(path.startsWith(`${prefix}/`), path).toBe(true)
+      const at = path.lastIndexOf(':')
+      const repository = path.slice(0, at)
+      const bytes = await manifest(repository, path.slice(at + 1))
+      expect(`sha256:${sha256(bytes)}`, path).toBe(artifact.digest)
+      const queue = [bytes]
+      while (queue.length) {
+        const doc = JSON.parse(queue.pop()!.toString('utf8')) as {
+          manifests?: { digest: string }[]
+          config?: { digest: string }
+          layers?: { digest: string }[]
+        }
+        for (const child of doc.manifests ?? []) {
+          const childBytes = await manifest(repository, child.digest)
+          expect(`sha256:${sha256(childBytes)}`).toBe(child.digest)
+          queue.push(childBytes)
+        }
+        for (const blob of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) {
+          const res = await registryFetch(target, `/v2/${repository}/blobs/${blob.digest}`, {
+            method: 'HEAD',
+          })
+          expect(res.status, `${repository} ${blob.digest}`).toBe(200)
+          seen.push(blob.digest)
+        }
+      }
+    }
+    return { artifacts: result.artifacts.map((a) => `${a.source} ${a.digest}`).sort(), blobs: seen.sort() }
+  }
+
+  let cleanPush: { artifacts: string[]; blobs: string[] }
+
+  it('a clean push through the proxy gives the reference registry content', async () => {
+    targetProxy.configure({ seed: 0, rate: 0 })
+    const result = await pushClean('clean')
+    expect(result).toMatchObject({ images: 3, charts: 1 })
+    cleanPush = await readBack(result, 'clean')
+    expect(cleanPush.blobs.length).toBeGreaterThan(5)
+  })
+
+  it(`push finishes with the same registry content over ${SEEDS.length} seeds at a ${RATE * 100}% fault rate`, async () => {
+    const totals: Record<string, number> = {}
+    const failures: string[] = []
+    for (const seed of SEEDS) {
+      targetProxy.configure({ seed: `push-${seed}`, rate: RATE })
+      const prefix = `seed-${seed}`
+      try {
+        const result = await pushClean(prefix)
+        expect(await readBack(result, prefix)).toEqual(cleanPush)
+      } catch (error) {
+        const code = error instanceof AirgapError ? error.code : 'no code'
+        failures.push(`seed ${seed}: ${code} ${(error as Error).message}`)
+      }
+      if (!targetProxy.events.some((e) => e.kind !== 'trickle'))
+        failures.push(`seed ${seed}: no failing fault`)
+      for (const event of targetProxy.events) totals[event.kind] = (totals[event.kind] ?? 0) + 1
+      const writes = targetProxy.events.filter((e) => e.method !== 'GET' && e.method !== 'HEAD')
+      totals.onWrites = (totals.onWrites ?? 0) + writes.length
+      totals.uploadCut = (totals.uploadCut ?? 0) + writes.filter((e) => e.kind === 'cut').length
+    }
+    expect(failures).toEqual([])
+    for (const kind of FAULT_KINDS) expect(totals[kind], kind).toBeGreaterThan(0)
+    // Uploads (POST, PATCH, PUT) met faults too, not only the checks.
+    expect(totals.onWrites).toBeGreaterThan(SEEDS.length / 2)
+    expect(totals.uploadCut).toBeGreaterThan(0)
   })
 })
 
@@ -282,3 +400,5 @@ const isCutBlob = (e: { kind: FaultKind; path: string; method: string }) =>
   e.kind === 'cut' && e.method === 'GET' && /\/blobs\/sha256:/.test(e.path)
 const isCutFile = (e: { kind: FaultKind; path: string; method: string }) =>
   e.kind === 'cut' && e.method === 'GET' && e.path.startsWith('/downloads/')
+const isCutChart = (e: { kind: FaultKind; path: string; method: string }) =>
+  e.kind === 'cut' && e.method === 'GET' && e.path.startsWith('/charts/')

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto'
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http'
+import type { Readable, Writable } from 'node:stream'
 
 /**
  * A fault-injection HTTP forwarder for the tests: listens on loopback in front of a real upstream (a test registry, a
  * file server) and, per request, at a given rate, either resets the connection before any header, answers 429 or 503
  * (sometimes with Retry-After), cuts the body at a random byte (headers sent, part of the body, then the socket is
- * destroyed), or trickles the body in small, delayed pieces; every other request passes through untouched. Choices
+ * destroyed; for an upload, the request body is cut instead), or trickles the body (or the upload) in small, delayed
+ * pieces; every other request passes through untouched. Choices
  * come from a PRNG seeded by (seed, method, URL, how many times that request was seen), so a seed gives the same
  * faults whatever order concurrent requests arrive in. It counts what it did, so a test can assert the faults happened,
  * and it closes itself after `lifetimeMs`.
@@ -89,7 +91,10 @@ export async function startFaultProxy(
     stop: async () => {},
   }
 
+  const recorded = new WeakSet<IncomingMessage>()
   const record = (req: IncomingMessage, kind: FaultKind | 'pass', detail?: string) => {
+    if (recorded.has(req)) return
+    recorded.add(req)
     proxy.counts[kind] += 1
     if (kind !== 'pass' && proxy.events.length < MAX_EVENTS)
       proxy.events.push({
@@ -130,6 +135,11 @@ export async function startFaultProxy(
       res.writeHead(kind === 'status429' ? 429 : 503, headers).end(`injected ${kind}\n`)
       return
     }
+    const sending = Number(
+      req.headers['content-length'] ?? (req.headers['transfer-encoding'] ? Number.NaN : 0),
+    )
+    /** Cuts and trickles go to the request body when there is one (an upload), else to the response body. */
+    const noUpload = !(Number.isNaN(sending) || sending >= 2)
     const forward = request(
       {
         host: target.hostname,
@@ -141,7 +151,7 @@ export async function startFaultProxy(
       (up) => {
         const length = Number(up.headers['content-length'])
         const hasBody = req.method !== 'HEAD' && up.statusCode !== 204 && up.statusCode !== 304
-        if (kind === 'cut' && hasBody && (Number.isNaN(length) || length >= 2)) {
+        if (kind === 'cut' && noUpload && hasBody && (Number.isNaN(length) || length >= 2)) {
           // A random byte of the body: anywhere from the first to the last, never a convenient boundary.
           const cutAt = Number.isNaN(length)
             ? 1 + Math.floor(random() * 65_536)
@@ -172,7 +182,7 @@ export async function startFaultProxy(
           up.on('error', () => res.socket?.destroy())
           return
         }
-        if (kind === 'trickle' && hasBody) {
+        if (kind === 'trickle' && noUpload && hasBody) {
           record(req, 'trickle')
           res.writeHead(up.statusCode ?? 502, up.headers)
           void trickle(up, res, random).catch(() => res.socket?.destroy())
@@ -188,6 +198,41 @@ export async function startFaultProxy(
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end('upstream failed\n')
       else res.socket?.destroy()
     })
+    if (kind === 'cut' && !noUpload) {
+      // An upload: the request body is cut at a random byte instead (part of it reaches the upstream, then both
+      // connections close), as when the link drops mid-upload.
+      const cutAt = Number.isNaN(sending)
+        ? 1 + Math.floor(random() * 65_536)
+        : 1 + Math.floor(random() * (sending - 1))
+      let received = 0
+      let cut = false
+      req.on('data', (chunk: Buffer) => {
+        if (cut) return
+        if (received + chunk.length < cutAt) {
+          received += chunk.length
+          if (!forward.write(chunk)) {
+            req.pause()
+            forward.once('drain', () => req.resume())
+          }
+          return
+        }
+        cut = true
+        record(req, 'cut', `upload at ${cutAt} of ${Number.isNaN(sending) ? 'chunked' : sending}`)
+        forward.write(chunk.subarray(0, cutAt - received), () => {
+          forward.destroy()
+          req.socket.destroy()
+        })
+      })
+      req.on('end', () => {
+        if (!cut) forward.end()
+      })
+      return
+    }
+    if (kind === 'trickle' && !noUpload) {
+      record(req, 'trickle')
+      void trickle(req, forward, random).catch(() => req.socket.destroy())
+      return
+    }
     req.pipe(forward)
   }
 
@@ -211,20 +256,20 @@ export async function startFaultProxy(
   return proxy
 }
 
-/** Sends the body in small pieces with short pauses (within TRICKLE_BUDGET_MS), then the rest at full speed. */
-async function trickle(up: IncomingMessage, res: ServerResponse, random: () => number): Promise<void> {
+/** Sends a body (a response, or an upload) in small pieces with short pauses (within TRICKLE_BUDGET_MS), then the rest at full speed. */
+async function trickle(from: Readable, to: Writable, random: () => number): Promise<void> {
   let budget = TRICKLE_BUDGET_MS
-  for await (const data of up) {
+  for await (const data of from) {
     let chunk = data as Buffer
     while (chunk.length && budget > 0) {
       const size = 1 + Math.floor(random() * 16_384)
       const delay = 1 + Math.floor(random() * 20)
       budget -= delay
       await new Promise((r) => setTimeout(r, delay))
-      if (!res.write(chunk.subarray(0, size))) await new Promise((r) => res.once('drain', r))
+      if (!to.write(chunk.subarray(0, size))) await new Promise((r) => to.once('drain', r))
       chunk = chunk.subarray(size)
     }
-    if (chunk.length && !res.write(chunk)) await new Promise((r) => res.once('drain', r))
+    if (chunk.length && !to.write(chunk)) await new Promise((r) => to.once('drain', r))
   }
-  res.end()
+  to.end()
 }
