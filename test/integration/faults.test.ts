@@ -47,6 +47,7 @@ describe('faults', () => {
 
   const mirrors = () => ({
     'docker.io': `${registryProxy.url}/docker.io`,
+    'charts.example.io': `${registryProxy.url}/charts.example.io`,
     'https://charts.example.org': `${filesProxy.url}/charts`,
     'https://downloads.example.org': `${filesProxy.url}/downloads`,
   })
@@ -95,6 +96,26 @@ describe('faults', () => {
     })
     rmSync(join(site, 'charts', 'stable', 'worker'), { recursive: true })
     await run(findTool('helm'), ['repo', 'index', join(site, 'charts', 'stable')])
+    // A chart in an OCI registry too, pushed there by the real helm.
+    const ociChart = await createChart(join(work, 'oci-charts'), {
+      name: 'gateway',
+      version: '0.2.0',
+      images: ['docker.io/library/app:1.0'],
+    })
+    const helmHome = join(work, 'helm-home')
+    await run(
+      findTool('helm'),
+      ['push', ociChart, `oci://${registry.host}/charts.example.io/charts`, '--plain-http'],
+      {
+        env: {
+          ...process.env,
+          HOME: helmHome,
+          XDG_CONFIG_HOME: join(helmHome, 'config'),
+          XDG_CACHE_HOME: join(helmHome, 'cache'),
+          XDG_DATA_HOME: join(helmHome, 'data'),
+        },
+      },
+    )
     await pushImage(registry, {
       repository: 'docker.io/library/worker',
       tag: '3.0',
@@ -128,7 +149,10 @@ describe('faults', () => {
         metadata: { name: 'faults', version: '1.0.0' },
         platforms: ['linux/amd64'],
         images: ['docker.io/library/app:1.0', 'docker.io/library/tool:2.0'],
-        charts: [{ name: 'worker', version: '0.1.0', repo: 'https://charts.example.org/stable' }],
+        charts: [
+          { name: 'worker', version: '0.1.0', repo: 'https://charts.example.org/stable' },
+          { name: 'gateway', version: '0.2.0', repo: 'oci://charts.example.io/charts' },
+        ],
         files: downloads,
       }),
     )
@@ -153,7 +177,7 @@ describe('faults', () => {
     faultsOff()
     clean = join(work, 'clean.tar')
     const result = await bundleTo(clean)
-    expect(result).toMatchObject({ images: 3, charts: 1, files: 3 })
+    expect(result).toMatchObject({ images: 3, charts: 2, files: 3 })
     cleanSha = fileSha(clean)
     expect(registryProxy.counts.pass).toBeGreaterThan(5)
     expect(filesProxy.counts.pass).toBeGreaterThan(2)
@@ -180,6 +204,9 @@ describe('faults', () => {
       totals.cutBlob = (totals.cutBlob ?? 0) + registryProxy.events.filter((e) => isCutBlob(e)).length
       totals.cutFile = (totals.cutFile ?? 0) + filesProxy.events.filter((e) => isCutFile(e)).length
       totals.cutChart = (totals.cutChart ?? 0) + filesProxy.events.filter((e) => isCutChart(e)).length
+      totals.cutOciChart =
+        (totals.cutOciChart ?? 0) +
+        registryProxy.events.filter((e) => isCutBlob(e) && e.path.startsWith('/v2/charts.example.io/')).length
       rmSync(output, { force: true })
     }
     expect(failures).toEqual([])
@@ -188,6 +215,7 @@ describe('faults', () => {
     expect(totals.cutBlob).toBeGreaterThanOrEqual(SEEDS.length / 4)
     expect(totals.cutFile).toBeGreaterThan(0)
     expect(totals.cutChart).toBeGreaterThan(0)
+    expect(totals.cutOciChart).toBeGreaterThan(0)
   })
 
   /** Pushes the clean bundle through the target's fault proxy under `prefix`. */
@@ -251,7 +279,7 @@ describe('faults', () => {
   it('a clean push through the proxy gives the reference registry content', async () => {
     targetProxy.configure({ seed: 0, rate: 0 })
     const result = await pushClean('clean')
-    expect(result).toMatchObject({ images: 3, charts: 1 })
+    expect(result).toMatchObject({ images: 3, charts: 2 })
     cleanPush = await readBack(result, 'clean')
     expect(cleanPush.blobs.length).toBeGreaterThan(5)
   })
