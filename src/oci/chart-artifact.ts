@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
+import { withWholeBodyRetries } from '../net/retry.js'
 import { type ImageManifest, MediaType } from './media-types.js'
 import { parseImageReference } from './reference.js'
 import type { RegistryClient } from './registry-client.js'
@@ -69,10 +70,16 @@ export async function pullChartArtifact(
     )
   }
   if (layer.size > 64 << 20) throw new AirgapError('E_REMOTE', `The chart ${reference} is over 64 MiB.`)
-  const { body } = await client.openBlob(repo, layer.digest, { signal })
-  const chunks: Buffer[] = []
-  for await (const chunk of body) chunks.push(chunk as Buffer)
-  const tgz = Buffer.concat(chunks)
+  const tgz = await withWholeBodyRetries(
+    `the chart ${reference}`,
+    async () => {
+      const { body } = await client.openBlob(repo, layer.digest, { signal })
+      const chunks: Buffer[] = []
+      for await (const chunk of body) chunks.push(chunk as Buffer)
+      return Buffer.concat(chunks)
+    },
+    { signal },
+  )
   if (sha256(tgz) !== layer.digest) {
     throw new AirgapError('E_INTEGRITY', `The chart ${reference} does not match its digest ${layer.digest}.`)
   }
