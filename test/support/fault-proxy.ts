@@ -7,9 +7,8 @@ import type { Readable, Writable } from 'node:stream'
  * file server) and, per request, at a given rate, either resets the connection before any header, answers 429 or 503
  * (sometimes with Retry-After), cuts the body at a random byte (headers sent, part of the body, then the socket is
  * destroyed; for an upload, the request body is cut instead), or trickles the body (or the upload) in small, delayed
- * pieces; every other request passes through untouched. Choices
- * come from a PRNG seeded by (seed, method, URL, how many times that request was seen), so a seed gives the same
- * faults whatever order concurrent requests arrive in. It counts what it did, so a test can assert the faults happened,
+ * pieces; every other request passes through untouched. Choices come from a PRNG seeded by (seed, method, URL, how
+ * many times that request was seen), so a seed gives the same faults whatever order concurrent requests arrive in. It counts what it did, so a test can assert the faults happened,
  * and it closes itself after `lifetimeMs`.
  */
 export type FaultKind = 'reset' | 'status429' | 'status503' | 'cut' | 'trickle'
@@ -53,16 +52,10 @@ const MAX_EVENTS = 10_000
 /** Extra time a trickled body may take at most. */
 const TRICKLE_BUDGET_MS = 300
 
-/** mulberry32 over a 32-bit state taken from sha256 of the key. */
+/** A deterministic stream of numbers in [0, 1) for one key: sha256 of the key and a counter, 32 bits at a time. */
 function prng(key: string): () => number {
-  let state = createHash('sha256').update(key).digest().readUInt32LE(0)
-  return () => {
-    state = (state + 0x6d2b79f5) | 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  let counter = 0
+  return () => createHash('sha256').update(`${key}#${counter++}`).digest().readUInt32LE(0) / 4294967296
 }
 
 export async function startFaultProxy(
@@ -71,7 +64,8 @@ export async function startFaultProxy(
   options: { lifetimeMs?: number } = {},
 ): Promise<FaultProxy> {
   const target = new URL(upstream)
-  if (target.protocol !== 'http:') throw new Error(`fault proxy: only http:// upstreams (${upstream})`)
+  if (target.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname))
+    throw new Error(`fault proxy: only http:// upstreams on loopback (${upstream})`)
   let current = settings
   const seen = new Map<string, number>()
   const inARow = new Map<string, number>()
