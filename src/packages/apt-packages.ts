@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { Task } from '../events/tasks.js'
 import { type EventSink, silentSink } from '../events/types.js'
 import type { HttpClient } from '../net/http.js'
-import { type AptBaseline, buildAptIndex, resolveAptClosure } from './apt-closure.js'
+import { type AptBaseline, type AptIndex, buildAptIndex, resolveAptClosure } from './apt-closure.js'
 import type { AptPackage, AptRelease } from './apt-index.js'
 import {
   buildAptRepositoryMetadata,
@@ -28,6 +28,8 @@ export interface ResolveAptPackagesOptions {
   /** The first architecture is the target's native one; the others are foreign architectures enabled on it. */
   source: AptSource
   requests: string[]
+  /** Requests that depend on what the index holds (the packages of a kernel: kernel-packages.ts), added to `requests`. */
+  indexRequests?: (index: AptIndex) => string[]
   /** Default: `{ priorities: ['required'] }`. */
   baseline?: AptBaseline
   cacheDir?: string
@@ -43,6 +45,8 @@ export interface ResolveAptPackagesResult {
   reasons: Map<string, string[]>
   /** How many stanzas the indices held. */
   indexSize: number
+  /** What was resolved: `requests` and the `indexRequests`. */
+  requested: string[]
 }
 
 export async function resolveAptPackages(
@@ -66,12 +70,13 @@ export async function resolveAptPackages(
     architecture: architecture ?? 'amd64',
     foreignArchitectures,
   })
+  const requested = [...options.requests, ...(options.indexRequests?.(index) ?? [])]
   const closure = resolveAptClosure({
     index,
-    requests: options.requests,
+    requests: requested,
     baseline: options.baseline ?? { priorities: ['required'] },
   })
-  return { release: fetched.release, ...closure, indexSize: fetched.packages.length }
+  return { release: fetched.release, ...closure, indexSize: fetched.packages.length, requested }
 }
 
 export interface MirrorAptRepositoryOptions extends ResolveAptPackagesOptions {

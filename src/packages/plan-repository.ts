@@ -6,6 +6,7 @@ import type { PackageRepositorySpec } from '../spec/types.js'
 import type { AptBaseline } from './apt-closure.js'
 import { planAptRepository, resolveAptPackages } from './apt-packages.js'
 import type { AptSigningKey } from './apt-signature.js'
+import { aptKernelRequests, rpmKernelRequests } from './kernel-packages.js'
 import type { PlannedPackageRepository } from './repository.js'
 import { planRpmPackages } from './rpm-packages.js'
 
@@ -29,15 +30,6 @@ export interface PlanPackageRepositoryOptions {
   signal?: AbortSignal
 }
 
-/** What a kernel version (`uname -r`) adds to the requests: the headers the GPU driver is built against. */
-export function kernelRequests(kind: 'apt' | 'rpm', kernels: string[]): string[] {
-  return kernels.map((kernel) =>
-    kind === 'apt'
-      ? `linux-headers-${kernel}`
-      : `kernel-devel = ${kernel.replace(/\.(x86_64|aarch64)$/, '')}`,
-  )
-}
-
 export async function planPackageRepository(
   spec: PackageRepositorySpec,
   options: PlanPackageRepositoryOptions,
@@ -53,12 +45,12 @@ export async function planPackageRepository(
       priorities: spec.baseline?.priorities ?? (spec.baseline?.packages ? [] : ['required']),
       ...(spec.baseline?.packages ? { packages: spec.baseline.packages } : {}),
     }
-    const requests = [...spec.packages, ...kernelRequests('apt', spec.kernels)]
     const resolved = await resolveAptPackages({
       http: options.http,
       source,
       moreSuites: suites.slice(1),
-      requests,
+      requests: spec.packages,
+      indexRequests: (index) => aptKernelRequests(spec.kernels, index, { mirror: apt.mirror, suites }),
       baseline,
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -70,18 +62,22 @@ export async function planPackageRepository(
       key: options.key,
       ...(options.date ? { date: options.date } : {}),
     })
-    return { ...planned, requested: requests, details: { ...planned.details, ...nodesDetail(spec) } }
+    return {
+      ...planned,
+      requested: resolved.requested,
+      details: { ...planned.details, ...nodesDetail(spec) },
+    }
   }
   if (spec.rpm) {
     const source = {
       ...spec.rpm,
       keyrings: keyringsFor(spec, spec.rpm.baseurl, spec.rpm.keyrings, options),
     }
-    const requests = [...spec.packages, ...kernelRequests('rpm', spec.kernels)]
-    const { plan } = await planRpmPackages({
+    const { plan, resolved } = await planRpmPackages({
       http: options.http,
       source,
-      requests,
+      requests: spec.packages,
+      indexRequests: (index) => rpmKernelRequests(spec.kernels, index, spec.rpm!.baseurl),
       ...(spec.baseline?.packages ? { baseline: spec.baseline.packages } : {}),
       ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
@@ -92,7 +88,7 @@ export async function planPackageRepository(
     return {
       ...plan,
       details: { ...plan.details, ...nodesDetail(spec) },
-      requested: requests,
+      requested: resolved.requested,
       ...(spec.rpm.signed === 'packages' && !spec.rpm.trusted ? { packageKeyrings: source.keyrings } : {}),
     }
   }

@@ -11,6 +11,7 @@ import {
   buildRpmIndex,
   missingRpmFilePaths,
   type RpmClosureResult,
+  type RpmIndex,
   resolveRpmClosure,
 } from './rpm-closure.js'
 import type { RpmPackageBlock } from './rpm-index.js'
@@ -36,6 +37,8 @@ export interface ResolveRpmPackagesOptions {
   source: RpmSource
   /** `name`, `name.arch`, `name >= 1.2-3` (`=`, `<`, `<=`, `>`), a provide or a file path. */
   requests: string[]
+  /** Requests that depend on what the index holds (the packages of a kernel: kernel-packages.ts), added to `requests`. */
+  indexRequests?: (index: RpmIndex) => string[]
   /** Names or provides the nodes already have (default none: everything is fetched). */
   baseline?: string[]
   /** Directory for content-addressed metadata downloads (`<dir>/sha256/<hex>`), reused across runs. */
@@ -53,6 +56,8 @@ export interface ResolveRpmPackagesResult extends RpmClosureResult {
   other: Map<string, RpmPackageBlock>
   /** How many packages primary.xml held. */
   indexSize: number
+  /** What was resolved: `requests` and the `indexRequests`. */
+  requested: string[]
 }
 
 function isFileDependencyFailure(error: unknown): boolean {
@@ -91,9 +96,10 @@ async function resolveWithCache(
   const repomd = await fetchRepomd(fetchOptions)
   const primary = await fetchRpmPrimary({ ...fetchOptions, repomd: repomd.repomd, raw: false })
   const index = buildRpmIndex(primary, { architectures: options.source.architectures })
+  const requested = [...options.requests, ...(options.indexRequests?.(index) ?? [])]
   const closureOptions = {
     index,
-    requests: options.requests,
+    requests: requested,
     ...(options.baseline ? { baseline: options.baseline } : {}),
   }
   let closure: RpmClosureResult
@@ -125,7 +131,16 @@ async function resolveWithCache(
       ? new Map<string, RpmPackageBlock>()
       : ((await fetchRpmFilelists({ ...fetchOptions, repomd: repomd.repomd, type: 'other', pkgids }))
           ?.blocks ?? new Map<string, RpmPackageBlock>())
-  return { packages, baseline, reasons: closure.reasons, repomd, filelists, other, indexSize: primary.length }
+  return {
+    packages,
+    baseline,
+    reasons: closure.reasons,
+    repomd,
+    filelists,
+    other,
+    indexSize: primary.length,
+    requested,
+  }
 }
 
 export interface PlanRpmPackagesOptions extends ResolveRpmPackagesOptions {

@@ -68,7 +68,7 @@ export interface PackageRepositorySpec {
   rpm?: RpmSourceSpec
   /** What to install: apt `name`, `name:arch`, `name=version`, `name (>= version)`; rpm `name`, `name >= evr`. */
   packages: string[]
-  /** Kernel versions of the target nodes (`uname -r`): their headers (and for rpm kernel-devel) are added. */
+  /** Kernel versions of the GPU nodes (`uname -r`): what the driver builds with is added (kernel-packages.ts). */
   kernels: string[]
   /** What the nodes already have, left out of the repository (default for apt: Priority required). */
   baseline?: { priorities?: string[]; packages?: string[] }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type AptBaseline, buildAptIndex, resolveAptClosure } from '../../src/packages/apt-closure.js'
 import type { AptPackage } from '../../src/packages/apt-index.js'
+import { aptKernelRequests } from '../../src/packages/kernel-packages.js'
 import { failure } from '../support/failure.js'
 
 /** A synthetic package: `pkg('name 1.0', { depends: '…' })`; architecture amd64 unless given. */
@@ -192,5 +193,38 @@ describe('apt dependency closure', () => {
     expect(
       failure(() => resolve([...packages, pkg('app 1', { depends: 'tool (<< 2)' })], ['app'])).code,
     ).toBe('E_INPUT')
+  })
+
+  it("adds each kernel's headers, image, modules and modules-extra (where present), and refuses a missing kernel", () => {
+    const k = '5.15.0-91-generic'
+    const packages = [
+      pkg(`linux-headers-${k} 5.15.0-91.101`),
+      pkg(`linux-image-${k} 5.15.0-91.101`, { depends: `linux-modules-${k}` }),
+      pkg(`linux-modules-${k} 5.15.0-91.101`),
+      pkg(`linux-modules-extra-${k} 5.15.0-91.101`),
+      // Debian: the image carries its modules, there is no linux-modules package.
+      pkg('linux-headers-6.1.0-18-amd64 6.1.76-1'),
+      pkg('linux-image-6.1.0-18-amd64 6.1.76-1'),
+      // An Ubuntu image whose modules package is missing from the archive.
+      pkg('linux-headers-6.8.0-31-generic 6.8.0-31.31'),
+      pkg('linux-image-6.8.0-31-generic 6.8.0-31.31', { depends: 'linux-modules-6.8.0-31-generic' }),
+    ]
+    const index = buildAptIndex(packages, { architecture: 'amd64' })
+    const where = { mirror: 'http://archive.example/ubuntu', suites: ['jammy', 'jammy-updates'] }
+    expect(aptKernelRequests([k, '6.1.0-18-amd64'], index, where)).toEqual([
+      `linux-headers-${k}`,
+      `linux-image-${k}`,
+      `linux-modules-${k}`,
+      `linux-modules-extra-${k}`,
+      'linux-headers-6.1.0-18-amd64',
+      'linux-image-6.1.0-18-amd64',
+    ])
+    const missing = failure(() => aptKernelRequests(['5.15.0-200-generic'], index, where))
+    expect(missing.code).toBe('E_INPUT')
+    expect(missing.message).toContain('5.15.0-200-generic')
+    expect(missing.message).toContain('jammy, jammy-updates')
+    expect(failure(() => aptKernelRequests(['6.8.0-31-generic'], index, where)).data).toMatchObject({
+      missing: ['linux-modules-6.8.0-31-generic'],
+    })
   })
 })

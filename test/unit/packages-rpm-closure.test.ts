@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { rpmKernelRequests } from '../../src/packages/kernel-packages.js'
 import {
   addRpmFileProviders,
   buildRpmIndex,
@@ -337,5 +338,30 @@ describe('rpm dependency closure', () => {
       'perl-5-1.noarch',
     ])
     expect(reasons.get('kernel-devel.x86_64-5.14.0-503.el9')).toEqual(['kernel-devel'])
+  })
+
+  it('adds kernel-headers, kernel-devel and kernel-core of each kernel and gcc once; a missing kernel is refused', () => {
+    const v = '5.14.0-427.13.1.el9_4'
+    const packages = [
+      pkg(`kernel-headers ${v}`, { arch: 'x86_64' }),
+      pkg(`kernel-devel ${v}`, { arch: 'x86_64', provides: ['installonlypkg(kernel)'] }),
+      pkg(`kernel-core ${v}`, { arch: 'x86_64', provides: ['installonlypkg(kernel)'] }),
+      pkg('gcc 11.4.1-3.el9', { arch: 'x86_64' }),
+    ]
+    const index = buildRpmIndex(packages, { architectures: ['x86_64'] })
+    const requests = rpmKernelRequests([`${v}.x86_64`], index, 'http://cdn.example/rhel9')
+    expect(requests).toEqual([`kernel-headers = ${v}`, `kernel-devel = ${v}`, `kernel-core = ${v}`, 'gcc'])
+    expect(
+      resolveRpmClosure({ index, requests })
+        .packages.map((p) => p.name)
+        .sort(),
+    ).toEqual(['gcc', 'kernel-core', 'kernel-devel', 'kernel-headers'])
+    expect(rpmKernelRequests([], index, 'http://cdn.example/rhel9')).toEqual([])
+    const missing = failure(() =>
+      rpmKernelRequests(['5.14.0-503.el9.x86_64'], index, 'http://cdn.example/rhel9'),
+    )
+    expect(missing.code).toBe('E_INPUT')
+    expect(missing.message).toContain('5.14.0-503.el9.x86_64')
+    expect(missing.message).toContain('http://cdn.example/rhel9')
   })
 })
