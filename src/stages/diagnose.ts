@@ -5,7 +5,9 @@ import { type Condition, conditionsOf, evaluateReadiness, type Readiness } from 
 /**
  * What a field engineer needs when an object does not become ready: its conditions, its newest events, and for a
  * workload the pods that are not ready, with their own events and the last lines of their logs (where the node can
- * serve logs). Collecting never throws: a diagnosis that cannot be completed says less, not nothing.
+ * serve logs). For a custom resource (an operator's ClusterPolicy, say), the workloads it owns (its operands: the
+ * Deployments, StatefulSets and DaemonSets whose controller owner reference is that object) that are not ready get
+ * the same diagnosis. Collecting never throws: a diagnosis that cannot be completed says less, not nothing.
  */
 export interface EventLine {
   type: string
@@ -32,11 +34,15 @@ export interface Diagnosis {
   conditions: Condition[]
   events: EventLine[]
   pods: PodDiagnosis[]
+  /** For a custom resource: the workloads it owns that are not ready, each diagnosed (without owned of its own). */
+  owned?: Diagnosis[]
 }
 
 const EVENT_COUNT = 5
 const LOG_LINES = 20
 const MAX_PODS = 2
+const MAX_OWNED = 5
+const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet']
 
 export async function diagnose(
   client: KubeClient,
@@ -59,7 +65,68 @@ export async function diagnose(
     const troubled = pods.filter((p) => evaluateReadiness(p).state !== 'ready').slice(0, MAX_PODS)
     for (const pod of troubled) diagnosis.pods.push(await diagnosePod(client, pod, signal))
   } catch {}
+  if (isCustomResource(ref)) {
+    const owned = await notReadyOwned(client, object, signal)
+    if (owned.length) diagnosis.owned = owned
+  }
   return diagnosis
+}
+
+/** A kind of an API group the cluster does not build in: `group/version` with a dot in the group. */
+function isCustomResource(ref: ObjectRef): boolean {
+  const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0]! : ''
+  return group.includes('.') && !group.endsWith('.k8s.io')
+}
+
+/**
+ * The workloads whose controller is `owner` and that are not ready, diagnosed. A namespaced owner's workloads are in
+ * its namespace; a cluster-scoped owner's anywhere (an operator puts its operands in its own namespace).
+ */
+async function notReadyOwned(
+  client: KubeClient,
+  owner: KubeObject,
+  signal: AbortSignal,
+): Promise<Diagnosis[]> {
+  const uid = owner.metadata.uid
+  if (typeof uid !== 'string' || !uid) return []
+  const found: Diagnosis[] = []
+  for (const kind of WORKLOAD_KINDS) {
+    let items: KubeObject[]
+    try {
+      items = await client.list(
+        'apps/v1',
+        kind,
+        owner.metadata.namespace ? { namespace: owner.metadata.namespace } : {},
+        signal,
+      )
+    } catch {
+      continue
+    }
+    const owned = items
+      .filter((item) => ownedBy(item, uid))
+      .sort((a, b) =>
+        `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+          `${b.metadata.namespace}/${b.metadata.name}`,
+        ),
+      )
+    for (const item of owned) {
+      const readiness = evaluateReadiness(item)
+      if (readiness.state === 'ready' || found.length >= MAX_OWNED) continue
+      const ref = {
+        apiVersion: 'apps/v1',
+        kind,
+        name: item.metadata.name,
+        ...(item.metadata.namespace ? { namespace: item.metadata.namespace } : {}),
+      }
+      found.push(await diagnose(client, ref, item, readiness))
+    }
+  }
+  return found
+}
+
+function ownedBy(object: KubeObject, uid: string): boolean {
+  const refs = object.metadata.ownerReferences
+  return Array.isArray(refs) && refs.some((r) => isPlainObject(r) && r.uid === uid && r.controller === true)
 }
 
 async function eventsFor(client: KubeClient, ref: ObjectRef, signal: AbortSignal): Promise<EventLine[]> {
@@ -182,7 +249,7 @@ function containersWorthALog(pod: KubeObject): string[] {
   return names.slice(0, 2)
 }
 
-/** The diagnosis as indented lines for the error message. */
+/** The diagnosis as indented lines for the error message (owned workloads indented under their owner). */
 export function formatDiagnosis(d: Diagnosis): string {
   const lines = [`${formatRef(d.object)}: ${d.reason}`]
   if (d.conditions.length) {
@@ -202,6 +269,10 @@ export function formatDiagnosis(d: Diagnosis): string {
       lines.push(`    log of ${container} (last ${log.length} lines):`)
       for (const line of log) lines.push(`      ${line}`)
     }
+  }
+  if (d.owned?.length) {
+    lines.push(`  not ready among what it owns (${d.owned.map((o) => formatRef(o.object)).join(', ')}):`)
+    for (const o of d.owned) for (const line of formatDiagnosis(o).split('\n')) lines.push(`    ${line}`)
   }
   return lines.join('\n')
 }

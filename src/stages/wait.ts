@@ -12,7 +12,8 @@ import { evaluateReadiness, evaluateRule, type Readiness } from './readiness.js'
  * Waits until objects are ready (their kind's rule, or a custom JSONPath rule), polling with backoff: 250 ms at
  * first, growing to 4 s, so quick objects are seen quickly and slow ones do not hammer the API server. Stops at the
  * first object that failed for good, or at the deadline, with an E_CLUSTER error that carries the object's
- * conditions, newest events and, for workloads, the failing pods' events and last log lines.
+ * conditions, newest events and, for workloads, the failing pods' events and last log lines (for a custom resource,
+ * also those of the workloads it owns that are not ready: an operator's operands).
  */
 export interface WaitTarget {
   ref: ObjectRef
@@ -169,6 +170,7 @@ async function readinessError(
       conditions: diagnosis.conditions,
       events: diagnosis.events,
       pods: diagnosis.pods,
+      ...(diagnosis.owned ? { owned: diagnosis.owned } : {}),
       notReady: pending.map((w) => ({ ...w.target.ref, reason: w.last.reason })),
     },
   })

@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${{ site.x }} is the site value syntax under test
 import { describe, expect, it } from 'vitest'
+import { parse as parseYaml } from 'yaml'
 import type { BundleMetadata, LockedChart } from '../../src/bundle/metadata.js'
 import { AirgapError } from '../../src/errors.js'
 import { siteBuiltins, withSiteBuiltins } from '../../src/install/site-builtins.js'
@@ -482,6 +483,39 @@ describe('the Astrago stages (manifests/astrago)', () => {
         datasources: { uid: 'prometheus' },
       },
     })
+  })
+
+  it("waits for the ClusterPolicy to be ready and points it at Astrago's DCGM, MIG and sharing ConfigMaps", async () => {
+    const { plan: p } = await plan()
+    const gpu = p.stages.find((s) => s.name === 'gpu')!
+    expect(gpu.readiness).toEqual([
+      expect.objectContaining({
+        apiVersion: 'nvidia.com/v1',
+        kind: 'ClusterPolicy',
+        name: 'cluster-policy',
+        jsonPath: '{.status.state}',
+        equals: 'ready',
+      }),
+    ])
+    const values = Object.assign({}, ...gpu.charts[0]!.values.map((v) => v.values))
+    expect(values.dcgmExporter.config.name).toBe('astrago-dcgm-metrics')
+    expect(values.migManager.config).toEqual({ name: 'astrago-mig-config', default: 'all-disabled' })
+    expect(values.devicePlugin.config).toEqual({ name: 'astrago-device-plugin-config', default: 'default' })
+    const metrics = find(p, 'gpu', 'astrago-dcgm-metrics').data['dcgm-metrics.csv'] as string
+    const rows = metrics.split('\n').filter((l) => l.trim() && !l.startsWith('#'))
+    for (const row of rows) expect(row.split(',').map((f) => f.trim())[1]).toMatch(/^(gauge|counter)$/)
+    expect(rows.map((r) => r.split(',')[0])).toEqual(
+      expect.arrayContaining(['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED', 'DCGM_FI_DEV_POWER_USAGE']),
+    )
+    const mig = parseYaml(find(p, 'gpu', 'astrago-mig-config').data['config.yaml'])
+    expect(mig.version).toBe('v1')
+    expect(Object.keys(mig['mig-configs'])).toContain('all-disabled')
+    const sharing = find(p, 'gpu', 'astrago-device-plugin-config').data
+    expect(Object.keys(sharing).sort()).toEqual(['default', 'mps', 'time-slicing'])
+    expect(parseYaml(sharing.mps).sharing.mps.resources[0]).toMatchObject({ name: 'nvidia.com/gpu' })
+    expect(parseYaml(sharing['time-slicing']).sharing.timeSlicing.resources[0].replicas).toBeGreaterThan(1)
+    for (const name of ['astrago-dcgm-metrics', 'astrago-mig-config', 'astrago-device-plugin-config'])
+      expect(find(p, 'gpu', name).metadata.annotations['astrago.io/defaults']).toMatch(/to be tuned/)
   })
 
   it('imports the Astrago realm with its login theme, and gives Keycloak and Astrago the same client secret', async () => {
