@@ -1,8 +1,19 @@
+import { realpathSync } from 'node:fs'
+import { isSea } from 'node:sea'
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { AirgapError } from '../errors.js'
 import { type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
+import {
+  installServeService,
+  type ServeServiceResult,
+  uninstallServeService,
+} from '../serve/systemd-service.js'
 
-type ServeResult = Omit<ServingBundle, 'stop'>
+type ServeResult =
+  | Omit<ServingBundle, 'stop'>
+  | { service: ServeServiceResult }
+  | { service: { unitFile: string; removed: boolean; systemctl: boolean } }
 
 export default class Serve extends AirgapCommand<ServeResult> {
   static override summary =
@@ -14,12 +25,15 @@ export default class Serve extends AirgapCommand<ServeResult> {
   static override examples = [
     '<%= config.bin %> serve astrago-1.0.0.tar --advertise 10.0.0.5',
     '<%= config.bin %> serve /media/usb/astrago-1.0.0.tar.000 --port 8443 --htpasswd /etc/astrago-airgap/htpasswd',
+    'sudo <%= config.bin %> serve /srv/astrago/astrago-1.0.0.tar --advertise 10.0.0.5 --install-service',
+    'sudo <%= config.bin %> serve --uninstall-service',
   ]
 
   static override args = {
     bundle: Args.string({
-      description: 'The bundle file, its first split volume, or the folder it was extracted into.',
-      required: true,
+      description:
+        'The bundle file, its first split volume, or the folder it was extracted into (not needed with --uninstall-service).',
+      required: false,
     }),
   }
 
@@ -49,10 +63,69 @@ export default class Serve extends AirgapCommand<ServeResult> {
     'verify-full': Flags.boolean({
       description: 'Rehash every member before serving (default: a quick check of presence and sizes).',
     }),
+    'install-service': Flags.boolean({
+      description:
+        'Instead of serving now, write, enable and start a systemd unit that serves the bundle with these flags at every boot, restarted on failure (needs root).',
+      exclusive: ['uninstall-service'],
+    }),
+    'uninstall-service': Flags.boolean({
+      description: 'Stop, disable and remove the systemd unit written by --install-service.',
+    }),
+    root: Flags.string({
+      description:
+        'With --install-service/--uninstall-service: the root folder holding etc/systemd/system (default /; systemctl is only run for /).',
+      hidden: true,
+    }),
   }
 
   async run(): Promise<ServeResult> {
     const { args, flags } = await this.parse(Serve)
+    if (flags['uninstall-service']) {
+      const removed = await uninstallServeService(flags.root ? { root: flags.root } : {})
+      if (!this.jsonEnabled())
+        this.log(
+          removed.removed
+            ? `Removed the service ${removed.unitFile}.`
+            : `No service to remove (${removed.unitFile}).`,
+        )
+      return { service: removed }
+    }
+    if (!args.bundle)
+      throw new AirgapError('E_USAGE', 'Give the bundle to serve.', {
+        hints: ['astrago-airgap serve <bundle.tar> [--install-service]'],
+      })
+    if (flags['install-service']) {
+      const service = await installServeService({
+        bundle: args.bundle,
+        program: isSea()
+          ? [process.execPath]
+          : [process.execPath, ...process.execArgv, realpathSync(process.argv[1] ?? '')],
+        flags: {
+          host: flags.host,
+          port: flags.port,
+          ...(flags.advertise ? { advertise: flags.advertise } : {}),
+          ...(flags['state-dir'] ? { stateDir: flags['state-dir'] } : {}),
+          insecure: flags.insecure,
+          ...(flags['tls-cert'] ? { tlsCert: flags['tls-cert'] } : {}),
+          ...(flags['tls-key'] ? { tlsKey: flags['tls-key'] } : {}),
+          ...(flags.htpasswd ? { htpasswd: flags.htpasswd } : {}),
+          ...(flags.user ? { users: flags.user } : {}),
+          anonymousPull: !flags['no-anonymous-pull'],
+          verifyFull: flags['verify-full'],
+        },
+        ...(flags.root ? { root: flags.root } : {}),
+      })
+      if (!this.jsonEnabled())
+        this.log(
+          [
+            `Installed the service ${service.unit} (${service.unitFile})${service.systemctl ? ', enabled and started' : ', enabled'}.`,
+            `  runs:    ${service.command.join(' ')}`,
+            `  health:  ${service.healthUrl}  (astrago-airgap status --service)`,
+            `  remove:  astrago-airgap serve --uninstall-service`,
+          ].join('\n'),
+        )
+      return { service }
+    }
     const serving = await serveBundle({
       bundle: args.bundle,
       host: flags.host,

@@ -1,21 +1,42 @@
+import { Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { AirgapError } from '../errors.js'
+import { type ServeServiceStatus, serveServiceStatus } from '../serve/systemd-service.js'
 import { readInstallState } from '../stages/install-status.js'
 import type { InstallState } from '../stages/state.js'
 
-export default class Status extends AirgapCommand<InstallState> {
-  static override summary = 'Show what is installed on the cluster: bundle, version, and each stage’s status.'
+type StatusResult = (InstallState & { service?: ServeServiceStatus }) | { service: ServeServiceStatus }
+
+export default class Status extends AirgapCommand<StatusResult> {
+  static override summary =
+    'Show what is installed on the cluster: bundle, version, and each stage’s status; and the site server service.'
 
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status --kubeconfig /etc/kubernetes/admin.conf --json',
+    '<%= config.bin %> status --service',
   ]
 
-  static override flags = { ...kubeFlags }
+  static override flags = {
+    ...kubeFlags,
+    service: Flags.boolean({
+      description:
+        'Only the site server service of this machine (serve --install-service): installed, running, answering. No cluster needed.',
+    }),
+    root: Flags.string({
+      description: 'The root folder holding etc/systemd/system (default /).',
+      hidden: true,
+    }),
+  }
 
-  async run(): Promise<InstallState> {
+  async run(): Promise<StatusResult> {
     const { flags } = await this.parse(Status)
+    const service = await serveServiceStatus(flags.root ? { root: flags.root } : {})
+    if (flags.service) {
+      if (!this.jsonEnabled()) this.log(serviceLine(service))
+      return { service }
+    }
     const state = await readInstallState({
       kubeconfig: flags.kubeconfig,
       context: flags.context,
@@ -44,8 +65,21 @@ export default class Status extends AirgapCommand<InstallState> {
           `  ${stage.status.padEnd(9)} ${stage.name}: ${stage.objects.length} objects${releases ? `, releases ${releases}` : ''}${stage.error ? ` — ${stage.error}` : ''}`,
         )
       }
+      if (service.installed) lines.push(serviceLine(service))
       this.log(lines.join('\n'))
     }
-    return state
+    return service.installed ? { ...state, service } : state
   }
+}
+
+function serviceLine(s: ServeServiceStatus): string {
+  if (!s.installed) return `site server service: not installed (${s.unitFile})`
+  const running = s.active ? `, ${s.active}` : ''
+  const health =
+    s.healthy === undefined
+      ? ''
+      : s.healthy
+        ? `, healthy (${s.healthUrl})`
+        : `, NOT answering: ${s.detail ?? s.healthUrl}`
+  return `site server service: ${s.enabled ? 'enabled' : 'installed, not enabled'}${running}${health}`
 }
