@@ -178,9 +178,16 @@ function describeInstall(result: InstallBundleResult): string {
     lines.push(
       `  air-gap audit: all ${result.audit.ok} images of the installed workloads are in the ${result.audit.against.registry ? 'served registry' : 'bundle'}`,
     )
-  if (result.serving)
+  const pull = result.pullFrom
+  if (pull)
     lines.push(
-      `  served at ${result.serving.url} during the install; keep \`astrago-airgap serve\` running (or use --keep-serving) so nodes can pull`,
+      pull.kind === 'registry'
+        ? `  nodes pull from the registry ${pull.where} (the workloads were relocated to it)`
+        : pull.kind === 'site-server'
+          ? `  nodes pull from the site server ${pull.where}: keep it running (serve --install-service)`
+          : pull.endsWithCommand
+            ? `  nodes pull from ${pull.where}, served by this command only while it ran: WARNING, it has stopped; run \`astrago-airgap serve\` (or serve --install-service) with the same state folder, or use an in-cluster registry (--push-to)`
+            : `  nodes pull from ${pull.where}, served by this command until it is stopped`,
     )
   return lines.join('\n')
 }

@@ -82,6 +82,38 @@ export interface InstallBundleResult {
   push?: PushResult
   /** The air-gap audit of the installed namespaces (absent with noAudit). */
   audit?: AuditResult
+  /** Where the nodes' containerd pulls the platform's images from from now on. */
+  pullFrom?: PullSource
+}
+
+export interface PullSource {
+  /** `registry`: the --push-to registry the workloads were relocated to; `served`: the server this install ran;
+   * `site-server`: a server running apart from this command (--no-serve, --site-url). */
+  kind: 'registry' | 'served' | 'site-server'
+  /** The registry host (and prefix), or the site server's URL. */
+  where: string
+  /** True when it is this command's own server and it stops when the command ends (no --keep-serving). */
+  endsWithCommand: boolean
+}
+
+/** Code of the warning that nodes pull from a server that ends with the command. */
+export const PULL_SERVER_ENDS = 'W_PULL_SERVER_ENDS'
+
+/**
+ * Where nodes pull from: the relocated registry wins (the workloads name it); otherwise containerd's mirrors
+ * (node-setup hosts.toml) send every pull to the site server: the one served here, or the one running apart.
+ */
+export function pullSource(options: {
+  imageRegistry?: string
+  serving?: { url: string }
+  keepServing?: boolean
+  siteUrl?: string
+}): PullSource | undefined {
+  if (options.imageRegistry) return { kind: 'registry', where: options.imageRegistry, endsWithCommand: false }
+  if (options.serving)
+    return { kind: 'served', where: options.serving.url, endsWithCommand: !options.keepServing }
+  if (options.siteUrl) return { kind: 'site-server', where: options.siteUrl, endsWithCommand: false }
+  return undefined
 }
 
 export async function installBundle(options: InstallBundleOptions): Promise<InstallBundleResult> {
@@ -208,6 +240,19 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
           sink,
           signal,
         })
+    const pullFrom = pullSource({
+      ...(imageRegistry ? { imageRegistry } : {}),
+      ...(serving ? { serving } : {}),
+      keepServing: options.serve?.keep === true,
+      ...(server ? { siteUrl: server.url } : {}),
+    })
+    if (pullFrom?.endsWithCommand)
+      sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: PULL_SERVER_ENDS,
+        message: `The nodes pull the platform's images from ${pullFrom.where}, which this command serves and stops when it ends: a pod restarted or rescheduled later will fail to pull. Keep a server running (serve --install-service, or install --keep-serving), or push into an in-cluster registry (--push-to … --relocate-images).`,
+      })
     if (serving && options.serve?.keep) {
       const wait = new Task(sink, `Serving ${serving.url} for the cluster (Ctrl-C to stop)`)
       await new Promise<void>((resolve) => {
@@ -222,6 +267,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       ...(serving ? { serving: servingInfo as Omit<ServingBundle, 'stop'> } : {}),
       push: pushed,
       ...(audit ? { audit } : {}),
+      ...(pullFrom ? { pullFrom } : {}),
     }
   } finally {
     await reader?.close()

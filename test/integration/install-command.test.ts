@@ -117,6 +117,13 @@ values:
     ).toEqual(['core:applied', 'web:applied', 'jobs:applied'])
     expect(res.result.serving.url).toBe(`https://127.0.0.1:${port}`)
     expect(res.result.push).toMatchObject({ images: 3, charts: 1 })
+    // Without --relocate-images the nodes' mirrors still go to the server this command ran, which has ended: a warning.
+    expect(res.result.pullFrom).toEqual({
+      kind: 'served',
+      where: `https://127.0.0.1:${port}`,
+      endsWithCommand: true,
+    })
+    expect(res.events.filter((e) => e.code === 'W_PULL_SERVER_ENDS')).toHaveLength(1)
     // The pushed copy keeps its full original name under the prefix.
     const { stdout } = await run(findTool('skopeo'), [
       'inspect',
@@ -146,6 +153,9 @@ values:
     ])
     expect(again.code, again.stderr).toBe(0)
     expect(again.result.install).toMatchObject({ mode: 'unchanged', nothingToDo: true })
+    // A server running apart from the command: nothing to warn about.
+    expect(again.result.pullFrom?.endsWithCommand ?? false).toBe(false)
+    expect(again.events.filter((e) => e.code === 'W_PULL_SERVER_ENDS')).toEqual([])
   })
 
   it('uninstall removes every object of the bundle, keeps the generated passwords, and --purge removes them too', async () => {
