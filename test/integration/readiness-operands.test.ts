@@ -108,9 +108,14 @@ describe('waiting for a custom resource field, with its operands diagnosed', () 
     const started = Date.now()
     const waiting = wait(60)
     let settled = false
-    void waiting.finally(() => {
-      settled = true
-    })
+    waiting.then(
+      () => {
+        settled = true
+      },
+      () => {
+        settled = true
+      },
+    )
     await new Promise((r) => setTimeout(r, 1500))
     expect(settled).toBe(false)
     await setState('ready')

@@ -24,7 +24,8 @@ export const CLUSTER_POLICY_CRD = {
         served: true,
         storage: true,
         subresources: { status: {} },
-        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+        // Typed as the client's model: its serializer writes x-kubernetes-preserve-unknown-fields from this name.
+        schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
       },
     ],
   },
