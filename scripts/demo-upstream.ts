@@ -24,7 +24,7 @@ import { MediaType } from '../src/oci/media-types.js'
 import { parseImageReference } from '../src/oci/reference.js'
 import { stopGpgAgent } from '../src/packages/apt-signature.js'
 import { loadBundleSpec } from '../src/spec/load.js'
-import type { AptSourceSpec } from '../src/spec/types.js'
+import { type AptSourceSpec, isRepoChart } from '../src/spec/types.js'
 import { createChart } from '../test/support/charts.js'
 import { startFileServer } from '../test/support/file-server.js'
 import { pushBlob, pushImage, pushManifest } from '../test/support/images.js'
@@ -55,7 +55,7 @@ mkdirSync(chartsDir, { recursive: true })
 const repoDirs = new Map<string, string>()
 const ociCharts: { tgz: string; repository: string; tag: string }[] = []
 for (const [index, chart] of spec.charts.entries()) {
-  if (gitChartIndexes.has(index)) continue
+  if (gitChartIndexes.has(index) || !isRepoChart(chart)) continue
   const entry = catalog.charts[`${chart.name}@${chart.version}`]
   if (!entry)
     throw new Error(

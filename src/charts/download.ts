@@ -5,7 +5,7 @@ import { AirgapError } from '../errors.js'
 import type { EventSink } from '../events/types.js'
 import type { HttpClient } from '../net/http.js'
 import { withWholeBodyRetries } from '../net/retry.js'
-import type { ChartSpec } from '../spec/types.js'
+import type { RepoChartSpec } from '../spec/types.js'
 import {
   authHeaders,
   type ChartRepoAuth,
@@ -81,7 +81,7 @@ export interface ChartMetadata {
  */
 export async function downloadChart(
   http: HttpClient,
-  spec: Pick<ChartSpec, 'name' | 'version' | 'repo'>,
+  spec: Pick<RepoChartSpec, 'name' | 'version' | 'repo'>,
   options: DownloadChartOptions = {},
 ): Promise<DownloadedChart> {
   if (spec.repo.startsWith('oci://')) return await downloadOciChart(spec, options)
@@ -166,7 +166,7 @@ export function ociChartRef(repo: string, name: string, version: string): string
 }
 
 async function downloadOciChart(
-  spec: Pick<ChartSpec, 'name' | 'version' | 'repo'>,
+  spec: Pick<RepoChartSpec, 'name' | 'version' | 'repo'>,
   options: DownloadChartOptions,
 ): Promise<DownloadedChart> {
   const ref = ociChartRef(spec.repo, spec.name, spec.version)

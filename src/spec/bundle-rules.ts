@@ -1,17 +1,21 @@
 /**
- * The rule tables of a bundle definition: for each mapping of the format (the top level, metadata, an image, a chart,
- * a file, a stage, a package repository and its apt or rpm source), its fields, which are required, and what a valid
- * value looks like (for messages). The bundle checker walks the document with these; docs/bundle-definition.md
+ * The rule tables of a bundle definition: for each mapping of the format (the top level, metadata, an image, a chart
+ * and its git source, a file, a stage, a package repository and its apt or rpm source), its fields, which are
+ * required, and what a valid value looks like (for messages). The bundle checker walks the document with these; docs/bundle-definition.md
  * describes the same format for people.
  */
 import { IMAGE_REFERENCE_EXPECTED } from './image-reference-syntax.js'
 import { BUNDLE_API_VERSION } from './types.js'
 import {
+  CHART_FOLDER_EXPECTED,
   CHART_NAME_EXPECTED,
   CHART_REPO_EXPECTED,
   CHART_VERSION_EXPECTED,
   FILE_PATH_EXPECTED,
   FILE_URL_EXPECTED,
+  GIT_PATH_EXPECTED,
+  GIT_REF_EXPECTED,
+  GIT_URL_EXPECTED,
   LABEL_EXPECTED,
   PACKAGE_NAME_EXPECTED,
   PLATFORM_EXPECTED,
@@ -49,11 +53,24 @@ export const IMAGE_RULES: Record<string, Rule> = {
 
 export const CHART_RULES: Record<string, Rule> = {
   name: { required: true, expected: CHART_NAME_EXPECTED },
-  version: { required: true, expected: CHART_VERSION_EXPECTED },
-  repo: { required: true, expected: CHART_REPO_EXPECTED },
+  version: {
+    expected: `${CHART_VERSION_EXPECTED} (required with repo; with git or path, checked against Chart.yaml)`,
+  },
+  repo: { expected: CHART_REPO_EXPECTED },
+  git: { expected: 'a git source {url, ref, path}' },
+  path: { expected: CHART_FOLDER_EXPECTED },
   values: { expected: 'a mapping of chart values' },
   discoverImages: { expected: 'true or false' },
   extraImages: { expected: `a list of image references, each ${IMAGE_REFERENCE_EXPECTED}` },
+}
+
+/** The sources a chart entry may name; exactly one of them. */
+export const CHART_SOURCES = ['repo', 'git', 'path'] as const
+
+export const GIT_SOURCE_RULES: Record<string, Rule> = {
+  url: { required: true, expected: GIT_URL_EXPECTED },
+  ref: { required: true, expected: GIT_REF_EXPECTED },
+  path: { expected: GIT_PATH_EXPECTED },
 }
 
 export const FILE_RULES: Record<string, Rule> = {

@@ -32,11 +32,10 @@ export interface ImageSpec {
   platforms?: string[]
 }
 
-export interface ChartSpec {
+/** What every chart entry has, whatever its source. */
+export interface ChartSpecCommon {
+  /** The chart's name (for a chart from git or a folder, the name in its Chart.yaml). */
   name: string
-  version: string
-  /** A Helm repository URL (https://…) or an OCI repository (oci://host/path, the chart name appended). */
-  repo: string
   /** Values used when rendering the chart to discover its images. */
   values?: Record<string, unknown>
   /** Render the chart with `helm template` and add every image found (default true). */
@@ -44,6 +43,43 @@ export interface ChartSpec {
   /** Images the rendered chart does not show (created at run time by an operator), added explicitly. */
   extraImages: string[]
 }
+
+/** A chart from a chart repository, at an exact version. */
+export interface RepoChartSpec extends ChartSpecCommon {
+  version: string
+  /** A Helm repository URL (https://…) or an OCI repository (oci://host/path, the chart name appended). */
+  repo: string
+}
+
+/** A chart from a git repository at a ref, packaged by the bundle (its dependencies vendored). */
+export interface GitChartSpec extends ChartSpecCommon {
+  /** When given, Chart.yaml must have this version. */
+  version?: string
+  git: GitChartSourceSpec
+}
+
+/** A chart from a local folder, packaged by the bundle (its dependencies vendored). */
+export interface LocalChartSpec extends ChartSpecCommon {
+  /** When given, Chart.yaml must have this version. */
+  version?: string
+  /** The chart's folder, relative to the definition's folder. */
+  path: string
+}
+
+export interface GitChartSourceSpec {
+  /** The repository, as `git clone` takes it (https://…, ssh://…, git@host:org/repo). */
+  url: string
+  /** A full 40-hex commit sha (reproducible), or a branch or tag (resolved to its commit, with a warning). */
+  ref: string
+  /** The chart's folder inside the repository, `/`-separated ("" for the repository's root). */
+  path: string
+}
+
+export type ChartSpec = RepoChartSpec | GitChartSpec | LocalChartSpec
+
+export const isRepoChart = (chart: ChartSpec): chart is RepoChartSpec => 'repo' in chart
+export const isGitChart = (chart: ChartSpec): chart is GitChartSpec => 'git' in chart
+export const isLocalChart = (chart: ChartSpec): chart is LocalChartSpec => 'path' in chart
 
 export interface FileSpec {
   url: string

@@ -135,3 +135,64 @@ export function checkStagePath(value: string): string | undefined {
   if (value.includes('\0')) return `${q(value)} has a NUL character`
   return undefined
 }
+
+export const GIT_URL_EXPECTED =
+  'a git repository URL: https://host/org/repo (or http://, ssh://, git://, file://) or git@host:org/repo, with no password in it'
+
+export function checkGitUrl(value: string): string | undefined {
+  if (/\s/.test(value)) return `${q(value)} has white space`
+  if (!value.includes('://')) {
+    // The scp-like form git takes: [user@]host:path.
+    if (/^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:(?!\/\/)[^\s]+$/.test(value) && !/^[A-Za-z]:[\\/]/.test(value))
+      return undefined
+    return `${q(value)} is not a URL`
+  }
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return `${q(value)} is not a URL`
+  }
+  if (!['https:', 'http:', 'ssh:', 'git:', 'file:'].includes(url.protocol))
+    return `${q(value)} has the scheme ${q(url.protocol.slice(0, -1))}`
+  // Never echo the value: it holds a secret.
+  if (url.password !== '') return 'the URL contains a password'
+  if (url.username !== '' && url.protocol !== 'ssh:') return 'the URL contains a user name'
+  if (url.protocol !== 'file:' && url.hostname === '') return `${q(value)} has no host`
+  return undefined
+}
+
+export const GIT_REF_EXPECTED =
+  'a full 40-character commit sha (reproducible), or a branch or tag such as main or v1.2.0'
+
+export function checkGitRef(value: string): string | undefined {
+  if (/^[0-9a-fA-F]{40}$/.test(value)) return undefined
+  if (/^[0-9a-fA-F]{7,39}$/.test(value))
+    return `${q(value)} looks like an abbreviated commit sha (a remote cannot resolve those)`
+  if (/[\s~^:?*[\\]/.test(value) || hasControlCharacter(value))
+    return `${q(value)} has a character a git ref cannot have`
+  if (value.includes('..') || value.includes('@{') || value === '@') return `${q(value)} is not a git ref`
+  if (value.startsWith('-') || value.startsWith('/') || value.endsWith('/') || value.endsWith('.'))
+    return `${q(value)} is not a git ref`
+  if (value.split('/').some((part) => part === '' || part.startsWith('.') || part.endsWith('.lock')))
+    return `${q(value)} is not a git ref`
+  return undefined
+}
+
+export const GIT_PATH_EXPECTED =
+  'the chart\'s folder inside the repository, such as charts/app ("/" between folders, no leading "/", no "..")'
+
+export function checkGitPath(value: string): string | undefined {
+  if (value.includes('\\')) return `${q(value)} has a "\\"; separate folders with "/"`
+  if (value.startsWith('/')) return `${q(value)} is absolute (starts with "/")`
+  if (value.includes('\0')) return `${q(value)} has a NUL character`
+  if (value.split('/').includes('..'))
+    return `${q(value)} has a ".." segment (it must stay inside the repository)`
+  return undefined
+}
+
+export const CHART_FOLDER_EXPECTED =
+  "a chart folder relative to the definition's folder, such as ../charts/app"
+
+const hasControlCharacter = (value: string): boolean =>
+  [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)

@@ -6,6 +6,7 @@ import { BundleReader } from '../bundle/reader.js'
 import { readStageFiles } from '../bundle/stage-files.js'
 import { AirgapError } from '../errors.js'
 import { loadBundleSpec } from '../spec/load.js'
+import { isRepoChart } from '../spec/types.js'
 import { GENERATED_SECRET } from './generated-values.js'
 import { loadStages, type Stage, type StageSource } from './load-stages.js'
 import { isPlainObject } from './objects.js'
@@ -109,13 +110,14 @@ async function loadDefinitionStages(
     stages.push({ name: stage.name, files: names })
   }
   // The charts are not fetched: stage.yaml only needs their names and versions to be checked.
+  // A chart from git or a folder has the version of its Chart.yaml, unknown until it is fetched: '' here.
   const charts: LockedChart[] = spec.charts.map((c) => ({
     name: c.name,
-    version: c.version,
-    repo: c.repo,
+    version: c.version ?? '',
+    ...(isRepoChart(c) ? { repo: c.repo } : {}),
     sha256: '',
-    path: chartPath(c.name, c.version),
-    oci: { repository: `charts/${c.name}`, tag: c.version, digest: '' },
+    path: chartPath(c.name, c.version ?? ''),
+    oci: { repository: `charts/${c.name}`, tag: c.version ?? '', digest: '' },
     images: [],
   }))
   const reader: StageSource = {
