@@ -19,6 +19,8 @@ export interface BundleFromDefinitionOptions {
   splitSize?: number
   helm?: string
   chartValues?: Record<string, Record<string, unknown>>
+  /** Where git chart sources are kept between runs (default ~/.cache/astrago-airgap/git). */
+  gitCacheDir?: string
   signingKey?: string
   mirrorKeyrings?: Record<string, string>
   /** The installer to carry (see CreateBundleOptions.installer). */
@@ -53,6 +55,12 @@ export async function bundleFromDefinition(
       concurrency: options.concurrency,
       helm: options.helm,
       chartValues: options.chartValues,
+      // Git chart sources: URL-prefix mirrors as for chart repositories and files, --username credentials by host.
+      urlMirrors: Object.fromEntries(
+        Object.entries(options.mirrors ?? {}).filter(([from]) => from.includes('://')),
+      ),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      ...(options.gitCacheDir ? { gitCacheDir: options.gitCacheDir } : {}),
       signingKey: options.signingKey,
       mirrorKeyrings: options.mirrorKeyrings,
       ...(options.installer !== undefined ? { installer: options.installer } : {}),
