@@ -77,13 +77,45 @@ export interface LockedChart {
   name: string
   version: string
   appVersion?: string
-  repo: string
-  /** sha256 of the .tgz */
+  /** The chart repository it was downloaded from (absent for a chart from git or a local folder). */
+  repo?: string
+  /** For a chart from a git repository: where, and the commit its ref resolved to. */
+  git?: LockedGitSource
+  /** For a chart from a local folder: the folder as the definition names it (the .tgz's sha256 is `sha256`). */
+  local?: { path: string }
+  /** For a chart the bundle packaged (git, local folder): the dependencies vendored into its charts/. */
+  dependencies?: LockedChartDependency[]
+  /** sha256 of the .tgz (for a chart from git or a folder, of the archive the bundle packaged) */
   sha256: string
   path: string
   /** The chart as an OCI artifact: charts/<name>:<version> in the bundle's registry. */
   oci: { repository: string; tag: string; digest: string }
   images: string[]
+}
+
+export interface LockedGitSource {
+  /** The repository URL as the definition names it (not the mirror it may have been fetched through). */
+  url: string
+  /** The ref as written: a full commit sha, or a branch or tag. */
+  ref: string
+  /** The full ref name a branch or tag resolved through (refs/heads/main, refs/tags/v1); absent for a sha. */
+  refName?: string
+  /** The commit the chart was taken from. */
+  commit: string
+  /** The chart's folder in the repository ("" for its root). */
+  path: string
+}
+
+export interface LockedChartDependency {
+  name: string
+  version: string
+  /** Where it came from: a chart repository URL, oci://…, or file://… inside the source. */
+  repository: string
+  alias?: string
+  /** Its path in the packaged chart (charts/<name>-<version>.tgz). */
+  path: string
+  /** sha256 of the vendored archive, when the bundle wrote one. */
+  sha256?: string
 }
 
 export interface LockedFile {

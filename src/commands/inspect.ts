@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core'
-import { type InspectResult, inspectBundle } from '../bundle/inspect.js'
+import { describeChartOrigin, type InspectResult, inspectBundle } from '../bundle/inspect.js'
 import { AirgapCommand } from '../cli/base-command.js'
 import { formatBytes } from '../events/format.js'
 
@@ -61,7 +61,9 @@ export default class Inspect extends AirgapCommand<InspectResult> {
     if (show('charts')) {
       lines.push('', 'CHARTS')
       for (const chart of m.charts)
-        lines.push(`  ${chart.name} ${chart.version}  ${chart.repo}  ${chart.images.length} images`)
+        lines.push(
+          `  ${chart.name} ${chart.version}  ${describeChartOrigin(chart)}  ${chart.images.length} images`,
+        )
     }
     if (show('files')) {
       lines.push('', 'FILES')
