@@ -27,6 +27,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
     '<%= config.bin %> bundle bundles/astrago.yaml --split-size 4G --output /media/usb/astrago.tar',
     '<%= config.bin %> bundle bundles/astrago.yaml --mirror docker.io=https://harbor.corp.example/v2/dockerhub-proxy',
     'echo "$NGC_API_KEY" | <%= config.bin %> bundle bundles/astrago.yaml --username \'nvcr.io=$oauthtoken\' --password-stdin',
+    '<%= config.bin %> bundle bundles/astrago.yaml --mirror https://github.com/xiilab=https://git.corp.example/xiilab',
   ]
 
   static override args = {
@@ -51,7 +52,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
     }),
     username: Flags.string({
       description:
-        'REGISTRY=USER to log in with; the password comes from --password-stdin (one line per --username, in order).',
+        'REGISTRY=USER to log in with (or HOST=USER for a private git repository of a chart); the password comes from --password-stdin (one line per --username, in order).',
       multiple: true,
       helpValue: 'REGISTRY=USER',
     }),
