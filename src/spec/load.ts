@@ -7,7 +7,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { AirgapError } from '../errors.js'
-import { BundleChecker, type LocalPathRef } from './bundle-checker.js'
+import { BundleChecker } from './bundle-checker.js'
+import type { LocalPathRef } from './chart-section-checker.js'
 import type { BundleSpec } from './types.js'
 import { checkYamlSyntax, formatProblem, parseYaml, sortProblems, type YamlProblem } from './yaml-checker.js'
 
