@@ -1,12 +1,21 @@
+import type { TaskData, TaskKind } from './task-kinds.js'
 import type { EventSink, TaskStatus, Unit } from './types.js'
 
 let nextId = 0
 
+/** What a task may be started with: its amount of work, and its structured data (typed by its kind). */
+export interface TaskOptions<K extends TaskKind> {
+  total?: number
+  unit?: Unit
+  data?: TaskData[K]
+}
+
 /**
  * A helper for core code: starts a task, reports progress (throttled), and ends it with its duration. Subtasks are
- * created with `child()`. `run()` wraps an async function and ends the task as done or failed.
+ * created with `child()`. `run()` wraps an async function and ends the task as done or failed. Every task has a
+ * `kind` from the catalogue (task-kinds.ts); its `task.start` event carries the kind and the task's data.
  */
-export class Task {
+export class Task<K extends TaskKind = TaskKind> {
   readonly id: string
   private readonly started = Date.now()
   private ended = false
@@ -14,16 +23,27 @@ export class Task {
 
   constructor(
     private readonly sink: EventSink,
+    readonly kind: K,
     readonly title: string,
-    options: { parent?: string; total?: number; unit?: Unit } = {},
+    options: TaskOptions<K> & { parent?: string } = {},
   ) {
     nextId += 1
     this.id = `t${nextId}`
-    sink.emit({ type: 'task.start', id: this.id, title, ...options })
+    // The new fields (kind, data) go last, so the rest of the event reads as it always has.
+    const { data, ...rest } = options
+    sink.emit({
+      type: 'task.start',
+      id: this.id,
+      title,
+      ...rest,
+      kind,
+      ...(data === undefined ? {} : { data }),
+    })
   }
 
-  child(title: string, options: { total?: number; unit?: Unit } = {}): Task {
-    return new Task(this.sink, title, { ...options, parent: this.id })
+  /** Starts a subtask of this one. */
+  child<C extends TaskKind>(kind: C, title: string, options: TaskOptions<C> = {}): Task<C> {
+    return new Task(this.sink, kind, title, { ...options, parent: this.id })
   }
 
   /** Reports progress; calls closer together than `minIntervalMs` are dropped unless the work is complete. */

@@ -3,6 +3,9 @@
  * call `sink.emit(event)`, and a renderer chosen by the command (terminal, plain lines, NDJSON) shows the events.
  * Every event has a stable `type`; tasks form a tree through `parent`, and a task's `end` carries its duration.
  */
+import type { LogCode, LogData, LogLevel, LogLevelOf } from './codes.js'
+import type { TaskData, TaskKind } from './task-kinds.js'
+
 export type TaskStatus = 'done' | 'skipped' | 'failed'
 export type Unit = 'bytes' | 'items'
 
@@ -10,7 +13,11 @@ export interface TaskStartEvent {
   type: 'task.start'
   id: string
   parent?: string
+  /** What the task does, from the catalogue in task-kinds.ts: stable, unlike the title. */
+  kind: TaskKind
   title: string
+  /** Structured data about the task (the image, the stage, the object...), typed per kind. */
+  data?: TaskData[TaskKind]
   /** Amount of work known in advance (bytes or items), when it is. */
   total?: number
   unit?: Unit
@@ -33,13 +40,21 @@ export interface TaskEndEvent {
   message?: string
 }
 
-export interface LogEvent {
-  type: 'log'
-  level: 'debug' | 'info' | 'warn'
-  /** A stable code for warnings and notable facts, so automation can match on it. */
-  code?: string
-  message: string
-}
+/**
+ * A log line. Its `code` is one of the catalogue in codes.ts, so automation can match on it; the catalogue gives the
+ * code its level and the type of its `data`. A log without a code is a plain message.
+ */
+export type LogEvent =
+  | {
+      [C in LogCode]: {
+        type: 'log'
+        level: LogLevelOf<C>
+        code: C
+        message: string
+        data?: LogData[C]
+      }
+    }[LogCode]
+  | { type: 'log'; level: LogLevel; code?: undefined; message: string; data?: undefined }
 
 export type ProgressEvent = TaskStartEvent | TaskProgressEvent | TaskEndEvent | LogEvent
 

@@ -1,0 +1,199 @@
+/**
+ * The catalogue of log codes: every code a `log` event may carry, with its level, what it means, and the structured
+ * data its events carry. A log event's `code` is typed as one of these codes, so an undeclared or misspelt code fails
+ * the typecheck, and its `data` is typed per code. docs/events.md is generated from this file
+ * (scripts/gen-events-doc.ts); the `data` column there is the text of the types in `LogData` below.
+ */
+export type LogLevel = 'debug' | 'info' | 'warn'
+
+/** A Kubernetes object, as event data names it (the same shape as the stages' ObjectRef). */
+export interface ObjectRefData {
+  apiVersion: string
+  kind: string
+  /** Absent for cluster-scoped objects. */
+  namespace?: string
+  name: string
+}
+
+/** The structured data of each code's events (`undefined`: the event carries none). */
+export interface LogData {
+  // bundle
+  W_INSTALLER_PLATFORM: { file: string; platform: string; platforms: string[] }
+  W_RESUME_DISCARDED: { journal: string; problem: string }
+  I_RESUME: { output: string } | { bundle: string; version: string; stage: string }
+  W_IMAGE_COMPLETED_AT_RUN_TIME: { chart: string; image: string }
+  W_STAGE_YAML: { stage: string; file: string }
+  W_STAGE_IMAGE_TEMPLATED: { image: string; sources: string[] }
+  // charts
+  CHART_GIT_RESOLVED: { url: string; ref: string; commit: string; path: string }
+  CHART_GIT_REF_MOVABLE: { url: string; ref: string; commit: string }
+  CHART_GIT_CACHED: { url: string; commit: string }
+  CHART_GIT_ENTRY_SKIPPED: { file: string; commit: string }
+  CHART_NO_DIGEST: { repo: string; chart: string; version: string }
+  CHART_DEPENDENCY_RANGE: { chart: string; dependency: string; range: string; version: string }
+  // registries and pushes
+  W_RETRY: { url: string; delayMs: number }
+  I_UPLOAD_RESUMED: undefined
+  W_UPLOAD_RESTARTED: undefined
+  W_UPLOAD_SMALLER_CHUNKS: undefined
+  W_TAG_MOVED: { registry: string; repository: string; reference: string; previous: string; digest: string }
+  // serve
+  I_SITE_CA: { file: string }
+  W_SERVE_REQUEST: { method: string; url: string }
+  W_REGISTRY_READ: { digest: string }
+  W_REGISTRY_ERROR: { method: string; url: string }
+  W_REGISTRY_AUTH: { user: string; method: string; path: string }
+  I_REGISTRY_PUSH: { user: string; repository: string; reference: string; digest: string }
+  // install and uninstall
+  W_LOW_DISK: { dir: string; freeBytes: number; minBytes: number }
+  I_HELM: { path: string; from: string }
+  I_NOTHING_TO_DO: { namespace: string }
+  I_UPGRADE: { from: string; to: string }
+  W_PRUNE_KEPT: { namespace: string }
+  W_HELM_RECOVERED: { namespace: string; release: string }
+  W_LOCK_TAKEN_OVER: { holder: string; renewTime: string }
+  W_LOCK_RENEW: undefined
+  W_LOCK_RELEASE: undefined
+  I_KEPT_GENERATED: { ref: ObjectRefData }
+  // audit
+  W_IMAGE_MISSING: { image: string }
+  W_IMAGE_INVALID: { image: string; reason?: string }
+}
+
+export type LogCode = keyof LogData
+
+export interface LogCodeEntry {
+  level: LogLevel
+  /** One line: when the event is emitted and what it means. */
+  description: string
+}
+
+/** Every code, in the order docs/events.md lists them. */
+export const LOG_CODES = {
+  W_INSTALLER_PLATFORM: {
+    level: 'warn',
+    description: "bundle: the installer given with --installer runs on none of the bundle's platforms.",
+  },
+  W_RESUME_DISCARDED: {
+    level: 'warn',
+    description:
+      'bundle: the journal of an interrupted run cannot be trusted; the bundle is written from scratch.',
+  },
+  I_RESUME: {
+    level: 'info',
+    description:
+      'bundle or install: an interrupted run is resumed (bundle: at its journal; install: at a stage).',
+  },
+  W_IMAGE_COMPLETED_AT_RUN_TIME: {
+    level: 'warn',
+    description:
+      "bundle: a chart's operator completes an image name at run time (adds the node OS) and the chart lists no such image.",
+  },
+  W_STAGE_YAML: { level: 'warn', description: 'bundle: images could not be read from a stage manifest.' },
+  W_STAGE_IMAGE_TEMPLATED: {
+    level: 'warn',
+    description:
+      'bundle: a stage manifest names an image chosen by site values; it is left out of the bundle.',
+  },
+  CHART_GIT_RESOLVED: {
+    level: 'info',
+    description: 'bundle: a git chart source resolved to a commit and a chart folder.',
+  },
+  CHART_GIT_REF_MOVABLE: {
+    level: 'warn',
+    description:
+      'bundle: a git chart source names a branch or tag, which may move; a rebuild may take another commit.',
+  },
+  CHART_GIT_CACHED: {
+    level: 'debug',
+    description: 'bundle: the commit of a git chart source is already cached.',
+  },
+  CHART_GIT_ENTRY_SKIPPED: {
+    level: 'warn',
+    description: 'bundle: a symbolic link or submodule in a git chart folder is left out of the chart.',
+  },
+  CHART_NO_DIGEST: {
+    level: 'warn',
+    description:
+      'bundle: a chart repository index has no sha256 for a chart, so it is not verified against one.',
+  },
+  CHART_DEPENDENCY_RANGE: {
+    level: 'warn',
+    description: 'bundle: a chart dependency is a version range; a rebuild may take a newer version.',
+  },
+  W_RETRY: {
+    level: 'warn',
+    description: 'A registry request failed in a way worth retrying; it is retried.',
+  },
+  I_UPLOAD_RESUMED: {
+    level: 'info',
+    description: 'push: an interrupted blob upload resumes where the registry has it.',
+  },
+  W_UPLOAD_RESTARTED: { level: 'warn', description: 'push: a blob upload could not resume and starts over.' },
+  W_UPLOAD_SMALLER_CHUNKS: {
+    level: 'warn',
+    description: 'push: the registry refused a chunk as too large; the upload goes on in smaller chunks.',
+  },
+  W_TAG_MOVED: {
+    level: 'warn',
+    description:
+      "push: a tag of the target registry pointed at another digest; it now points at the bundle's.",
+  },
+  I_SITE_CA: { level: 'info', description: 'serve: the site CA was created.' },
+  W_SERVE_REQUEST: { level: 'warn', description: 'serve: a request to the site server failed unexpectedly.' },
+  W_REGISTRY_READ: {
+    level: 'warn',
+    description: 'serve: sending a blob or manifest out of the bundle failed.',
+  },
+  W_REGISTRY_ERROR: {
+    level: 'warn',
+    description: 'serve: a registry request failed unexpectedly; it was answered with UNKNOWN.',
+  },
+  W_REGISTRY_AUTH: { level: 'warn', description: 'serve: the registry refused the credentials of a user.' },
+  I_REGISTRY_PUSH: { level: 'info', description: 'serve: a user pushed a manifest to the site registry.' },
+  W_LOW_DISK: { level: 'warn', description: 'install: the state folder has little free space.' },
+  I_HELM: {
+    level: 'info',
+    description: 'install: which helm binary the install uses, and where it came from.',
+  },
+  I_NOTHING_TO_DO: {
+    level: 'info',
+    description: 'install or uninstall: nothing to do (installed and ready, or no install state).',
+  },
+  I_UPGRADE: { level: 'info', description: 'install: an installed bundle is upgraded to another version.' },
+  W_PRUNE_KEPT: {
+    level: 'warn',
+    description: 'install: a namespace the new bundle no longer ships still holds objects; it is kept.',
+  },
+  W_HELM_RECOVERED: {
+    level: 'warn',
+    description: 'install: a Helm release left in a pending state by an interrupted run was recovered.',
+  },
+  W_LOCK_TAKEN_OVER: {
+    level: 'warn',
+    description: 'install or uninstall: the lock of an interrupted run (no longer renewed) is taken over.',
+  },
+  W_LOCK_RENEW: {
+    level: 'warn',
+    description: 'install or uninstall: the install lock could not be renewed.',
+  },
+  W_LOCK_RELEASE: {
+    level: 'warn',
+    description: 'install or uninstall: the install lock could not be released; it expires on its own.',
+  },
+  I_KEPT_GENERATED: {
+    level: 'info',
+    description: 'uninstall: the passwords generated for the site are kept (uninstall --purge removes them).',
+  },
+  W_IMAGE_MISSING: {
+    level: 'warn',
+    description: 'audit: a workload runs an image the registry does not hold.',
+  },
+  W_IMAGE_INVALID: {
+    level: 'warn',
+    description: 'audit: a workload runs an image the registry holds, but not as the bundle locked it.',
+  },
+} as const satisfies Record<LogCode, LogCodeEntry>
+
+/** The level the catalogue gives a code. */
+export type LogLevelOf<C extends LogCode> = (typeof LOG_CODES)[C]['level']
