@@ -114,7 +114,7 @@ export async function auditImages(options: AuditImagesOptions): Promise<AuditRes
       hints: ['Give the running site registry with --registry https://host:port, or a bundle with --bundle.'],
     })
   }
-  const task = new Task(sink, 'Audit the images of the cluster’s workloads')
+  const task = new Task(sink, 'audit', 'Audit the images of the cluster’s workloads')
   try {
     let lock = options.lock
     if (!lock && options.bundle) {
@@ -128,7 +128,7 @@ export async function auditImages(options: AuditImagesOptions): Promise<AuditRes
       ...(target ? [target.prefix ? `${target.registry}/${target.prefix}` : target.registry] : []),
     ]
 
-    const listing = task.child('List the workloads')
+    const listing = task.child('audit.list', 'List the workloads')
     const objects = await listing.run(
       () => listWorkloads(options, signal),
       (list) => `${list.length} objects`,
@@ -136,7 +136,11 @@ export async function auditImages(options: AuditImagesOptions): Promise<AuditRes
     const used = collectImages(objects, siteRegistries)
 
     const inLock = lock ? lockIndex(lock) : undefined
-    const checking = task.child(`Check ${used.size} images`, { total: used.size, unit: 'items' })
+    const checking = task.child('audit.check', `Check ${used.size} images`, {
+      total: used.size,
+      unit: 'items',
+      data: { images: used.size },
+    })
     let registry: { client: RegistryClient; close: () => Promise<void> } | undefined
     if (target && options.registry) {
       const { http, registry: client } = await createRegistryClient({
@@ -199,6 +203,7 @@ export async function auditImages(options: AuditImagesOptions): Promise<AuditRes
         level: 'warn',
         code: image.status === 'missing' ? 'W_IMAGE_MISSING' : 'W_IMAGE_INVALID',
         message: `${image.status === 'missing' ? 'MISSING' : 'INVALID'} ${image.image}${image.reason ? ` (${image.reason})` : ''}, used by ${describeWorkloads(image.workloads)}`,
+        data: { image: image.image },
       })
     }
     task.end(

@@ -47,7 +47,9 @@ export interface CreateBundleResult {
 export async function createBundle(options: CreateBundleOptions): Promise<CreateBundleResult> {
   const started = Date.now()
   const { spec, sink, signal } = options
-  const root = new Task(sink, `Bundle ${spec.metadata.name} ${spec.metadata.version}`)
+  const root = new Task(sink, 'bundle', `Bundle ${spec.metadata.name} ${spec.metadata.version}`, {
+    data: { name: spec.metadata.name, version: spec.metadata.version },
+  })
   const output = resolve(
     options.output ??
       join(

@@ -42,6 +42,7 @@ export async function openPartialBundle(
         level: 'warn',
         code: 'W_RESUME_DISCARDED',
         message: `The journal ${journalPath} of an interrupted run cannot be trusted: ${problem}. Starting over.`,
+        data: { journal: journalPath, problem },
       })
     } else resumed = true
   }
@@ -58,6 +59,7 @@ export async function openPartialBundle(
       level: 'info',
       code: 'I_RESUME',
       message: `Resuming the interrupted bundle ${output}`,
+      data: { output },
     })
   } else {
     // The journal goes first: a crash from here on leaves files no journal vouches for.

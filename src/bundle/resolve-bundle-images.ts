@@ -91,6 +91,7 @@ export function collectStageImages(
           level: 'warn',
           code: 'W_STAGE_YAML',
           message: `Could not read images from ${stage.name}/${file.relative}: ${(error as Error).message}`,
+          data: { stage: stage.name, file: file.relative },
         })
       }
     }
@@ -103,6 +104,7 @@ export function collectStageImages(
       level: 'warn',
       code: 'W_STAGE_IMAGE_TEMPLATED',
       message: `${image.sources.join(', ')} names the image "${image.ref}", chosen by site values at install time; list the images it can be under images: in the definition.`,
+      data: { image: image.ref, sources: image.sources },
     })
     return false
   })

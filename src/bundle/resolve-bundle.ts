@@ -41,7 +41,7 @@ export async function resolveBundle(options: ResolveBundleOptions, root: Task): 
 
   // Charts, and the images they render.
   const charts = await root
-    .child('Resolve charts', { total: spec.charts.length, unit: 'items' })
+    .child('bundle.charts', 'Resolve charts', { total: spec.charts.length, unit: 'items' })
     .run((task) => resolveCharts(spec, options, task))
 
   // The stages' own manifests name images too (workloads written in manifests/, not in charts).
@@ -50,14 +50,15 @@ export async function resolveBundle(options: ResolveBundleOptions, root: Task): 
 
   // Images: the definition's, the charts' and the stages', each resolved once (by normalized name).
   const imageList = collectImageRequests(spec, charts, stageImages)
-  const images = await root.child('Resolve images', { total: imageList.length, unit: 'items' }).run(
+  const imagesTask = root.child('bundle.images', 'Resolve images', { total: imageList.length, unit: 'items' })
+  const images = await imagesTask.run(
     (task) => resolveImageRequests(options.registry, imageList, concurrency, task, signal),
     (r) => `${r.length} images`,
   )
 
   // Files: sizes from the definition or a HEAD request.
   const files = await root
-    .child('Resolve files', { total: spec.files.length, unit: 'items' })
+    .child('bundle.files', 'Resolve files', { total: spec.files.length, unit: 'items' })
     .run(async () => {
       const sized: ResolvedFile[] = []
       for (const file of spec.files)
@@ -67,17 +68,19 @@ export async function resolveBundle(options: ResolveBundleOptions, root: Task): 
 
   // Package repositories: each closure resolved against the signed upstream indices, its metadata signed.
   const repositories = spec.packages.length
-    ? await root.child('Resolve packages', { total: spec.packages.length, unit: 'items' }).run(
-        (task) => resolvePackageRepositories(spec, options, task),
-        (r) => `${r.reduce((a, x) => a + x.packages.length, 0)} packages in ${r.length} repositories`,
-      )
+    ? await root
+        .child('bundle.packages', 'Resolve packages', { total: spec.packages.length, unit: 'items' })
+        .run(
+          (task) => resolvePackageRepositories(spec, options, task),
+          (r) => `${r.reduce((a, x) => a + x.packages.length, 0)} packages in ${r.length} repositories`,
+        )
     : []
 
   // The installer, if the bundle carries one.
   const installer =
     options.installer === undefined
       ? undefined
-      : await root.child('Installer').run(
+      : await root.child('bundle.installer', 'Installer').run(
           () => resolveInstaller(options.installer!, spec.platforms, options.toolVersion, sink, signal),
           (i) =>
             i ? `${i.locked.platform}, ${formatBytes(i.locked.size)}` : 'none built for these platforms',

@@ -53,7 +53,9 @@ export async function resolveCharts(
   const prepared: PreparedChart[] = []
   const ociPull = (ref: string, s?: AbortSignal) => pullChartArtifact(options.registry, ref, s)
   for (const [index, chart] of spec.charts.entries()) {
-    const sub = task.child(chartTitle(chart))
+    const sub = task.child('bundle.chart', chartTitle(chart), {
+      data: { chart: chart.name, ...(chart.version ? { version: chart.version } : {}) },
+    })
     prepared.push(
       await sub.run(
         async () => {
@@ -131,6 +133,7 @@ function warnIncompleteImages(chart: ChartSpec, completed: DiscoveredImage[], si
       level: 'warn',
       code: 'W_IMAGE_COMPLETED_AT_RUN_TIME',
       message: `Chart ${chart.name}: ${image.sources.join(', ')} runs ${image.ref}-<node OS> (the operator adds the OS of each node at run time), and no such image is under the chart's extraImages, so the bundle has none: list the ones the nodes need, e.g. ${image.ref}-ubuntu22.04.`,
+      data: { chart: chart.name, image: image.ref },
     })
   }
 }

@@ -62,6 +62,7 @@ export async function resolveInstaller(
       level: 'warn',
       code: 'W_INSTALLER_PLATFORM',
       message: `The installer ${file} runs on ${platform}, which is not one of the bundle's platforms (${platforms.join(', ')}).`,
+      data: { file, platform, platforms },
     })
   }
   const hash = createHash('sha256')

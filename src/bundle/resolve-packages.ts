@@ -39,18 +39,23 @@ export async function resolvePackageRepositories(
   try {
     for (const repository of spec.packages) {
       planned.push(
-        await task.child(`${repository.apt ? 'apt' : 'rpm'} ${repository.name}`).run(
-          () =>
-            planPackageRepository(repository, {
-              http: options.http,
-              key,
-              base,
-              cacheDir,
-              ...(options.mirrorKeyrings ? { mirrorKeyrings: options.mirrorKeyrings } : {}),
-              ...(options.signal ? { signal: options.signal } : {}),
-            }),
-          (r) => `${r.packages.length} packages, ${formatBytes(r.packages.reduce((a, p) => a + p.size, 0))}`,
-        ),
+        await task
+          .child('bundle.package-repository', `${repository.apt ? 'apt' : 'rpm'} ${repository.name}`, {
+            data: { repository: repository.name, format: repository.apt ? 'apt' : 'rpm' },
+          })
+          .run(
+            () =>
+              planPackageRepository(repository, {
+                http: options.http,
+                key,
+                base,
+                cacheDir,
+                ...(options.mirrorKeyrings ? { mirrorKeyrings: options.mirrorKeyrings } : {}),
+                ...(options.signal ? { signal: options.signal } : {}),
+              }),
+            (r) =>
+              `${r.packages.length} packages, ${formatBytes(r.packages.reduce((a, p) => a + p.size, 0))}`,
+          ),
       )
       task.progress(planned.length, spec.packages.length, 'items', 0)
     }

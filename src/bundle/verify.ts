@@ -36,7 +36,12 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
   const reader = await BundleReader.open(options.path)
   try {
     const { metadata } = reader
-    const task = new Task(options.sink, `Verify ${metadata.name} ${metadata.version} (${options.mode})`)
+    const task = new Task(
+      options.sink,
+      'verify',
+      `Verify ${metadata.name} ${metadata.version} (${options.mode})`,
+      { data: { name: metadata.name, version: metadata.version, mode: options.mode } },
+    )
     return await task.run(async () => {
       const listed = new Set(metadata.members.map((m) => m.path))
       const extra = reader.members().filter((m) => m.path !== BUNDLE_JSON && !listed.has(m.path))
@@ -73,7 +78,7 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
       }
       const bytes = metadata.members.reduce((a, m) => a + m.size, 0)
       if (options.mode === 'full') {
-        const hashTask = task.child('Rehash every member', { total: bytes, unit: 'bytes' })
+        const hashTask = task.child('verify.rehash', 'Rehash every member', { total: bytes, unit: 'bytes' })
         let done = 0
         const failures: string[] = []
         await hashTask.run(() =>

@@ -51,7 +51,7 @@ export async function writeBundle(
   const { volumes, journal, resumed } = await openPartialBundle(output, plan, options.splitSize, sink)
   let written: Awaited<ReturnType<typeof writeBundleFile>>
   try {
-    const fetchTask = root.child('Fetch blobs and files', {
+    const fetchTask = root.child('bundle.fetch', 'Fetch blobs and files', {
       total: plan.members.filter((m) => m.content.kind === 'remote').reduce((a, m) => a + m.size, 0),
       unit: 'bytes',
     })
@@ -64,9 +64,10 @@ export async function writeBundle(
     // rpm sources that sign their packages rather than their metadata: each package's signature, now it is here.
     for (const check of lock.signatureChecks) {
       await root
-        .child(`Check the package signatures of ${check.folder}`, {
+        .child('bundle.signatures', `Check the package signatures of ${check.folder}`, {
           total: check.packages.length,
           unit: 'items',
+          data: { folder: check.folder },
         })
         .run(
           (task) => checkPackageSignatures(plan, volumes, check, task),

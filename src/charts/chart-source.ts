@@ -142,6 +142,7 @@ async function resolveGit(
     level: 'info',
     code: 'CHART_GIT_RESOLVED',
     message: `${url} ${source.ref} → commit ${commit}, chart folder ${path || '.'}`,
+    data: { url, ref: source.ref, commit, path },
   })
   return {
     origin: { git: { url, ref: source.ref, path, commit, ...(refName ? { refName } : {}) } },

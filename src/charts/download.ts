@@ -132,6 +132,7 @@ export async function downloadChart(
       level: 'warn',
       code: 'CHART_NO_DIGEST',
       message: `${spec.repo}: the index has no sha256 for ${spec.name} ${entry.version}; it is not verified against it.`,
+      data: { repo: spec.repo, chart: spec.name, version: entry.version },
     })
   }
 

@@ -131,6 +131,7 @@ export async function resolveGitRef(
       message:
         `${redact(source.url)}: ${kind} ${ref} is commit ${commit} today; a rebuild may take another commit. ` +
         `Pin ref: ${commit} for a reproducible bundle.`,
+      data: { url: redact(source.url), ref, commit },
     })
     return resolved
   }
@@ -175,6 +176,7 @@ export async function fetchGitCommit(
       level: 'debug',
       code: 'CHART_GIT_CACHED',
       message: `${redact(url)}: commit ${commit} is already in ${repo}.`,
+      data: { url: redact(url), commit },
     })
     return repo
   }
@@ -256,6 +258,7 @@ export async function listGitTree(
       level: 'warn',
       code: 'CHART_GIT_ENTRY_SKIPPED',
       message: `${file} at ${commit} is a ${mode === '120000' ? 'symbolic link' : type === 'commit' ? 'submodule' : `${type} (mode ${mode})`}; it is left out of the chart.`,
+      data: { file, commit },
     })
   }
   return files

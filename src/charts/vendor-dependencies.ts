@@ -204,6 +204,7 @@ async function pickVersion(
     level: 'warn',
     code: 'CHART_DEPENDENCY_RANGE',
     message: `${options.label}: dependency ${dep.name} "${range.text}" is ${version} today; a rebuild may take a newer one. Pin it (or commit a Chart.lock) for a reproducible bundle.`,
+    data: { chart: options.label, dependency: dep.name, range: range.text, version },
   })
   return version
 }

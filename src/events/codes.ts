@@ -43,7 +43,7 @@ export interface LogData {
   W_REGISTRY_READ: { digest: string }
   W_REGISTRY_ERROR: { method: string; url: string }
   W_REGISTRY_AUTH: { user: string; method: string; path: string }
-  I_REGISTRY_PUSH: { user: string; repository: string; reference: string; digest: string }
+  I_REGISTRY_PUSH: { user?: string; repository: string; reference: string; digest: string }
   // install and uninstall
   W_LOW_DISK: { dir: string; freeBytes: number; minBytes: number }
   I_HELM: { path: string; from: string }
@@ -51,7 +51,7 @@ export interface LogData {
   I_UPGRADE: { from: string; to: string }
   W_PRUNE_KEPT: { namespace: string }
   W_HELM_RECOVERED: { namespace: string; release: string }
-  W_LOCK_TAKEN_OVER: { holder: string; renewTime: string }
+  W_LOCK_TAKEN_OVER: { holder: string; renewTime?: string }
   W_LOCK_RENEW: undefined
   W_LOCK_RELEASE: undefined
   I_KEPT_GENERATED: { ref: ObjectRefData }

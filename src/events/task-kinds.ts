@@ -11,7 +11,7 @@ export interface TaskData {
   // bundle
   bundle: { name: string; version: string }
   'bundle.charts': undefined
-  'bundle.chart': { chart: string; version: string }
+  'bundle.chart': { chart: string; version?: string }
   'bundle.images': undefined
   'bundle.files': undefined
   'bundle.packages': undefined
@@ -29,9 +29,9 @@ export interface TaskData {
   // serve
   serve: { name: string; version: string }
   // push
-  push: { name: string; version: string; target: string }
+  push: { target: string }
   'push.check': { registry: string }
-  'push.artifacts': { registry: string; pending: number; total: number }
+  'push.artifacts': { registry: string }
   'push.artifact': { artifact: 'image' | 'chart'; source: string }
   // install
   install: { name: string; version: string; dryRun: boolean }

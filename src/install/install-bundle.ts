@@ -173,6 +173,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       level: 'info',
       code: 'I_HELM',
       message: `Using helm ${resolved.path} (${resolved.from === 'bundle' ? `${resolved.reused ? 'unpacked earlier ' : ''}from the bundle's ${resolved.member}` : resolved.from === 'flag' ? '--helm' : resolved.from})`,
+      data: { path: resolved.path, from: resolved.from },
     })
     const helm = resolved.path
     let pushed: PushResult | undefined
@@ -254,7 +255,12 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
         message: `The nodes pull the platform's images from ${pullFrom.where}, which this command serves and stops when it ends: a pod restarted or rescheduled later will fail to pull. Keep a server running (serve --install-service, or install --keep-serving), or push into an in-cluster registry (--push-to … --relocate-images).`,
       })
     if (serving && options.serve?.keep) {
-      const wait = new Task(sink, `Serving ${serving.url} for the cluster (Ctrl-C to stop)`)
+      const wait = new Task(
+        sink,
+        'install.serve',
+        `Serving ${serving.url} for the cluster (Ctrl-C to stop)`,
+        { data: { url: serving.url } },
+      )
       await new Promise<void>((resolve) => {
         if (!signal || signal.aborted) return resolve()
         signal.addEventListener('abort', () => resolve(), { once: true })

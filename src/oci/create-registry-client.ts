@@ -65,6 +65,7 @@ export async function createRegistryClient(setup: RegistryClientSetup): Promise<
         level: 'warn',
         code: 'W_RETRY',
         message: `${reason}; retrying ${url} in ${delayMs}ms`,
+        data: { url, delayMs },
       }),
   })
   const registry = new RegistryClient({

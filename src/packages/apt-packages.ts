@@ -99,29 +99,38 @@ export async function mirrorAptRepository(
 ): Promise<ResolveAptPackagesResult & { repository: WriteAptRepositoryResult }> {
   const sink = options.sink ?? silentSink
   const where = `${options.source.mirror} ${options.source.suite}`
-  const resolved = await new Task(sink, `resolve apt packages from ${where}`).run(
+  const resolved = await new Task(sink, 'apt.resolve', `resolve apt packages from ${where}`, {
+    data: { mirror: options.source.mirror, suite: options.source.suite },
+  }).run(
     () => resolveAptPackages(options),
     (result) => `${result.packages.length} packages over a baseline of ${result.baseline.length}`,
   )
   const total = resolved.packages.reduce((sum, pkg) => sum + pkg.size, 0)
-  await new Task(sink, `download ${resolved.packages.length} .deb files`, { total, unit: 'bytes' }).run(
-    async (task) => {
-      let done = 0
-      await downloadAptPackages({
-        http: options.http,
-        mirror: options.source.mirror,
-        packages: resolved.packages,
-        dir: options.poolDir,
-        onDownloaded: (pkg) => {
-          done += pkg.size
-          task.progress(done, total, 'bytes')
-        },
-        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      })
-    },
-  )
-  const repository = await new Task(sink, `write the signed apt repository ${options.repoDir}`).run(() =>
+  await new Task(sink, 'apt.download', `download ${resolved.packages.length} .deb files`, {
+    total,
+    unit: 'bytes',
+    data: { packages: resolved.packages.length },
+  }).run(async (task) => {
+    let done = 0
+    await downloadAptPackages({
+      http: options.http,
+      mirror: options.source.mirror,
+      packages: resolved.packages,
+      dir: options.poolDir,
+      onDownloaded: (pkg) => {
+        done += pkg.size
+        task.progress(done, total, 'bytes')
+      },
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+  })
+  const repository = await new Task(
+    sink,
+    'apt.repository',
+    `write the signed apt repository ${options.repoDir}`,
+    { data: { dir: options.repoDir } },
+  ).run(() =>
     writeAptRepository({
       dir: options.repoDir,
       suite: options.suite ?? options.source.suite,

@@ -7,7 +7,7 @@ import { Semaphore } from '../concurrency/semaphore.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import {
   type Descriptor,
   type ImageIndex,
@@ -119,7 +119,9 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
   const limit = new Semaphore(concurrency)
   const meta = reader.metadata
   const where = target.prefix ? `${target.registry}/${target.prefix}` : target.registry
-  const root = new Task(sink, `Push ${meta.name} ${meta.version} to ${where}`)
+  const root = new Task(sink, 'push', `Push ${meta.name} ${meta.version} to ${where}`, {
+    data: { target: where },
+  })
   const stats = { blobsUploaded: 0, blobsSkipped: 0, blobsMounted: 0, bytesUploaded: 0, manifestsPushed: 0 }
   /** Which repositories of the target hold a blob: sources for mounts. */
   const holders = new Map<string, Set<string>>()
@@ -141,7 +143,12 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
     const members = new Map<string, MemberLocation>()
 
     // 1. What the registry has: a tag at the bundle's digest is a complete image; else a HEAD per blob.
-    await root.child(`Check what ${target.registry} holds`, { total: works.length, unit: 'items' }).run(
+    const checkTask = root.child('push.check', `Check what ${target.registry} holds`, {
+      total: works.length,
+      unit: 'items',
+      data: { registry: target.registry },
+    })
+    await checkTask.run(
       async (task) => {
         let done = 0
         await runPool(
@@ -188,13 +195,7 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
     let total = [...planned.values()].reduce((a, b) => a + b, 0)
     let sent = 0
     const uploads = new Map<string, Promise<string>>()
-    const notice = (n: UploadNotice) =>
-      sink.emit({
-        type: 'log',
-        level: n.code.startsWith('W_') ? 'warn' : 'info',
-        code: n.code,
-        message: n.message,
-      })
+    const notice = (n: UploadNotice) => sink.emit(logEvent(n.code, n.message))
 
     const placeBlob = async (
       work: Work,
@@ -278,7 +279,9 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
 
     const pushWork = async (work: Work, pushTask: Task) => {
       const counts: ArtifactCounts = { uploaded: 0, mounted: 0, bytes: 0, manifests: 0 }
-      const task = pushTask.child(work.source)
+      const task = pushTask.child('push.artifact', work.source, {
+        data: { artifact: work.kind, source: work.source },
+      })
       await task.run(
         async () => {
           const results = await Promise.allSettled(
@@ -302,6 +305,13 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
               level: 'warn',
               code: 'W_TAG_MOVED',
               message: `${target.registry}/${work.repo.repository}:${work.reference} pointed at ${work.previous}; it now points at ${work.digest}.`,
+              data: {
+                registry: target.registry,
+                repository: work.repo.repository,
+                reference: work.reference,
+                previous: work.previous,
+                digest: work.digest,
+              },
             })
           }
           await putManifest(client, work.repo, work.reference, top.mediaType, top.bytes, {
@@ -325,10 +335,15 @@ export async function pushBundle(options: PushBundleOptions): Promise<PushResult
     }
 
     if (pending.length > 0) {
-      const pushTask = root.child(`Push ${pending.length} of ${works.length} to ${target.registry}`, {
-        total,
-        unit: 'bytes',
-      })
+      const pushTask = root.child(
+        'push.artifacts',
+        `Push ${pending.length} of ${works.length} to ${target.registry}`,
+        {
+          total,
+          unit: 'bytes',
+          data: { registry: target.registry },
+        },
+      )
       await pushTask.run(
         async () => {
           // Larger images first: the long uploads start early, and the smaller images that share their layers mount

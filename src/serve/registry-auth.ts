@@ -60,6 +60,7 @@ export function createAuthenticator(options: RegistryAuthOptions, sink: EventSin
             level: 'warn',
             code: 'W_REGISTRY_AUTH',
             message: `Registry: refused the credentials of user "${name}" for ${method} ${url.pathname}`,
+            data: { user: name, method, path: url.pathname },
           })
           throw unauthorized('The user name or password is wrong.')
         }

@@ -115,6 +115,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, si
       level: 'warn',
       code: 'W_REGISTRY_ERROR',
       message: `Registry: ${req.method} ${req.url}: ${message}`,
+      data: { method: req.method ?? '', url: req.url ?? '' },
     })
     registryError = new RegistryError('UNKNOWN', `Internal error: ${message}`)
   }

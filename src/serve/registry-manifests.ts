@@ -122,6 +122,7 @@ async function putManifest(r: RegistryRequest, path: string, reference: string):
     level: 'info',
     code: 'I_REGISTRY_PUSH',
     message: `Registry: ${r.user} pushed ${name}${isDigest ? '@' : ':'}${reference} (${digest})`,
+    data: { user: r.user, repository: name, reference, digest },
   })
   r.res.setHeader('Location', location(r, `/v2/${path}/manifests/${digest}`))
   r.res.setHeader('Docker-Content-Digest', digest)

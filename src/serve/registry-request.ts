@@ -142,6 +142,7 @@ export async function sendContent(r: RegistryRequest, content: Content, ranges: 
         level: 'warn',
         code: 'W_REGISTRY_READ',
         message: `Registry: sending ${content.digest} failed: ${(error as Error).message}`,
+        data: { digest: content.digest },
       })
     }
     res.destroy()

@@ -77,7 +77,9 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
     const scheme = options.insecure ? 'http' : 'https'
     const url = `${scheme}://${formatHost(advertise[0]!)}:${port}`
 
-    const task = new Task(sink, `Serve ${reader.metadata.name} ${reader.metadata.version}`)
+    const task = new Task(sink, 'serve', `Serve ${reader.metadata.name} ${reader.metadata.version}`, {
+      data: { name: reader.metadata.name, version: reader.metadata.version },
+    })
     let tls: { certPem: string; keyPem: string } | undefined
     let caPem: string | undefined
     let caFile: string | undefined
@@ -109,6 +111,7 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
             level: 'info',
             code: 'I_SITE_CA',
             message: `Created the site CA in ${caFile}`,
+            data: { file: caFile },
           })
       }
     }

@@ -41,6 +41,7 @@ export async function startSiteServer(options: SiteServerOptions): Promise<SiteS
         level: 'warn',
         code: 'W_SERVE_REQUEST',
         message: `${req.method} ${req.url} failed: ${(error as Error).message}`,
+        data: { method: req.method ?? '', url: req.url ?? '' },
       })
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error\n')
       else res.destroy()

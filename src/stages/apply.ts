@@ -78,7 +78,7 @@ export async function applyObjects(objects: PlannedObject[], ctx: ApplyContext):
 
 export async function applyOne(planned: PlannedObject, ctx: ApplyContext): Promise<KubeObject> {
   const ref = refOf(planned.object)
-  const task = ctx.task.child(`Apply ${formatRef(ref)}`)
+  const task = ctx.task.child('stage.object', `Apply ${formatRef(ref)}`, { data: { ref } })
   let delay = 500
   let lastProblem: string | undefined
   for (;;) {

@@ -90,6 +90,7 @@ export class InstallLock {
               level: 'warn',
               code: 'W_LOCK_TAKEN_OVER',
               message: `Taking over the install lock of ${spec.holderIdentity} (${existing.metadata.annotations?.['airgap.astrago.io/operation'] ?? 'unknown operation'}), which stopped renewing it at ${spec.renewTime}: that run was interrupted.`,
+              data: { holder: spec.holderIdentity, renewTime: spec.renewTime },
             })
           const version = existing.metadata.resourceVersion as string | undefined
           return new InstallLock(client, await client.replace(mine(version), options.signal), holder, options)

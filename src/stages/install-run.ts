@@ -62,7 +62,7 @@ export class InstallRun {
   async applyStage(stage: PlannedStage, state: InstallState, index: number): Promise<StageResult> {
     const started = Date.now()
     const userSignal = this.options.signal
-    const task = this.root.child(`Stage ${stage.name}`)
+    const task = this.root.child('stage.apply', `Stage ${stage.name}`, { data: { stage: stage.name } })
     const deadline = started + stage.timeoutMs
     const timeout = AbortSignal.timeout(stage.timeoutMs)
     const signal = userSignal ? AbortSignal.any([userSignal, timeout]) : timeout
@@ -162,7 +162,9 @@ export class InstallRun {
   /** A stage already installed: only check that it is still ready (nothing is applied). */
   async checkStage(stage: PlannedStage, record: StageState): Promise<StageResult> {
     const started = Date.now()
-    const task = this.root.child(`Stage ${stage.name} (installed; checking readiness)`)
+    const task = this.root.child('stage.check', `Stage ${stage.name} (installed; checking readiness)`, {
+      data: { stage: stage.name },
+    })
     try {
       const targets: WaitTarget[] = record.objects.map((ref) => ({ ref }))
       for (const release of record.releases) {
@@ -221,13 +223,14 @@ export class InstallRun {
           level: 'warn',
           code: 'W_PRUNE_KEPT',
           message: `Namespace ${ref.name} is no longer in the bundle but still holds its objects: kept.`,
+          data: { namespace: ref.name },
         })
         return false
       }
       return true
     })
     if (!releases.length && !objects.length) return { objects: [], releases: [] }
-    const task = this.root.child('Remove what the new bundle no longer ships', {
+    const task = this.root.child('install.prune', 'Remove what the new bundle no longer ships', {
       total: releases.length + objects.length,
       unit: 'items',
     })
@@ -285,7 +288,16 @@ export class InstallRun {
     signal: AbortSignal,
   ): Promise<ObjectRef[]> {
     const task = stageTask.child(
+      'stage.release',
       `Helm release ${chart.namespace}/${chart.release} (${chart.chart} ${chart.version})`,
+      {
+        data: {
+          namespace: chart.namespace,
+          release: chart.release,
+          chart: chart.chart,
+          version: chart.version,
+        },
+      },
     )
     try {
       let chartFile = this.chartFiles.get(chart.member)
@@ -314,6 +326,7 @@ export class InstallRun {
           level: 'warn',
           code: 'W_HELM_RECOVERED',
           message: `Release ${chart.namespace}/${chart.release}: ${installed.recovered}`,
+          data: { namespace: chart.namespace, release: chart.release },
         })
       const objects = (await this.helm.manifest(chart.release, chart.namespace, signal)) ?? []
       const refs = (await this.withNamespaces(objects, chart.namespace)).map(refOf)

@@ -90,7 +90,12 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
     .update(await reader.read(BUNDLE_JSON))
     .digest('hex')}`
   const bundle = { name: metadata.name, version: metadata.version, digest }
-  const root = new Task(sink, `${options.dryRun ? 'Plan' : 'Install'} ${bundle.name} ${bundle.version}`)
+  const root = new Task(
+    sink,
+    'install',
+    `${options.dryRun ? 'Plan' : 'Install'} ${bundle.name} ${bundle.version}`,
+    { data: { name: bundle.name, version: bundle.version, dryRun: Boolean(options.dryRun) } },
+  )
   const result: InstallResult = {
     bundle,
     namespace,
@@ -106,7 +111,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
     const client = options.dryRun
       ? undefined
       : KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context })
-    const plan = await root.child('Load stages').run(
+    const plan = await root.child('install.load', 'Load stages').run(
       async () => {
         const stages = await loadStages(reader)
         const filled = await fillGeneratedValues({
@@ -140,7 +145,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
     if (!client) throw new Error('unreachable: a cluster client exists unless this is a dry run')
     if (!options.skipPreflight) {
       result.preflight = await root
-        .child('Preflight')
+        .child('install.preflight', 'Preflight')
         .run(() => runPreflight(client, plan, { namespace, signal }), summarisePreflight)
     }
     const store = new StateStore(client, namespace)
@@ -182,6 +187,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
         level: 'info',
         code: 'I_NOTHING_TO_DO',
         message: `${bundle.name} ${bundle.version} is installed and every stage is ready: nothing to do.`,
+        data: { namespace },
       })
       root.end('done', 'nothing to do: already installed and ready')
       result.durationMs = Date.now() - started
@@ -199,6 +205,11 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
         level: 'info',
         code: 'I_RESUME',
         message: `Resuming ${bundle.name} ${bundle.version} at stage ${state.stages[firstToApply]?.name ?? '(prune)'}`,
+        data: {
+          bundle: bundle.name,
+          version: bundle.version,
+          stage: state.stages[firstToApply]?.name ?? '(prune)',
+        },
       })
     } else {
       const now = new Date().toISOString()
@@ -219,6 +230,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
           level: 'info',
           code: 'I_UPGRADE',
           message: `Upgrading ${previous.bundle.name} ${previous.bundle.version} to ${bundle.name} ${bundle.version}`,
+          data: { from: previous.bundle.version, to: bundle.version },
         })
     }
     await store.write(state, signal)

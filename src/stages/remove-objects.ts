@@ -39,7 +39,9 @@ export async function removeAll(
   const removedReleases: ReleaseRef[] = []
   let done = 0
   for (const release of [...releases].reverse()) {
-    const sub = o.task.child(`Uninstall release ${release.namespace}/${release.name}`)
+    const sub = o.task.child('remove.release', `Uninstall release ${release.namespace}/${release.name}`, {
+      data: { namespace: release.namespace, release: release.name },
+    })
     try {
       const manifest = (await helm.manifest(release.name, release.namespace, o.signal)) ?? []
       const existed = await helm.uninstall(release.name, release.namespace, o.signal)
@@ -70,7 +72,9 @@ export async function removeAll(
     else gone.push(ref)
     o.task.progress(++done, objects.length + releases.length, 'items')
   }
-  const wait = o.task.child(`Wait until ${gone.length} objects are gone`)
+  const wait = o.task.child('remove.wait', `Wait until ${gone.length} objects are gone`, {
+    data: { objects: gone.length },
+  })
   try {
     await waitUntilGone(gone, {
       client,

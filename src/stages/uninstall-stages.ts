@@ -67,12 +67,15 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
       level: 'info',
       code: 'I_NOTHING_TO_DO',
       message: `No install state in ${namespace}/${STATE_CONFIGMAP}: nothing to uninstall${result.removed.objects.length ? ` (removed the generated passwords ${namespace}/${GENERATED_SECRET})` : ''}.`,
+      data: { namespace },
     })
     result.durationMs = Date.now() - started
     return result
   }
   result.bundle = state.bundle
-  const root = new Task(options.sink, `Uninstall ${state.bundle.name} ${state.bundle.version}`)
+  const root = new Task(options.sink, 'uninstall', `Uninstall ${state.bundle.name} ${state.bundle.version}`, {
+    data: { name: state.bundle.name, version: state.bundle.version },
+  })
   const lock = await InstallLock.acquire(client, namespace, {
     operation: `uninstall ${state.bundle.name} ${state.bundle.version}`,
     sink: options.sink,
@@ -110,9 +113,10 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     const namespaces: ObjectRef[] = []
     for (const group of groups) {
       if (!group.objects.length && !group.releases.length) continue
-      const task = root.child(`Remove ${group.name}`, {
+      const task = root.child('uninstall.group', `Remove ${group.name}`, {
         total: group.objects.length + group.releases.length,
         unit: 'items',
+        data: { group: group.name },
       })
       const removed = await task.run(
         () =>
@@ -142,6 +146,7 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
         level: 'info',
         code: 'I_KEPT_GENERATED',
         message: `Kept ${formatRef(ref)}: the passwords generated for this site, which data volumes that outlive the install may still use; a reinstall reuses them. uninstall --purge removes them.`,
+        data: { ref },
       })
     await waitUntilGone([...namespaces, ...stateObjects], {
       client,

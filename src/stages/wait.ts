@@ -51,7 +51,9 @@ export async function waitForReady(targets: WaitTarget[], options: WaitOptions):
   let pending: Waiting[] = targets.map((target) => ({
     target,
     parsed: target.rule ? parseJsonPath(target.rule.jsonPath) : undefined,
-    task: options.task.child(`${options.verb ?? 'Wait for'} ${describeTarget(target)}`),
+    task: options.task.child('stage.wait', `${options.verb ?? 'Wait for'} ${describeTarget(target)}`, {
+      data: { ref: target.ref },
+    }),
     last: { state: 'pending', reason: 'not checked yet' },
   }))
   let delay = 250
