@@ -12,7 +12,7 @@ import { TASK_KINDS } from '../src/events/task-kinds.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-/** The text of each member's type in interface `name` of a source file, by member name. */
+/** The text of each member's type in interface `name` of a source file, by member name (`name?` when optional). */
 function memberTypes(file: string, name: string): Map<string, string> {
   const path = `${root}${file}`
   const source = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true)
@@ -21,7 +21,9 @@ function memberTypes(file: string, name: string): Map<string, string> {
     if (ts.isInterfaceDeclaration(node) && node.name.text === name) {
       for (const member of node.members) {
         if (!ts.isPropertySignature(member) || !member.type) continue
-        const key = ts.isStringLiteral(member.name) ? member.name.text : member.name.getText(source)
+        const key =
+          (ts.isStringLiteral(member.name) ? member.name.text : member.name.getText(source)) +
+          (member.questionToken ? '?' : '')
         types.set(key, member.type.getText(source).replace(/\s+/g, ' '))
       }
     }
@@ -43,6 +45,9 @@ function dataCell(type: string | undefined): string {
 export function renderEventsDoc(): string {
   const logData = memberTypes('src/events/codes.ts', 'LogData')
   const taskData = memberTypes('src/events/task-kinds.ts', 'TaskData')
+  const objectRef = [...memberTypes('src/events/codes.ts', 'ObjectRefData')]
+    .map(([name, type]) => `${name}: ${type}`)
+    .join('; ')
   const lines = [
     '<!-- Generated from src/events/codes.ts and src/events/task-kinds.ts by scripts/gen-events-doc.ts: do not edit. -->',
     '',
@@ -77,6 +82,9 @@ export function renderEventsDoc(): string {
     ...Object.entries(TASK_KINDS).map(
       ([kind, description]) => `| \`${kind}\` | ${cell(description)} | ${dataCell(taskData.get(kind))} |`,
     ),
+    '',
+    `\`ObjectRefData\` is a Kubernetes object: \`{ ${objectRef} }\` (\`namespace\` is absent for cluster-scoped`,
+    'objects).',
     '',
   ]
   return lines.join('\n')

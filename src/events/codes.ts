@@ -45,8 +45,13 @@ export interface LogData {
   W_REGISTRY_AUTH: { user: string; method: string; path: string }
   I_REGISTRY_PUSH: { user?: string; repository: string; reference: string; digest: string }
   // install and uninstall
-  W_LOW_DISK: { dir: string; freeBytes: number; minBytes: number }
-  I_HELM: { path: string; from: string }
+  W_LOW_DISK: { dir: string; stateDir: string; freeBytes: number; minBytes: number }
+  I_HELM: {
+    path: string
+    from: 'flag' | 'ASTRAGO_HELM' | 'bundle' | 'PATH'
+    member?: string
+    reused?: boolean
+  }
   I_NOTHING_TO_DO: { namespace: string }
   I_UPGRADE: { from: string; to: string }
   W_PRUNE_KEPT: { namespace: string }

@@ -43,7 +43,7 @@ export interface TaskData {
   'stage.check': { stage: string }
   'stage.release': { namespace: string; release: string; chart: string; version: string }
   'stage.object': { ref: ObjectRefData }
-  'stage.wait': { ref: ObjectRefData }
+  'stage.wait': { ref: ObjectRefData; rule?: { jsonPath: string; equals?: string } }
   'install.prune': undefined
   // uninstall
   uninstall: { name: string; version: string }
@@ -90,7 +90,8 @@ export const TASK_KINDS = {
   'stage.check': 'Checks that an installed stage is still ready (nothing is applied).',
   'stage.release': 'Installs or upgrades one Helm release of a stage.',
   'stage.object': 'Applies one object (server-side apply).',
-  'stage.wait': 'Waits until one object is ready (or gone).',
+  'stage.wait':
+    "Waits until one object is ready (by its kind's rule or a custom one), or a CRD is established.",
   'install.prune': 'Removes what the new bundle no longer ships.',
   uninstall: 'uninstall: removes what the install applied.',
   'uninstall.group': 'Removes one group (a stage, or the install state).',

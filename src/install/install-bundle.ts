@@ -173,7 +173,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       level: 'info',
       code: 'I_HELM',
       message: `Using helm ${resolved.path} (${resolved.from === 'bundle' ? `${resolved.reused ? 'unpacked earlier ' : ''}from the bundle's ${resolved.member}` : resolved.from === 'flag' ? '--helm' : resolved.from})`,
-      data: { path: resolved.path, from: resolved.from },
+      data: resolved,
     })
     const helm = resolved.path
     let pushed: PushResult | undefined

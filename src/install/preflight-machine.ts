@@ -38,7 +38,7 @@ export async function checkFreeSpace(options: {
           level: 'warn',
           code: 'W_LOW_DISK',
           message: `Only ${formatMiB(freeBytes)} free in ${dir} (the state folder ${options.dir}: pushes to the site server and the unpacked helm go there); ${formatMiB(minBytes)} or more is advised. Free some space or choose another folder with --state-dir.`,
-          data: { dir, freeBytes, minBytes },
+          data: { dir, stateDir: options.dir, freeBytes, minBytes },
         })
       }
       return { dir, freeBytes, low }

@@ -52,7 +52,7 @@ export async function waitForReady(targets: WaitTarget[], options: WaitOptions):
     target,
     parsed: target.rule ? parseJsonPath(target.rule.jsonPath) : undefined,
     task: options.task.child('stage.wait', `${options.verb ?? 'Wait for'} ${describeTarget(target)}`, {
-      data: { ref: target.ref },
+      data: waitData(target),
     }),
     last: { state: 'pending', reason: 'not checked yet' },
   }))
@@ -126,6 +126,14 @@ export async function waitUntilGone(
     await sleep(Math.min(delay, left), signal)
     delay = Math.min(Math.round(delay * 1.6), 4000)
   }
+}
+
+/** The data of a wait's task: the object, and its custom rule if it has one. */
+function waitData(target: WaitTarget): { ref: ObjectRef; rule?: { jsonPath: string; equals?: string } } {
+  const rule = target.rule
+  return rule
+    ? { ref: target.ref, rule: { jsonPath: rule.jsonPath, equals: rule.equals } }
+    : { ref: target.ref }
 }
 
 export function describeTarget(target: WaitTarget): string {
