@@ -230,7 +230,7 @@ describe('a chart from git', () => {
     })
     const warnings = branch.events.filter((e) => e.type === 'log' && e.level === 'warn')
     expect(warnings.map((e) => (e as { code?: string }).code)).toEqual(['CHART_GIT_REF_MOVABLE'])
-    expect((warnings[0] as { message: string }).message).toContain(mainCommit)
+    expect((warnings[0] as { data?: unknown }).data).toMatchObject({ ref: 'main', commit: mainCommit })
 
     const tag = recorder()
     const tagged = await build({ git: { url, ref: 'v0.1.0', path: '/charts/app/' } }, { sink: tag.sink })

@@ -43,7 +43,7 @@ describe('install with the bundled helm', () => {
   /** No helm on PATH and no $ASTRAGO_HELM: only the bundle has one. */
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ASTRAGO_HELM: '' }
   const helmEvent = (events: Record<string, unknown>[]) =>
-    events.find((e) => e.code === 'I_HELM')?.message as string | undefined
+    events.find((e) => e.code === 'I_HELM')?.data as Record<string, unknown> | undefined
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'astrago-install-helm-'))
@@ -145,7 +145,10 @@ describe('install with the bundled helm', () => {
     expect(res.result.install.stages).toMatchObject([
       { name: 'web', action: 'applied', releases: ['web/web'] },
     ])
-    expect(helmEvent(res.events)).toContain(`from the bundle's files/bin/helm-v3.21.4-${platform}.tar.gz`)
+    expect(helmEvent(res.events)).toMatchObject({
+      from: 'bundle',
+      member: `files/bin/helm-v3.21.4-${platform}.tar.gz`,
+    })
     expect(statSync(helmBin).mode & 0o777).toBe(0o755)
     expect(sha256(readFileSync(helmBin))).toBe(sha256(readFileSync(realHelm)))
     const list = JSON.parse(
@@ -161,7 +164,7 @@ describe('install with the bundled helm', () => {
       { env },
     )
     expect(res.error, res.stderr).toBeUndefined()
-    expect(helmEvent(res.events)).toContain('unpacked earlier')
+    expect(helmEvent(res.events)).toMatchObject({ from: 'bundle', reused: true })
     const after = statSync(helmBin)
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs])
   })
@@ -187,7 +190,7 @@ describe('install with the bundled helm', () => {
       { env },
     )
     expect(res.error, res.stderr).toBeUndefined()
-    expect(helmEvent(res.events)).toContain(`Using helm ${wrapper} (--helm)`)
+    expect(helmEvent(res.events)).toMatchObject({ path: wrapper, from: 'flag' })
     expect(readFileSync(marker, 'utf8')).toContain('upgrade')
   })
 })

@@ -366,7 +366,8 @@ describe('an rpm source that signs its packages, not its metadata (signed: packa
       ok.events.some(
         (e) =>
           e.type === 'task.start' &&
-          String(e.title).startsWith('Check the package signatures of repo/rpm/el-signed'),
+          e.kind === 'bundle.signatures' &&
+          (e.data as { folder?: string } | undefined)?.folder === 'repo/rpm/el-signed',
       ),
     ).toBe(true)
     await rm(join(work, 'el.tar'))

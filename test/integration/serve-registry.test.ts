@@ -439,9 +439,14 @@ describe('site registry', () => {
     // Pushes and refusals are reported as events; no password ever appears in them.
     const logs = events.flatMap((e) => (e.type === 'log' ? [e] : []))
     expect(
-      logs.some((e) => e.code === 'I_REGISTRY_PUSH' && e.message.includes('docker.io/site/pushed:1')),
+      logs.some(
+        (e) =>
+          e.code === 'I_REGISTRY_PUSH' &&
+          e.data?.repository === 'docker.io/site/pushed' &&
+          e.data.reference === '1',
+      ),
     ).toBe(true)
-    expect(logs.some((e) => e.code === 'W_REGISTRY_AUTH' && e.message.includes(`"${USER}"`))).toBe(true)
+    expect(logs.some((e) => e.code === 'W_REGISTRY_AUTH' && e.data?.user === USER)).toBe(true)
     expect(JSON.stringify(events)).not.toContain(PASSWORD)
     const copy = join(work, 'pulled-again')
     await skopeo([

@@ -29,9 +29,12 @@ class RenderDriver extends AirgapCommand<{ mode: string }> {
   async run(): Promise<{ mode: string }> {
     const { args, flags } = await this.parse(RenderDriver)
     const sink = this.sink(flags)
-    const root = new Task(sink, wideTitle('📦 バンドル demo 1.0.0', 260))
-    const images = root.child(wideTitle('イメージ images', 240), { total: 64 << 20, unit: 'bytes' })
-    const stage = root.child(wideTitle('🚀 배포 stage gpu-operator', 230))
+    const root = new Task(sink, 'bundle', wideTitle('📦 バンドル demo 1.0.0', 260))
+    const images = root.child('bundle.fetch', wideTitle('イメージ images', 240), {
+      total: 64 << 20,
+      unit: 'bytes',
+    })
+    const stage = root.child('stage.apply', wideTitle('🚀 배포 stage gpu-operator', 230))
     const start = Date.now()
     for (let step = 1; ; step += 1) {
       await sleep(100)

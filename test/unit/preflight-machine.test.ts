@@ -36,7 +36,7 @@ describe('machine preflight', () => {
     expect(low!.freeBytes).toBeGreaterThan(0)
     const warning = events.find((e): e is LogEvent => e.type === 'log' && e.code === 'W_LOW_DISK')
     expect(warning?.level).toBe('warn')
-    expect(warning?.message).toContain(missing)
+    expect(warning?.data).toMatchObject({ dir: work, stateDir: missing })
     events.length = 0
     const fine = await checkFreeSpace({ dir: work, sink, minBytes: 1 })
     expect(fine?.low).toBe(false)

@@ -19,8 +19,8 @@ describe('TtyRenderer', () => {
   it('shows running tasks with byte progress, then collapses finished ones to a line with their outcome', () => {
     const term = fakeTerminal()
     const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
-    const root = new Task(renderer, 'Bundle demo 1.0.0')
-    const fetch = root.child('Fetch blobs and files', { total: 4 << 20, unit: 'bytes' })
+    const root = new Task(renderer, 'bundle', 'Bundle demo 1.0.0')
+    const fetch = root.child('bundle.fetch', 'Fetch blobs and files', { total: 4 << 20, unit: 'bytes' })
     fetch.progress(2 << 20, 4 << 20, 'bytes', 0)
     renderer.emit({ type: 'log', level: 'warn', message: 'retrying' }) // forces a redraw
     expect(term.plain()).toMatch(/Fetch blobs and files .*50% 2\.0 MiB of 4\.0 MiB/)
@@ -35,8 +35,8 @@ describe('TtyRenderer', () => {
   it('keeps a failed subtask visible under its failed parent', () => {
     const term = fakeTerminal()
     const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
-    const root = new Task(renderer, 'Install')
-    root.child('stage gpu').end('failed', 'Deployment gpu-operator not ready')
+    const root = new Task(renderer, 'install', 'Install')
+    root.child('stage.apply', 'stage gpu').end('failed', 'Deployment gpu-operator not ready')
     root.end('failed', 'stage gpu failed')
     expect(term.plain()).toMatch(/✖ Install .*stage gpu failed\n\s+✖ stage gpu .*not ready/)
   })
@@ -48,8 +48,8 @@ describe('TtyRenderer', () => {
   it('fits every line in the terminal width counted in cells, and ends each coloured line with a reset', () => {
     const term = fakeTerminal(24)
     const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000, color: true })
-    const root = new Task(renderer, '📦 イメージを取得 and a long tail')
-    root.child('🚀 배포 단계 gpu-operator 漢字漢字').end('failed', '컨테이너 이미지 준비 실패')
+    const root = new Task(renderer, 'bundle', '📦 イメージを取得 and a long tail')
+    root.child('stage.apply', '🚀 배포 단계 gpu-operator 漢字漢字').end('failed', '컨테이너 이미지 준비 실패')
     renderer.emit({ type: 'log', level: 'warn', message: '警告: 🐳 registry は遅い and more' })
     root.end('failed', '中文字符中文字符中文字符')
     // Each write starts with cursor movement for the redraw; what follows is the lines a person sees.
@@ -70,7 +70,7 @@ describe('TtyRenderer', () => {
     const draw = () => {
       const term = fakeTerminal(80, true)
       const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
-      const root = new Task(renderer, 'Bundle')
+      const root = new Task(renderer, 'bundle', 'Bundle')
       renderer.emit({ type: 'log', level: 'warn', message: 'slow' })
       root.end('done')
       return term.writes.join('')
@@ -86,7 +86,7 @@ describe('TtyRenderer', () => {
   it('hides the cursor while tasks run and shows it again when they end', () => {
     const term = fakeTerminal(80, true)
     const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
-    const root = new Task(renderer, 'Bundle')
+    const root = new Task(renderer, 'bundle', 'Bundle')
     expect(term.writes.join('')).toContain(HIDE_CURSOR)
     expect(term.writes.join('')).not.toContain(SHOW_CURSOR)
     root.end('done')
@@ -97,8 +97,8 @@ describe('TtyRenderer', () => {
   it('shows the cursor when stopped with tasks still running, and draws nothing after it', () => {
     const term = fakeTerminal(80, true)
     const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
-    const root = new Task(renderer, 'Install')
-    root.child('stage gpu')
+    const root = new Task(renderer, 'install', 'Install')
+    root.child('stage.apply', 'stage gpu')
     renderer.stop()
     expect(term.writes.at(-1)).toBe(SHOW_CURSOR)
     const count = term.writes.length
@@ -110,7 +110,7 @@ describe('TtyRenderer', () => {
   it('prints titles from a bundle as plain text: no escape codes of theirs, no extra lines', () => {
     const term = fakeTerminal(80)
     const renderer = new TtyRenderer(term.stream, { intervalMs: 60_000 })
-    const root = new Task(renderer, 'image \u001b[2J\u001b[Hevil\nsecond line')
+    const root = new Task(renderer, 'bundle.images', 'image \u001b[2J\u001b[Hevil\nsecond line')
     root.end('done', 'ok\r\u001b[31mred')
     const out = term.writes.join('')
     expect(out).not.toContain('\u001b[2J')
