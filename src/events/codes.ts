@@ -55,6 +55,7 @@ export interface LogData {
   I_NOTHING_TO_DO: { namespace: string }
   I_UPGRADE: { from: string; to: string }
   W_PRUNE_KEPT: { namespace: string }
+  W_PULL_SERVER_ENDS: { where: string }
   W_HELM_RECOVERED: { namespace: string; release: string }
   W_LOCK_TAKEN_OVER: { holder: string; renewTime?: string }
   W_LOCK_RENEW: undefined
@@ -166,6 +167,11 @@ export const LOG_CODES = {
     description: 'install or uninstall: nothing to do (installed and ready, or no install state).',
   },
   I_UPGRADE: { level: 'info', description: 'install: an installed bundle is upgraded to another version.' },
+  W_PULL_SERVER_ENDS: {
+    level: 'warn',
+    description:
+      'install: the nodes pull from the server this command runs, which stops with it; keep a server running or push into an in-cluster registry.',
+  },
   W_PRUNE_KEPT: {
     level: 'warn',
     description: 'install: a namespace the new bundle no longer ships still holds objects; it is kept.',

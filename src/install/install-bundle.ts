@@ -6,7 +6,7 @@ import { auditInstall } from '../audit/audit-install.js'
 import { BundleReader } from '../bundle/reader.js'
 import { verifyBundle } from '../bundle/verify.js'
 import { Task } from '../events/tasks.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { resolveHelm } from '../helm/bundled-helm.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
@@ -97,7 +97,7 @@ export interface PullSource {
 }
 
 /** Code of the warning that nodes pull from a server that ends with the command. */
-export const PULL_SERVER_ENDS = 'W_PULL_SERVER_ENDS'
+export const PULL_SERVER_ENDS = 'W_PULL_SERVER_ENDS' as const
 
 /**
  * Where nodes pull from: the relocated registry wins (the workloads name it); otherwise containerd's mirrors
@@ -248,12 +248,13 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       ...(server ? { siteUrl: server.url } : {}),
     })
     if (pullFrom?.endsWithCommand)
-      sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: PULL_SERVER_ENDS,
-        message: `The nodes pull the platform's images from ${pullFrom.where}, which this command serves and stops when it ends: a pod restarted or rescheduled later will fail to pull. Keep a server running (serve --install-service, or install --keep-serving), or push into an in-cluster registry (--push-to … --relocate-images).`,
-      })
+      sink.emit(
+        logEvent(
+          'W_PULL_SERVER_ENDS',
+          `The nodes pull the platform's images from ${pullFrom.where}, which this command serves and stops when it ends: a pod restarted or rescheduled later will fail to pull. Keep a server running (serve --install-service, or install --keep-serving), or push into an in-cluster registry (--push-to … --relocate-images).`,
+          { where: pullFrom.where },
+        ),
+      )
     if (serving && options.serve?.keep) {
       const wait = new Task(
         sink,

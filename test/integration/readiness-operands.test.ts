@@ -74,7 +74,7 @@ describe('waiting for a custom resource field, with its operands diagnosed', () 
       stage: 'gpu',
       deadline: Date.now() + seconds * 1000,
       timeoutMs: seconds * 1000,
-      task: new Task(silentSink, 'gpu'),
+      task: new Task(silentSink, 'stage.check', 'gpu'),
     })
 
   beforeAll(async () => {
