@@ -150,7 +150,13 @@ export class BundleChecker extends ChartSectionChecker {
         if (fields.ref !== undefined) refField = fields.ref
         const ref = this.required(fields.ref, (g) => this.imageRef(g))
         const platforms = this.optional(fields.platforms, (g) => this.platforms(g))
-        if (ref !== undefined) image = platforms === undefined ? { ref } : { ref, platforms }
+        const from = this.optional(fields.from, (g) => this.text(g, undefined))
+        if (ref !== undefined)
+          image = {
+            ref,
+            ...(platforms === undefined ? {} : { platforms }),
+            ...(from === undefined ? {} : { from }),
+          }
       } else if (isScalar(item.value) && typeof item.value.value === 'string') {
         const ref = this.imageRef(item)
         if (ref !== undefined) image = { ref }

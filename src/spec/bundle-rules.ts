@@ -49,6 +49,7 @@ export const METADATA_RULES: Record<string, Rule> = {
 export const IMAGE_RULES: Record<string, Rule> = {
   ref: { required: true, expected: IMAGE_REFERENCE_EXPECTED },
   platforms: { expected: `a list of ${PLATFORM_EXPECTED}` },
+  from: { expected: 'a text saying why the image is needed' },
 }
 
 export const CHART_RULES: Record<string, Rule> = {

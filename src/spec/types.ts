@@ -30,6 +30,8 @@ export interface ImageSpec {
   ref: string
   /** Overrides the bundle's platforms for this image. */
   platforms?: string[]
+  /** Why the image is in the bundle when nothing renders it (who starts it), for people reading the definition. */
+  from?: string
 }
 
 /** What every chart entry has, whatever its source. */

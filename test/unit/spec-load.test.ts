@@ -83,6 +83,8 @@ describe('parseBundleSpec: valid definitions', () => {
         '  - nginx:1.27',
         `  - ref: localhost:5000/team/app@sha256:${HEX}`,
         '    platforms: [linux/arm64]',
+        '  - ref: docker.io/xiilab/git-sync:v3.6.0',
+        '    from: started by Astrago core at run time',
         'charts:',
         '  - name: gpu-operator',
         '    version: v25.3.0',
@@ -111,6 +113,7 @@ describe('parseBundleSpec: valid definitions', () => {
     expect(spec.images).toEqual([
       { ref: 'nginx:1.27' },
       { ref: `localhost:5000/team/app@sha256:${HEX}`, platforms: ['linux/arm64'] },
+      { ref: 'docker.io/xiilab/git-sync:v3.6.0', from: 'started by Astrago core at run time' },
     ])
     expect(spec.charts).toEqual([
       {
