@@ -498,23 +498,22 @@ describe('the Astrago stages (manifests/astrago)', () => {
       }),
     ])
     const values = Object.assign({}, ...gpu.charts[0]!.values.map((v) => v.values))
-    expect(values.dcgmExporter.config.name).toBe('astrago-dcgm-metrics')
-    expect(values.migManager.config).toEqual({ name: 'astrago-mig-config', default: 'all-disabled' })
-    expect(values.devicePlugin.config).toEqual({ name: 'astrago-device-plugin-config', default: 'default' })
-    const metrics = find(p, 'gpu', 'astrago-dcgm-metrics').data['dcgm-metrics.csv'] as string
+    expect(values.dcgmExporter.config.name).toBe('metrics-config')
+    expect(values.migManager.config).toEqual({ name: 'custom-mig-parted-config', default: 'all-disabled' })
+    expect(values.devicePlugin.config).toEqual({ name: 'nvidia-plugin-config-mps' })
+    const metrics = find(p, 'gpu', 'metrics-config').data['dcgm-metrics.csv'] as string
     const rows = metrics.split('\n').filter((l) => l.trim() && !l.startsWith('#'))
     for (const row of rows) expect(row.split(',').map((f) => f.trim())[1]).toMatch(/^(gauge|counter)$/)
     expect(rows.map((r) => r.split(',')[0])).toEqual(
       expect.arrayContaining(['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED', 'DCGM_FI_DEV_POWER_USAGE']),
     )
-    const mig = parseYaml(find(p, 'gpu', 'astrago-mig-config').data['config.yaml'])
+    const mig = parseYaml(find(p, 'gpu', 'custom-mig-parted-config').data['config.yaml'])
     expect(mig.version).toBe('v1')
     expect(Object.keys(mig['mig-configs'])).toContain('all-disabled')
-    const sharing = find(p, 'gpu', 'astrago-device-plugin-config').data
-    expect(Object.keys(sharing).sort()).toEqual(['default', 'mps', 'time-slicing'])
-    expect(parseYaml(sharing.mps).sharing.mps.resources[0]).toMatchObject({ name: 'nvidia.com/gpu' })
-    expect(parseYaml(sharing['time-slicing']).sharing.timeSlicing.resources[0].replicas).toBeGreaterThan(1)
-    for (const name of ['astrago-dcgm-metrics', 'astrago-mig-config', 'astrago-device-plugin-config'])
+    const sharing = find(p, 'gpu', 'nvidia-plugin-config-mps').data
+    expect(Object.keys(sharing)).toContain('mps_2')
+    expect(parseYaml(sharing.mps_2).sharing.mps.resources[0]).toMatchObject({ name: 'nvidia.com/gpu', replicas: 2 })
+    for (const name of ['metrics-config', 'custom-mig-parted-config', 'nvidia-plugin-config-mps'])
       expect(find(p, 'gpu', name).metadata.annotations['astrago.io/defaults']).toMatch(/to be tuned/)
   })
 
