@@ -7,8 +7,8 @@
  * `helm push` writes), under their normalized registry name (oci://registry-1.docker.io/bitnamicharts is docker.io's).
  * The definition's apt package sources get stand-in archives (scripts/demo-apt-archive.ts) signed with a demo key.
  * Charts from git repositories are served over real git HTTP from stand-in repositories (scripts/demo-git-upstream.ts).
- * Writes the definition to bundle (see demoDefinition) to <work-dir>/definition and the --mirror (and
- * --mirror-keyring) flags to a file, then serves until it is stopped.
+ * Writes the definition to bundle (see demoDefinition; a DEMO copy is named <name>-demo) to <work-dir>/definition and
+ * the --mirror (and --mirror-keyring) flags to a file, then serves until it is stopped.
  * Usage: tsx scripts/demo-upstream.ts <definition.yaml> <flags-file> <work-dir>
  */
 
@@ -186,9 +186,10 @@ console.error(
 
 /**
  * The definition the demo bundles. `files:` pins release binaries (helm, kubectl) by the sha256 their projects
- * publish; a simulated upstream cannot produce those bytes, so when there are any, the demo bundles a copy of the
- * definition without them (written to the work folder, clearly labelled, stage paths rebased) and says so. Everything
- * else is the definition as written.
+ * publish, and git charts may pin a real commit; a simulated upstream can serve neither, so when there are any, the
+ * demo bundles a copy of the definition without the files and with the stand-ins' commits (written to the work
+ * folder, clearly labelled, stage paths rebased, named <name>-demo so its bundle cannot be mistaken for the real
+ * one) and says so. Everything else is the definition as written.
  */
 function demoDefinition(): string {
   const refRewrites = gitUpstream?.refRewrites ?? new Map<number, string>()
@@ -207,6 +208,8 @@ function demoDefinition(): string {
   if (refRewrites.size) why.push('with git charts pinned to the commits of their STAND-IN repositories')
   const description = doc.getIn(['metadata', 'description'])
   doc.setIn(['metadata', 'description'], `DEMO copy ${why.join(', ')}. ${description ?? ''}`.trim())
+  // A bundle of stand-ins must not be mistaken for the real one: its name says DEMO (astrago → astrago-demo).
+  doc.setIn(['metadata', 'name'], demoName(spec.metadata.name))
   for (const [i, stage] of spec.stages.entries())
     doc.setIn(['stages', i, 'path'], relative(workDir!, resolve(dirname(spec.source), stage.path)))
   const copy = join(workDir!, `${basename(definition!, '.yaml')}.demo.yaml`)
@@ -223,6 +226,11 @@ function demoDefinition(): string {
       `simulated upstream: ${refRewrites.size} git chart(s) pinned to a real commit are pinned to their stand-in's commit in the DEMO copy`,
     )
   return copy
+}
+
+/** The name of a demo copy: `<name>-demo` (kept when it already ends so). */
+function demoName(name: string): string {
+  return name.endsWith('-demo') ? name : `${name}-demo`
 }
 
 function listFiles(path: string): string[] {

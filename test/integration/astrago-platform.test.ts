@@ -14,9 +14,11 @@ const ROOT = join(import.meta.dirname, '..', '..')
 
 /**
  * The Astrago platform bundle end to end, as `scripts/demo bundles/astrago.yaml` runs it: the simulated upstream
- * (stand-in images and charts under the real names, scripts/demo-data/upstream.yaml), `bundle bundles/astrago.yaml`,
- * then `install` with the demo site values into a control plane with kwok nodes: every stage ready, the air-gap audit
- * clean, the NodePorts of the seed.
+ * (stand-in images and charts under the real names, scripts/demo-data/upstream.yaml; Xiilab's three charts from a
+ * stand-in git repository served over real git HTTP), `bundle` of the DEMO copy of bundles/astrago.yaml (named
+ * astrago-demo, git refs on the stand-in's commit), then `install` with the demo site values into a control plane
+ * with kwok nodes: every stage ready (Loki, metrics-server and the binpack scheduler included), the air-gap audit
+ * clean, the objects under the real charts' names.
  */
 describe('the Astrago platform bundle', () => {
   let work: string
@@ -78,7 +80,8 @@ describe('the Astrago platform bundle', () => {
       { cwd: ROOT },
     )
     expect(res.error, res.stderr).toBeUndefined()
-    expect(res.result).toMatchObject({ name: 'astrago', charts: 5 })
+    // A bundle of stand-ins is named so it cannot be mistaken for the real one.
+    expect(res.result).toMatchObject({ name: 'astrago-demo', charts: 7 })
     bundle = res.result.path
     const meta = (await runCli(['inspect', bundle, '--json'])).result.metadata
     const names = meta.images.map((i: { name: string; tag: string }) => `${i.name}:${i.tag}`)
@@ -95,15 +98,30 @@ describe('the Astrago platform bundle', () => {
         'docker.io/xiilab/astrago-posco:core-stage-c5ad',
         'docker.io/xiilab/astrago-posco:frontend-stage-3770',
         'docker.io/library/nginx:1.27.0-alpine3.19',
+        // Rendered from Xiilab's charts (from git): the astrago chart, loki-stack, gpu-process-exporter.
+        'docker.io/xiilab/astrago:time-prediction-v0.2',
+        'registry.k8s.io/kube-scheduler:v1.28.4',
+        'registry.k8s.io/metrics-server/metrics-server:v0.7.0',
+        'docker.io/grafana/loki:2.9.2',
+        'docker.io/grafana/promtail:2.9.2',
+        'nvcr.io/nvidia/k8s/dcgm-exporter:3.3.9-3.6.1-ubuntu22.04',
+        // Started by Astrago core at run time (images: with a reason), and a workload base.
+        'docker.io/xiilab/astrago-dataset-nginx:latest',
+        'docker.io/xiilab/git-sync:v3.6.0',
+        'docker.io/xiilab/astrago:pytorch-23.07-cuda12.1',
       ]),
+    )
+    // The git charts record where they came from.
+    expect(meta.charts.map((c: { name: string }) => c.name)).toEqual(
+      expect.arrayContaining(['astrago', 'loki-stack', 'gpu-process-exporter']),
     )
     expect(meta.stages.map((s: { name: string }) => s.name)).toEqual([
       'base',
       'storage',
       'gpu',
       'mpi',
+      'logging',
       'monitoring',
-      'data',
       'auth',
       'astrago',
     ])
@@ -116,7 +134,7 @@ describe('the Astrago platform bundle', () => {
     expect(res.result).toMatchObject({
       path: file,
       from: 'bundle',
-      required: ['externalHost', 'nfs.server', 'nfs.path'],
+      required: ['externalHost', 'nfs.server', 'nfs.path', 'keycloak.url', 'astrago.url'],
     })
     expect(res.result.generated).toContain('keycloak.clientSecret')
     expect(readFileSync(file, 'utf8')).toContain('realm: astrago\n')
@@ -157,6 +175,8 @@ describe('the Astrago platform bundle', () => {
 
     // No password came from the site values: each was generated, kept in a Secret, and is never in the --json output.
     expect(res.result.install.generated.map((g: { path: string }) => g.path).sort()).toEqual([
+      'astrago.nextauthSecret',
+      'astrago.userInitPassword',
       'grafana.adminPassword',
       'keycloak.adminPassword',
       'keycloak.clientSecret',
@@ -172,7 +192,8 @@ describe('the Astrago platform bundle', () => {
     const kc = new k8s.KubeConfig()
     kc.loadFromFile(cp.kubeconfigPath)
     const core = kc.makeApiClient(k8s.CoreV1Api)
-    const proxy = await core.readNamespacedService({ name: 'astrago-proxy', namespace: 'astrago' })
+    // The chart's own objects, under the real chart's names.
+    const proxy = await core.readNamespacedService({ name: 'nginx-service', namespace: 'astrago' })
     expect(proxy.spec?.ports?.map((p) => p.nodePort)).toContain(30080)
     const storage = kc.makeApiClient(k8s.StorageV1Api)
     const sc = await storage.readStorageClass({ name: 'astrago-nfs-csi' })
@@ -184,9 +205,35 @@ describe('the Astrago platform bundle', () => {
     })
     const decode = (v: string | undefined) => Buffer.from(v ?? '', 'base64').toString('utf8')
     expect(decode(secret.data!['mariadb.rootPassword']).length).toBeGreaterThanOrEqual(20)
-    // Astrago's own Secret got the same generated database password the MariaDB stage used.
-    const app = await core.readNamespacedSecret({ name: 'astrago-secrets', namespace: 'astrago' })
-    expect(decode(app.data!.DB_PASSWORD)).toBe(decode(secret.data!['mariadb.password']))
+    // Core, batch and monitor got the same generated database password MariaDB (astrago-mariadb) was given, and
+    // their images from the site registry (full upstream name after the site's host:port).
+    const apps = kc.makeApiClient(k8s.AppsV1Api)
+    const envOf = (d: k8s.V1Deployment) =>
+      Object.fromEntries((d.spec!.template.spec!.containers[0]!.env ?? []).map((e) => [e.name, e.value]))
+    const mariadbPassword = decode(secret.data!['mariadb.password'])
+    for (const name of ['astrago-backend-core', 'astrago-backend-batch', 'astrago-backend-monitor']) {
+      const deployment = await apps.readNamespacedDeployment({ name, namespace: 'astrago' })
+      expect(envOf(deployment), name).toMatchObject({
+        SPRING_DATASOURCE_URL: 'jdbc:mariadb://astrago-mariadb:3306/astrago',
+        SPRING_DATASOURCE_PASSWORD: mariadbPassword,
+      })
+      expect(deployment.spec!.template.spec!.containers[0]!.image).toMatch(
+        new RegExp(`^127\\.0\\.0\\.1:${port}/docker\\.io/xiilab/astrago-posco:`),
+      )
+    }
+    const mariadbSecret = await core.readNamespacedSecret({ name: 'astrago-mariadb', namespace: 'astrago' })
+    expect(decode(mariadbSecret.data!['mariadb-password'])).toBe(mariadbPassword)
+    await apps.readNamespacedStatefulSet({ name: 'astrago-mariadb', namespace: 'astrago' })
+    // metrics-server, the binpack scheduler, Loki and Promtail run (the install waited for them).
+    await apps.readNamespacedDeployment({ name: 'metrics-server', namespace: 'kube-system' })
+    await apps.readNamespacedDeployment({ name: 'binpack-scheduler', namespace: 'astrago' })
+    await apps.readNamespacedDeployment({ name: 'loki-stack-loki', namespace: 'loki-stack' })
+    await apps.readNamespacedDaemonSet({ name: 'loki-stack-promtail', namespace: 'loki-stack' })
+    await apps.readNamespacedDaemonSet({ name: 'gpu-process-metrics-collector', namespace: 'gpu-operator' })
+    await core.readNamespacedPersistentVolumeClaim({ name: 'workload-log-pvc', namespace: 'astrago' })
+    // The proxy's routes as the chart defines them, logs to Loki included.
+    const routes = await core.readNamespacedConfigMap({ name: 'astrago-nginx-config', namespace: 'astrago' })
+    expect(routes.data!['nginx.conf']).toContain('http://loki-stack-loki.loki-stack.svc:3100/loki/api/v1/')
 
     // The GPU Operator's driver container gets the bundle's apt repository on the site server (signed-by the bundle
     // key, mounted beside the list) and the site CA.
@@ -233,7 +280,12 @@ describe('the Astrago platform bundle', () => {
       namespace: 'keycloak',
     })
     expect(decode(kcSecret.data!['client-secret'])).toBe(clientSecret)
-    expect(decode(app.data!.KEYCLOAK_CLIENT_SECRET)).toBe(clientSecret)
+    const frontend = await apps.readNamespacedDeployment({ name: 'astrago-frontend', namespace: 'astrago' })
+    expect(envOf(frontend)).toMatchObject({
+      AUTH_CLIENT_SECRET: clientSecret,
+      NEXTAUTH_URL: 'http://192.0.2.10:30080',
+      KEYCLOAK_HOST: 'http://192.0.2.10:30080/auth/',
+    })
 
     // The Grafana dashboards, as ConfigMaps the chart's sidecar loads (label grafana_dashboard=1).
     const dashboards = await core.listNamespacedConfigMap({

@@ -142,9 +142,11 @@ describe('init-site: the site values file from the stages’ schemas', () => {
         path: output,
         bundle: { name: 'astrago', version: '1.0.0' },
         from: 'definition',
-        required: ['externalHost', 'nfs.server', 'nfs.path'],
+        required: ['externalHost', 'nfs.server', 'nfs.path', 'keycloak.url', 'astrago.url'],
       })
       expect(result.generated.sort()).toEqual([
+        'astrago.nextauthSecret',
+        'astrago.userInitPassword',
         'grafana.adminPassword',
         'keycloak.adminPassword',
         'keycloak.clientSecret',
@@ -152,6 +154,59 @@ describe('init-site: the site values file from the stages’ schemas', () => {
         'mariadb.rootPassword',
       ])
       expect(readFileSync(output, 'utf8')).toBe(result.text)
+
+      // Every site value Astrago's own environments/<env>/values.yaml has a counterpart of is listed, documented:
+      // each key is written (or, for generated secrets, commented out) right after its description.
+      const values = parseSiteValues(result.text, output)
+      const listed = [
+        // initial user password, admin credentials handed to core, generated secrets
+        'astrago.userInitPassword',
+        'keycloak.adminUser',
+        'keycloak.adminPassword',
+        'astrago.nextauthSecret',
+        // proxy and external Keycloak URLs
+        'astrago.url',
+        'keycloak.url',
+        // registry, repository and tag of each service, and a pull secret
+        ...['core', 'batch', 'monitor', 'frontend'].flatMap((s) =>
+          ['registry', 'repository', 'tag'].map((k) => `astrago.${s}.${k}`),
+        ),
+        'imagePullSecrets',
+        // Loki and Prometheus size and retention
+        'loki.size',
+        'loki.retention',
+        'prometheus.size',
+        'prometheus.retention',
+        // NFS version and mount permissions
+        'nfs.version',
+        'nfs.mountPermissions',
+        // GPU driver version and MIG strategy
+        'gpu.driverVersion',
+        'gpu.migStrategy',
+        // MariaDB as Astrago's chart names it
+        'mariadb.username',
+        'mariadb.rootPassword',
+        'mariadb.password',
+      ]
+      const lines = result.text.split('\n')
+      for (const path of listed) {
+        const key = path.split('.').at(-1)!
+        const depth = path.split('.').length - 1
+        const at = lines.findIndex((l) => new RegExp(`^ {${depth * 2}}(# )?${key}:`).test(l))
+        expect(at, path).toBeGreaterThan(0)
+        // The line before the key is its description or its type, both comments.
+        expect(lines[at - 1], path).toMatch(/^\s*#/)
+      }
+      expect(values).toMatchObject({
+        nfs: { version: '4.1', mountPermissions: '0777' },
+        gpu: { driverVersion: '550.144.03', migStrategy: 'single' },
+        loki: { size: '100Gi', retention: '2160h' },
+        prometheus: { size: '50Gi', retention: '30d' },
+        astrago: {
+          core: { registry: 'docker.io', repository: 'xiilab/astrago-posco', tag: 'core-stage-c5ad' },
+        },
+        imagePullSecrets: [],
+      })
 
       // Unfilled, it cannot install: the fields are named.
       const { stages } = await loadStagesFrom('bundles/astrago.yaml')
@@ -176,6 +231,11 @@ describe('init-site: the site values file from the stages’ schemas', () => {
         .replace(/^externalHost: .*$/m, 'externalHost: 192.0.2.10')
         .replace(/^ {2}server: .*$/m, '  server: 192.0.2.20')
         .replace(/^ {2}path: .*$/m, '  path: /srv/nfs/astrago')
+        .replace(
+          /^ {2}url: # REQUIRED.*\n(?=\n# \(stage astrago\)\nastrago:)/m,
+          '  url: http://192.0.2.10:30080/auth\n',
+        )
+        .replace(/^(astrago:\n(?:.*\n)*?) {2}url: # REQUIRED.*$/m, '$1  url: http://192.0.2.10:30080')
       writeFileSync(output, filledText)
       const filled = await fillGeneratedValues({
         stages,
@@ -186,7 +246,8 @@ describe('init-site: the site values file from the stages’ schemas', () => {
         externalHost: '192.0.2.10',
         nodePorts: { proxy: 30080, keycloak: 30001 },
         nfs: { server: '192.0.2.20', path: '/srv/nfs/astrago' },
-        keycloak: { realm: 'astrago', clientId: 'astrago-client' },
+        keycloak: { realm: 'astrago', clientId: 'astrago-client', url: 'http://192.0.2.10:30080/auth' },
+        astrago: { url: 'http://192.0.2.10:30080' },
       })
 
       const refused = await initSite({ source: 'bundles/astrago.yaml', output }).catch((e: AirgapError) => e)

@@ -439,6 +439,11 @@ describe('the Astrago stages (manifests/astrago)', () => {
     const filled = await fillGeneratedValues({ stages, siteValues: site, namespace: 'astrago-airgap' })
     return { plan: planStages(stages, filled.values), values: filled.values }
   }
+  // The merged values of a stage's first chart, and a container env list as name → value.
+  const chartValues = (p: Awaited<ReturnType<typeof plan>>['plan'], stage: string) =>
+    Object.assign({}, ...p.stages.find((s) => s.name === stage)!.charts[0]!.values.map((v) => v.values))
+  const envOf = (component: { env: { name: string; value: string }[] }) =>
+    Object.fromEntries(component.env.map((e) => [e.name, e.value]))
   const find = (p: Awaited<ReturnType<typeof plan>>['plan'], stage: string, name: string) =>
     p.stages.find((s) => s.name === stage)!.objects.find((o) => o.object.metadata.name === name)!
       .object as Record<
@@ -532,11 +537,11 @@ describe('the Astrago stages (manifests/astrago)', () => {
     // The secret itself is in a Secret, never in the realm ConfigMap.
     expect(JSON.stringify(find(p, 'auth', 'keycloak-astrago-realm'))).not.toContain(keycloak.clientSecret)
     expect(find(p, 'auth', 'keycloak-astrago-client').stringData['client-secret']).toBe(keycloak.clientSecret)
-    expect(find(p, 'astrago', 'astrago-secrets').stringData.KEYCLOAK_CLIENT_SECRET).toBe(
-      keycloak.clientSecret,
-    )
-    expect(find(p, 'astrago', 'astrago-config').data).toMatchObject({
-      KEYCLOAK_REALM: keycloak.realm,
+    // Astrago's chart gets the same realm, client and secret (frontend env, as Xiilab's values.yaml.gotmpl sets it).
+    const frontend = envOf(chartValues(p, 'astrago').frontend)
+    expect(frontend).toMatchObject({
+      AUTH_CLIENT_SECRET: keycloak.clientSecret,
+      KEYCLOAK_REALME: keycloak.realm,
       KEYCLOAK_CLIENT_ID: keycloak.clientId,
     })
     expect(Object.keys(find(p, 'auth', 'keycloak-astrago-theme').data).sort()).toEqual([
@@ -556,6 +561,100 @@ describe('the Astrago stages (manifests/astrago)', () => {
     const themeVolume = chart.extraVolumes.find((v: { name: string }) => v.name === 'astrago-theme')
     expect(themeVolume.configMap.items.map((i: { key: string }) => i.key).sort()).toEqual(
       Object.keys(find(p, 'auth', 'keycloak-astrago-theme').data).sort(),
+    )
+  })
+
+  it("installs Xiilab's chart with values derived from the site values as values.yaml.gotmpl derives them", async () => {
+    const { plan: p, values } = await plan()
+    const site = values as {
+      keycloak: { adminPassword: string; clientSecret: string }
+      mariadb: { rootPassword: string; password: string }
+      astrago: { userInitPassword: string; nextauthSecret: string }
+    }
+    const stage = p.stages.find((s) => s.name === 'astrago')!
+    // No hand-written workloads: the chart is the stage.
+    expect(stage.objects).toEqual([])
+    expect(stage.charts.map((c) => [c.chart, c.release, c.namespace])).toEqual([
+      ['astrago', 'astrago', 'astrago'],
+    ])
+    const chart = chartValues(p, 'astrago')
+    const keycloak = 'http://192.0.2.10:30080/auth'
+    for (const component of ['core', 'batch']) {
+      expect(envOf(chart[component]), component).toMatchObject({
+        SPRING_DATASOURCE_URL: 'jdbc:mariadb://astrago-mariadb:3306/astrago',
+        SPRING_DATASOURCE_USERNAME: 'astrago',
+        SPRING_DATASOURCE_PASSWORD: site.mariadb.password,
+        'SPRING_SECURITY_OAUTH2_RESOURCE-SERVER_JWT_ISSUER-URI': `${keycloak}/realms/astrago`,
+        'SPRING_SECURITY_OAUTH2_RESOURCE-SERVER_JWT_JWK-SET-URI': `${keycloak}/realms/astrago/protocol/openid-connect/certs`,
+        KEYCLOAK_REALM: 'astrago',
+        'KEYCLOAK_AUTH-SERVER-URL': `${keycloak}/`,
+        KEYCLOAK_RESOURCE: 'astrago-client',
+        ADMIN_NAME: 'admin',
+        ADMIN_PASSWORD: site.keycloak.adminPassword,
+        'ADMIN_INIT-PASSWORD': site.astrago.userInitPassword,
+        'ASTRAGO_PRIVATE-REGISTRY-URL': '192.0.2.1:8443',
+      })
+    }
+    expect(envOf(chart.monitor)).toMatchObject({ SPRING_DATASOURCE_PASSWORD: site.mariadb.password })
+    expect(envOf(chart.frontend)).toMatchObject({
+      KEYCLOAK_HOST: `${keycloak}/`,
+      NEXTAUTH_URL: 'http://192.0.2.10:30080',
+      NEXTAUTH_SECRET: site.astrago.nextauthSecret,
+      NEXT_PUBLIC_API_URL: 'http://astrago-backend-core:8080',
+      NEXT_PUBLIC_BATCH_API_URL: 'http://astrago-backend-batch:8080',
+      NEXT_PUBLIC_MONITOR_API_URL: 'http://astrago-backend-monitor:8080',
+    })
+    // Generated secrets, each its own.
+    expect(
+      new Set([site.astrago.nextauthSecret, site.astrago.userInitPassword, site.mariadb.password]).size,
+    ).toBe(3)
+    // MariaDB is the chart's subchart (astrago-mariadb) with the generated passwords.
+    expect(chart.mariadb.auth).toEqual({
+      rootPassword: site.mariadb.rootPassword,
+      database: 'astrago',
+      username: 'astrago',
+      password: site.mariadb.password,
+    })
+    // Every image relocated to the site registry under its full upstream name; none left on the chart's default.
+    expect(chart.global).toEqual({ imageRegistry: '' })
+    expect(chart.core.image).toEqual({
+      registry: '192.0.2.1:8443/docker.io',
+      repository: 'xiilab/astrago-posco',
+      tag: 'core-stage-c5ad',
+    })
+    for (const key of [
+      'core',
+      'batch',
+      'monitor',
+      'frontend',
+      'proxy',
+      'timePrediction',
+      'scheduler',
+      'metricServer',
+      'mariadb',
+    ])
+      expect(chart[key].image.registry, key).toMatch(/^192\.0\.2\.1:8443\/(docker\.io|registry\.k8s\.io)$/)
+    expect(chart.proxy.service).toEqual({ type: 'NodePort', nodePort: 30080 })
+    expect(chart.nfs).toMatchObject({ storageClassName: 'astrago-nfs-csi', size: '10Gi' })
+    // Loki, Promtail and the GPU process exporter come from the site registry too, with the site's sizes.
+    expect(chartValues(p, 'logging').loki).toMatchObject({
+      image: { repository: '192.0.2.1:8443/docker.io/grafana/loki' },
+      persistence: { size: '10Gi', storageClass: 'astrago-nfs-csi' },
+      config: { limits_config: { retention_period: '168h' } },
+    })
+    const gpu = p.stages.find((s) => s.name === 'gpu')!
+    expect(gpu.charts.map((c) => c.chart)).toEqual(['gpu-operator', 'gpu-process-exporter'])
+    expect(Object.assign({}, ...gpu.charts[1]!.values.map((v) => v.values))).toEqual({
+      offline: { registry: '192.0.2.1:8443/nvcr.io' },
+    })
+    expect(gpu.objects.map((o) => o.object.metadata.name)).toEqual(
+      expect.arrayContaining(['metrics-config', 'custom-mig-parted-config', 'nvidia-plugin-config-mps']),
+    )
+    // Grafana gets Loki as a datasource.
+    const datasource = find(p, 'monitoring', 'astrago-loki-datasource')
+    expect(datasource.metadata.labels).toMatchObject({ grafana_datasource: '1' })
+    expect(datasource.data['loki-datasource.yaml']).toContain(
+      'http://loki-stack-loki.loki-stack.svc.cluster.local:3100',
     )
   })
 })
