@@ -517,7 +517,10 @@ describe('the Astrago stages (manifests/astrago)', () => {
     expect(Object.keys(mig['mig-configs'])).toContain('all-disabled')
     const sharing = find(p, 'gpu', 'nvidia-plugin-config-mps').data
     expect(Object.keys(sharing)).toContain('mps_2')
-    expect(parseYaml(sharing.mps_2).sharing.mps.resources[0]).toMatchObject({ name: 'nvidia.com/gpu', replicas: 2 })
+    expect(parseYaml(sharing.mps_2).sharing.mps.resources[0]).toMatchObject({
+      name: 'nvidia.com/gpu',
+      replicas: 2,
+    })
     for (const name of ['metrics-config', 'custom-mig-parted-config', 'nvidia-plugin-config-mps'])
       expect(find(p, 'gpu', name).metadata.annotations['astrago.io/defaults']).toMatch(/to be tuned/)
   })
