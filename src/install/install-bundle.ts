@@ -236,7 +236,9 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
           namespace: options.namespace,
           lock: reader.metadata,
           serving,
-          siteRegistries: imageRegistry ? [imageRegistry] : [],
+          // Images relocated by --relocate-images, and those the stages name under the site server itself
+          // (\${{ site.airgap.registry }}/…, as the Astrago charts' registry values do) are site copies.
+          siteRegistries: [...(imageRegistry ? [imageRegistry] : []), ...(builtins ? [builtins.registry] : [])],
           toolVersion: options.toolVersion,
           sink,
           signal,
