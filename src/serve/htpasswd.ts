@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import bcrypt from 'bcryptjs'
 import { AirgapError } from '../errors.js'
+import type { EventSink } from '../events/types.js'
 
 /**
  * htpasswd files with bcrypt entries only, the kind `htpasswd -B` writes and distribution accepts. MD5 ($apr1$),
@@ -102,25 +103,40 @@ export async function verifyBcrypt(password: string, hash: string): Promise<bool
 }
 
 export interface UserStoreOptions {
-  /** An htpasswd file; reread when it changes, so users can be added without a restart. */
+  /** An htpasswd file; reread when it changes, so users can be added or removed without a restart. */
   htpasswdFile?: string
   /** user → bcrypt hash. */
   users?: Record<string, string>
-  /** How long a successful check is remembered (default 5 minutes); bcrypt costs ~50 ms per check. */
+  /** How long a check's result is remembered (default 5 minutes); bcrypt costs ~50 ms per check. */
   cacheMs?: number
+  /** Where warnings go: the htpasswd file was removed, or cannot be read or parsed. */
+  sink?: EventSink
 }
 
+/** The most results remembered (successes and failures each); the oldest go first. */
+const MAX_REMEMBERED = 1000
 /**
- * The users who may push: an htpasswd file and/or a map of bcrypt hashes. Successful checks are remembered by a
- * sha256 of user, password and hash (never the password itself), because clients send Basic credentials with every
- * request and bcrypt is deliberately slow.
+ * A bcrypt hash of nothing anybody knows, with the cost digits replaced by those of the real users: an unknown user
+ * costs one bcrypt check like a known one, so user names cannot be told apart by timing.
+ */
+const DUMMY_HASH_TAIL = 'xbcNQ3clbz7sGQHbGnVXuOeCFmMkPNCHEhKX2P4VQRJnK1t8M2dvC'
+
+/**
+ * The users who may push: an htpasswd file and/or a map of bcrypt hashes. Check results are remembered by a sha256 of
+ * user, password and hash (never the password itself), because clients send Basic credentials with every request and
+ * bcrypt is deliberately slow: a success for `cacheMs`, and a failure too, so repeating a wrong password costs nothing.
+ *
+ * The file is the truth: when it is removed its users are gone, and when it cannot be read or parsed none of its users
+ * are accepted until it is fixed; each case is reported once as a warning event.
  */
 export class UserStore {
   private fileUsers = new Map<string, HtpasswdUser>()
   private fileStamp = ''
   private checkedAt = 0
+  private dummyHash = `$2b$10$${DUMMY_HASH_TAIL}`
   private readonly mapUsers = new Map<string, string>()
   private readonly verified = new Map<string, number>()
+  private readonly failed = new Map<string, number>()
   private readonly cacheMs: number
 
   constructor(private readonly options: UserStoreOptions) {
@@ -130,6 +146,7 @@ export class UserStore {
       this.mapUsers.set(user, hash)
     }
     if (options.htpasswdFile) this.reload(true)
+    this.updateDummyHash()
   }
 
   /** True when at least one user is configured. */
@@ -138,21 +155,44 @@ export class UserStore {
     return this.mapUsers.size + this.fileUsers.size > 0
   }
 
-  async verify(user: string, password: string): Promise<boolean> {
+  /** A remembered result for these credentials (true: good, false: wrong), or undefined when it needs a check. */
+  remembered(user: string, password: string): boolean | undefined {
     this.reload(false)
-    const hash = this.fileUsers.get(user)?.hash ?? this.mapUsers.get(user)
-    if (!hash) return false
-    const key = createHash('sha256').update(`${user}\u0000${password}\u0000${hash}`).digest()
-    const id = key.toString('base64')
-    const until = this.verified.get(id)
-    if (until !== undefined && until > Date.now()) return true
-    if (!(await verifyBcrypt(password, hash))) return false
-    if (this.verified.size > 1000) this.verified.clear()
-    this.verified.set(id, Date.now() + this.cacheMs)
-    return true
+    const id = this.key(user, password)
+    const now = Date.now()
+    if ((this.verified.get(id) ?? 0) > now) return true
+    if ((this.failed.get(id) ?? 0) > now) return false
+    return undefined
   }
 
-  /** Rereads the htpasswd file when its size or mtime changed; a broken file keeps the last good users. */
+  async verify(user: string, password: string): Promise<boolean> {
+    const known = this.remembered(user, password)
+    if (known !== undefined) return known
+    const hash = this.hashOf(user)
+    const id = this.key(user, password)
+    // An unknown user is checked against the dummy hash all the same, and always fails.
+    const ok = (await verifyBcrypt(password, hash ?? this.dummyHash)) && hash !== undefined
+    remember(ok ? this.verified : this.failed, id, Date.now() + this.cacheMs)
+    return ok
+  }
+
+  private hashOf(user: string): string | undefined {
+    return this.fileUsers.get(user)?.hash ?? this.mapUsers.get(user)
+  }
+
+  private key(user: string, password: string): string {
+    const hash = this.hashOf(user) ?? this.dummyHash
+    return createHash('sha256').update(`${user}\u0000${password}\u0000${hash}`).digest('base64')
+  }
+
+  /** The dummy hash takes the highest cost of the real users (10 when there are none). */
+  private updateDummyHash(): void {
+    const hashes = [...this.mapUsers.values(), ...[...this.fileUsers.values()].map((u) => u.hash)]
+    const cost = Math.max(0, ...hashes.map((h) => Number(BCRYPT.exec(h)?.[1] ?? 0))) || 10
+    this.dummyHash = `$2b$${String(cost).padStart(2, '0')}$${DUMMY_HASH_TAIL}`
+  }
+
+  /** Rereads the htpasswd file when its size or mtime changed, or it appeared, disappeared or became unreadable. */
   private reload(initial: boolean): void {
     const file = this.options.htpasswdFile
     if (!file || (!initial && Date.now() - this.checkedAt < 1000)) return
@@ -160,7 +200,7 @@ export class UserStore {
     let stamp: string
     try {
       const info = statSync(file)
-      stamp = `${info.size}:${info.mtimeMs}`
+      stamp = `${info.size}:${info.mtimeMs}:${info.ino}`
     } catch (error) {
       if (initial) {
         throw new AirgapError(
@@ -171,15 +211,64 @@ export class UserStore {
           },
         )
       }
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') {
+        this.revoke(
+          'missing',
+          'W_HTPASSWD_REMOVED',
+          `The htpasswd file ${file} was removed: no user of it may push now.`,
+        )
+      } else {
+        this.revoke(
+          `stat-error:${code}`,
+          'W_HTPASSWD_UNREADABLE',
+          `Cannot read the htpasswd file ${file} (${(error as Error).message}): none of its users may push until it is readable.`,
+        )
+      }
       return
     }
     if (stamp === this.fileStamp) return
     try {
       this.fileUsers = parseHtpasswd(readFileSync(file, 'utf8'), file)
       this.fileStamp = stamp
-      this.verified.clear()
+      this.forget()
+      if (!initial) {
+        this.options.sink?.emit({
+          type: 'log',
+          level: 'info',
+          code: 'I_HTPASSWD_RELOADED',
+          message: `Reread the htpasswd file ${file}: ${this.fileUsers.size} user(s).`,
+        })
+      }
     } catch (error) {
       if (initial) throw error
+      this.revoke(
+        stamp,
+        'W_HTPASSWD_UNREADABLE',
+        `Cannot use the htpasswd file ${file} (${(error as Error).message}): none of its users may push until it is fixed.`,
+      )
     }
   }
+
+  /** Drops every user of the file; warns once per state of the file (`stamp`). */
+  private revoke(stamp: string, code: string, message: string): void {
+    if (stamp === this.fileStamp) return
+    this.fileStamp = stamp
+    this.fileUsers = new Map()
+    this.forget()
+    this.options.sink?.emit({ type: 'log', level: 'warn', code, message })
+  }
+
+  private forget(): void {
+    this.verified.clear()
+    this.failed.clear()
+    this.updateDummyHash()
+  }
+}
+
+/** Remembers `id` until `until`, dropping the oldest entry when the map is full. */
+function remember(map: Map<string, number>, id: string, until: number): void {
+  map.delete(id)
+  if (map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value!)
+  map.set(id, until)
 }

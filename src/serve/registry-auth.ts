@@ -32,7 +32,7 @@ export type Authenticate = (req: IncomingMessage, method: string, url: URL) => P
 
 /** The authentication of one registry; refuses a configuration under which nobody could pull. */
 export function createAuthenticator(options: RegistryAuthOptions, sink: EventSink): Authenticate {
-  const users = new UserStore({ htpasswdFile: options.htpasswdFile, users: options.users })
+  const users = new UserStore({ htpasswdFile: options.htpasswdFile, users: options.users, sink })
   const anonymousPull = options.anonymousPull ?? true
   if (!anonymousPull && !users.hasUsers) {
     throw new AirgapError(

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { AirgapError } from '../../src/errors.js'
+import type { ProgressEvent } from '../../src/events/types.js'
 import { createHtpasswdEntry, parseHtpasswd, UserStore, verifyBcrypt } from '../../src/serve/htpasswd.js'
 
 const work = mkdtempSync(join(tmpdir(), 'astrago-htpasswd-'))
@@ -89,5 +90,60 @@ describe('htpasswd', () => {
       /Cannot read the htpasswd file/,
     )
     expect(new UserStore({}).hasUsers).toBe(false)
+  })
+
+  it('revokes the users of a removed file, and of one it cannot read or parse, with a warning each time', async () => {
+    const file = join(work, 'revoked')
+    writeFileSync(file, `alice:${fastHash('alice-pw')}\n`)
+    const events: ProgressEvent[] = []
+    const store = new UserStore({ htpasswdFile: file, sink: { emit: (e) => events.push(e) } })
+    expect(await store.verify('alice', 'alice-pw')).toBe(true)
+    const later = () => new Promise((r) => setTimeout(r, 1100))
+    const warnings = () => events.filter((e) => e.type === 'log' && e.level === 'warn')
+
+    rmSync(file)
+    await later()
+    expect(await store.verify('alice', 'alice-pw')).toBe(false)
+    expect(store.hasUsers).toBe(false)
+    expect(warnings()).toEqual([expect.objectContaining({ code: 'W_HTPASSWD_REMOVED' })])
+    expect(await store.verify('alice', 'alice-pw')).toBe(false)
+    expect(warnings()).toHaveLength(1) // once, not on every request
+
+    writeFileSync(file, `alice:${fastHash('alice-pw')}\n`)
+    await later()
+    expect(await store.verify('alice', 'alice-pw')).toBe(true)
+
+    writeFileSync(file, `alice:${fastHash('alice-pw')}\nbroken line\n`)
+    utimesSync(file, new Date(), new Date(Date.now() + 5000))
+    await later()
+    expect(await store.verify('alice', 'alice-pw')).toBe(false)
+    expect(warnings().at(-1)).toMatchObject({
+      code: 'W_HTPASSWD_UNREADABLE',
+      message: expect.stringContaining(file),
+    })
+
+    // A file that cannot be read (here a folder in its place: root reads any file) refuses everyone too.
+    rmSync(file)
+    mkdirSync(file)
+    await later()
+    expect(await store.verify('alice', 'alice-pw')).toBe(false)
+    expect(warnings().at(-1)).toMatchObject({ code: 'W_HTPASSWD_UNREADABLE' })
+    rmSync(file, { recursive: true })
+  })
+
+  it('remembers wrong passwords, and checks unknown users against a hash of the same cost', async () => {
+    const compare = vi.spyOn(bcrypt, 'compare')
+    try {
+      const store = new UserStore({ users: { dave: bcrypt.hashSync('dave-pw', 5) } })
+      expect(await store.verify('dave', 'wrong')).toBe(false)
+      expect(await store.verify('dave', 'wrong')).toBe(false)
+      expect(compare).toHaveBeenCalledTimes(1) // the second wrong attempt answered at once
+      expect(await store.verify('nobody', 'x')).toBe(false)
+      expect(compare).toHaveBeenCalledTimes(2) // an unknown user costs a bcrypt check too
+      expect(compare.mock.calls[1]![1]).toMatch(/^\$2[aby]\$05\$/)
+      expect(await store.verify('dave', 'dave-pw')).toBe(true)
+    } finally {
+      compare.mockRestore()
+    }
   })
 })
