@@ -5,7 +5,7 @@ import { AirgapError } from '../errors.js'
 import { type Descriptor, MediaType } from '../oci/media-types.js'
 import { RegistryError } from './registry-errors.js'
 import { parseRefName, RepositoryNames } from './registry-names.js'
-import { parseDigest, RegistryOverlay } from './registry-overlay.js'
+import { type OverlayLimits, parseDigest, RegistryOverlay } from './registry-overlay.js'
 
 /**
  * Content lookup for the site registry: what the bundle's OCI layout holds by repository (tags and the manifests each
@@ -100,9 +100,13 @@ export interface RegistryState {
 }
 
 /** Reads the bundle's index and opens (or creates) the overlay folder. */
-export async function loadRegistryState(reader: BundleReader, overlayDir: string): Promise<RegistryState> {
+export async function loadRegistryState(
+  reader: BundleReader,
+  overlayDir: string,
+  limits?: OverlayLimits,
+): Promise<RegistryState> {
   const bundle = await BundleContent.load(reader)
-  const overlay = await RegistryOverlay.open(overlayDir)
+  const overlay = await RegistryOverlay.open(overlayDir, limits)
   const names = new RepositoryNames([...bundle.repositories.keys(), ...overlay.repositories()])
   return { bundle, overlay, names }
 }

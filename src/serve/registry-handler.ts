@@ -7,6 +7,7 @@ import { loadRegistryState, type RegistryState } from './registry-content.js'
 import { RegistryError } from './registry-errors.js'
 import { handleCatalog, handleReferrers, handleTagsList } from './registry-lists.js'
 import { handleManifests } from './registry-manifests.js'
+import type { OverlayLimits } from './registry-overlay.js'
 import { allow, type RegistryRequest, sendJson } from './registry-request.js'
 import { handleUploads } from './registry-uploads.js'
 
@@ -41,6 +42,8 @@ export interface RegistryHandlerOptions {
   /** Writable folder beside the bundle for pushes; created if missing. */
   overlayDir: string
   auth?: RegistryAuthOptions
+  /** Bounds on uploads into the overlay (a blob's size, the free space left). */
+  limits?: OverlayLimits
   sink?: EventSink
 }
 
@@ -54,7 +57,7 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
   const authenticate = createAuthenticator(options.auth ?? {}, sink)
   let loading: Promise<RegistryState> | undefined
   const load = () => {
-    loading ??= loadRegistryState(options.reader, options.overlayDir)
+    loading ??= loadRegistryState(options.reader, options.overlayDir, options.limits)
     loading.catch(() => {
       loading = undefined
     })
@@ -125,6 +128,8 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, si
   }
   if (registryError.status === 401) res.setHeader('WWW-Authenticate', `Basic realm="${REGISTRY_REALM}"`)
   if (registryError.status === 405 && !res.hasHeader('Allow')) res.setHeader('Allow', 'GET, HEAD')
+  const retryAfter = (registryError.detail as { retryAfter?: unknown } | undefined)?.retryAfter
+  if (registryError.status === 429 && typeof retryAfter === 'number') res.setHeader('Retry-After', retryAfter)
   const body = Buffer.from(registryError.body())
   res.writeHead(registryError.status, { 'Content-Type': 'application/json', 'Content-Length': body.length })
   res.end(req.method === 'HEAD' ? undefined : body)

@@ -1,6 +1,17 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import {
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  statfs,
+  truncate,
+  writeFile,
+} from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Transform } from 'node:stream'
@@ -17,8 +28,24 @@ import { RegistryError } from './registry-errors.js'
  *   uploads/<uuid>            the bytes of an upload session so far; uploads/<uuid>.json says which repository
  *   index.json                repositories → tags and manifests (media type, size, subject), replaced atomically
  *
- * One server owns an overlay folder at a time. Mutations of index.json are serialised in this process.
+ * One server owns an overlay folder at a time. Mutations of index.json are serialised in this process. A blob is
+ * fsynced before it is renamed into place, and its folder after, as index.json is: a tag never points at bytes that a
+ * power cut could lose. Only a missing index.json means an empty overlay; one that cannot be read is an error, so a
+ * push can never replace the tags it holds with an empty list.
+ *
+ * Uploads are bounded (OverlayLimits): a blob larger than `maxBlobBytes` is refused (413 SIZE_INVALID), and so is an
+ * upload that would leave less than `minFreeBytes` free on the overlay's disk (507 DENIED).
  */
+export interface OverlayLimits {
+  /** The largest blob an upload may make (default 64 GiB). */
+  maxBlobBytes?: number
+  /** Free space an upload must leave on the overlay's disk (default 512 MiB). */
+  minFreeBytes?: number
+}
+
+export const DEFAULT_MAX_BLOB_BYTES = 64 * 2 ** 30
+export const DEFAULT_MIN_FREE_BYTES = 512 * 2 ** 20
+
 export interface OverlayManifest {
   mediaType: string
   size: number
@@ -71,14 +98,20 @@ export class RegistryOverlay {
   private readonly hashes = new Map<string, { hash: Hash; size: number }>()
   private readonly locks = new Map<string, Promise<unknown>>()
 
+  private readonly maxBlobBytes: number
+  private readonly minFreeBytes: number
+
   private constructor(
     readonly dir: string,
     index: OverlayIndex,
+    limits: OverlayLimits,
   ) {
     this.index = index
+    this.maxBlobBytes = limits.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES
+    this.minFreeBytes = limits.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES
   }
 
-  static async open(dir: string): Promise<RegistryOverlay> {
+  static async open(dir: string, limits: OverlayLimits = {}): Promise<RegistryOverlay> {
     try {
       await mkdir(join(dir, 'uploads'), { recursive: true })
       await mkdir(join(dir, 'blobs'), { recursive: true })
@@ -94,7 +127,22 @@ export class RegistryOverlay {
     let text: string | undefined
     try {
       text = await readFile(file, 'utf8')
-    } catch {}
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new AirgapError(
+          'E_ENVIRONMENT',
+          `Cannot read the registry overlay index ${file}: ${(error as Error).message}`,
+          {
+            hints: [
+              'Pushed images and tags are listed there; fix its permissions or the disk, then restart serve.',
+              'Do not remove it unless the pushed tags may be lost.',
+            ],
+            cause: error,
+            data: { file },
+          },
+        )
+      }
+    }
     if (text !== undefined) {
       try {
         index = JSON.parse(text) as OverlayIndex
@@ -116,7 +164,7 @@ export class RegistryOverlay {
       }
       index.repositories = repositories
     }
-    const overlay = new RegistryOverlay(dir, index)
+    const overlay = new RegistryOverlay(dir, index, limits)
     await overlay.removeStaleUploads()
     return overlay
   }
@@ -266,17 +314,35 @@ export class RegistryOverlay {
           { size: before },
         )
       }
+      await this.checkRoom(before, expect.length, body)
       const running = await this.runningHash(session.id, before)
+      const max = this.maxBlobBytes
       let received = 0
       const tap = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           received += chunk.length
+          if (before + received > max) {
+            done(
+              new RegistryError(
+                'SIZE_INVALID',
+                `The blob is larger than ${max} bytes, the most this registry takes.`,
+                { max },
+                413,
+              ),
+            )
+            return
+          }
           running.hash.update(chunk)
           done(null, chunk)
         },
       })
       try {
-        await pipeline(body, tap, createWriteStream(path, { flags: 'a' }))
+        await pipeline(body, tap, createWriteStream(path, { flags: 'a' })).catch(
+          (error: NodeJS.ErrnoException) => {
+            if (error.code === 'ENOSPC') throw noSpace(this.dir)
+            throw error
+          },
+        )
         if (expect.length !== undefined && received !== expect.length) {
           throw new RegistryError(
             'SIZE_INVALID',
@@ -327,6 +393,25 @@ export class RegistryOverlay {
 
   // Internals.
 
+  /** Refuses a chunk that would make the blob too large, or leave too little free space on the overlay's disk. */
+  private async checkRoom(before: number, length: number | undefined, body: Readable): Promise<void> {
+    if (before + (length ?? 0) > this.maxBlobBytes) {
+      body.resume()
+      throw new RegistryError(
+        'SIZE_INVALID',
+        `The blob would have ${before + length!} bytes; this registry takes at most ${this.maxBlobBytes}.`,
+        { max: this.maxBlobBytes },
+        413,
+      )
+    }
+    const disk = await statfs(this.dir)
+    const free = disk.bavail * disk.bsize
+    if (free - (length ?? 0) < this.minFreeBytes) {
+      body.resume()
+      throw noSpace(this.dir, free, length)
+    }
+  }
+
   private repo(name: string): OverlayRepository | undefined {
     return Object.hasOwn(this.index.repositories, name) ? this.index.repositories[name] : undefined
   }
@@ -343,10 +428,13 @@ export class RegistryOverlay {
     return join(this.dir, 'uploads', id)
   }
 
+  /** Moves a verified file into blobs/: its bytes reach the disk before the rename, and the rename after. */
   private async moveIntoBlobs(from: string, digest: { algorithm: string; hex: string }): Promise<void> {
     const dir = join(this.dir, 'blobs', digest.algorithm)
     await mkdir(dir, { recursive: true })
+    await syncPath(from, 'r+')
     await rename(from, join(dir, digest.hex))
+    await syncPath(dir, 'r')
   }
 
   private async removeUpload(id: string): Promise<void> {
@@ -408,6 +496,28 @@ export class RegistryOverlay {
       } catch {}
     }
   }
+}
+
+/** fsyncs a file or folder. */
+async function syncPath(path: string, flags: string): Promise<void> {
+  const handle = await open(path, flags)
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/** 507: the overlay's disk is (nearly) full. */
+function noSpace(dir: string, free?: number, length?: number): RegistryError {
+  const wanted = length === undefined ? '' : ` for ${length} more bytes`
+  const left = free === undefined ? 'no space is left' : `only ${free} bytes are free`
+  return new RegistryError(
+    'DENIED',
+    `Not enough disk space for the upload${wanted}: ${left} on the disk of ${dir}.`,
+    { free, length },
+    507,
+  )
 }
 
 /** An object without a prototype, so any key (even "__proto__") is plain data. */
