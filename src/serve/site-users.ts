@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { chmod, mkdir, open, readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AirgapError } from '../errors.js'
 import { createHtpasswdEntry, parseHtpasswd } from './htpasswd.js'
@@ -8,6 +8,7 @@ import { createHtpasswdEntry, parseHtpasswd } from './htpasswd.js'
  * Registry users created on the site (`serve --user NAME`): each gets a random password the first time, written once
  * to `<state>/users/<name>.password` (mode 0600) for the installer to read and hand on, and its bcrypt hash to
  * `<state>/users/htpasswd`. Later runs keep existing users and their passwords. Passwords never go into events or logs.
+ * Every run puts the folder back to mode 0700 and its files to 0600, whatever they were changed to.
  */
 export interface SiteUser {
   name: string
@@ -25,6 +26,7 @@ export async function ensureSiteUsers(
 ): Promise<{ htpasswdFile: string; users: SiteUser[] }> {
   const dir = join(stateDir, 'users')
   await mkdir(dir, { recursive: true, mode: 0o700 })
+  await keepPrivate(dir)
   const htpasswdFile = join(dir, 'htpasswd')
   let text = ''
   try {
@@ -54,4 +56,12 @@ export async function ensureSiteUsers(
     users.push({ name, passwordFile, created: true })
   }
   return { htpasswdFile, users }
+}
+
+/** Mode 0700 for the users folder and 0600 for every file in it (mkdir and open only set modes when they create). */
+async function keepPrivate(dir: string): Promise<void> {
+  await chmod(dir, 0o700)
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isFile()) await chmod(join(dir, entry.name), 0o600)
+  }
 }
