@@ -42,7 +42,7 @@ export interface LogData {
   W_SERVE_REQUEST: { method: string; url: string }
   W_REGISTRY_READ: { digest: string }
   W_REGISTRY_ERROR: { method: string; url: string }
-  W_REGISTRY_AUTH: { user: string; method: string; path: string }
+  W_REGISTRY_AUTH: { user: string; method: string; path: string; address: string; limited: boolean }
   I_REGISTRY_PUSH: { user?: string; repository: string; reference: string; digest: string }
   // install and uninstall
   W_LOW_DISK: { dir: string; stateDir: string; freeBytes: number; minBytes: number }

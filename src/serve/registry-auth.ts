@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import { AirgapError } from '../errors.js'
 import type { EventSink } from '../events/types.js'
 import { UserStore } from './htpasswd.js'
+import { type FailedAuthLimit, FailedAuthLimiter } from './registry-auth-limit.js'
 import { RegistryError } from './registry-errors.js'
 
 /**
@@ -15,6 +16,8 @@ import { RegistryError } from './registry-errors.js'
  *   without credentials (skopeo, distribution's pull-through cache, containerd) then pull anonymously all the same.
  * - An empty user name (skopeo sends `Basic Og==` when it has no credentials) is anonymous; wrong credentials are
  *   refused (401) and reported as a warning event.
+ * - A client address that failed too often recently (registry-auth-limit.ts) gets 429 with Retry-After instead of a
+ *   password check, unless its credentials are already known to be good.
  */
 export interface RegistryAuthOptions {
   /** bcrypt htpasswd file; reread when it changes. */
@@ -23,6 +26,8 @@ export interface RegistryAuthOptions {
   users?: Record<string, string>
   /** Pull without credentials (default true). */
   anonymousPull?: boolean
+  /** Failed authentications allowed per client address (default 10 a minute). */
+  failedAuthLimit?: FailedAuthLimit
 }
 
 export const REGISTRY_REALM = 'astrago-airgap'
@@ -34,6 +39,7 @@ export type Authenticate = (req: IncomingMessage, method: string, url: URL) => P
 export function createAuthenticator(options: RegistryAuthOptions, sink: EventSink): Authenticate {
   const users = new UserStore({ htpasswdFile: options.htpasswdFile, users: options.users, sink })
   const anonymousPull = options.anonymousPull ?? true
+  const limiter = new FailedAuthLimiter(options.failedAuthLimit)
   if (!anonymousPull && !users.hasUsers) {
     throw new AirgapError(
       'E_INPUT',
@@ -54,13 +60,29 @@ export function createAuthenticator(options: RegistryAuthOptions, sink: EventSin
       const name = colon >= 0 ? decoded.slice(0, colon) : decoded
       const password = colon >= 0 ? decoded.slice(colon + 1) : ''
       if (name) {
-        if (!(await users.verify(name, password))) {
+        const address = req.socket.remoteAddress ?? 'unknown'
+        let good = users.remembered(name, password)
+        if (good === undefined) {
+          const wait = limiter.retryAfter(address)
+          if (wait !== undefined) {
+            throw new RegistryError(
+              'TOOMANYREQUESTS',
+              `Too many failed logins from ${address}; try again in ${wait} s.`,
+              { retryAfter: wait },
+            )
+          }
+          const mark = limiter.fail(address)
+          good = await users.verify(name, password)
+          if (good) limiter.succeeded(address, mark)
+        } else if (!good) limiter.fail(address)
+        if (!good) {
+          const limited = limiter.retryAfter(address) !== undefined
           sink.emit({
             type: 'log',
             level: 'warn',
             code: 'W_REGISTRY_AUTH',
-            message: `Registry: refused the credentials of user "${name}" for ${method} ${url.pathname}`,
-            data: { user: name, method, path: url.pathname },
+            message: `Registry: refused the credentials of user "${name}" for ${method} ${url.pathname} from ${address}${limited ? '; its next attempts wait (429)' : ''}`,
+            data: { user: name, method, path: url.pathname, address, limited },
           })
           throw unauthorized('The user name or password is wrong.')
         }

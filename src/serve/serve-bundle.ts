@@ -137,6 +137,15 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       sink,
     })
     await registry.ready()
+    if (options.insecure && (siteUsers || options.htpasswdFile)) {
+      sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_SERVE_CLEARTEXT',
+        message:
+          'Serving plain HTTP (--insecure) with registry users: their passwords cross the network in cleartext (Basic auth). Use TLS, or terminate TLS in front of this server.',
+      })
+    }
     const files = createFileHandler({ reader, caPem, nodeSetup })
     server = await startSiteServer({
       host: options.host ?? '0.0.0.0',

@@ -12,6 +12,12 @@ import type { EventSink } from '../events/types.js'
  * The one server of a site: a single port, HTTPS with the site's certificate (or plain HTTP when asked), handing each
  * request to the first handler that takes it (the registry under /v2/, then the file server). One port means one
  * firewall rule, one certificate and one address for containerd, apt and helm alike.
+ *
+ * Timeouts (Node's semantics): a client must send its request headers within `headersMs` (default 60 s), so idle
+ * half-open requests cannot pile up. The whole request is not bounded in time (`requestTimeout` 0), because it covers
+ * receiving the body, and pushing a blob of several GB over a site link takes as long as it takes; instead a
+ * connection on which nothing moves either way for `idleMs` (default 5 minutes) is closed, which ends stalled uploads
+ * and downloads alike without limiting slow but moving ones.
  */
 export type SiteRequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>
 
@@ -21,6 +27,7 @@ export interface SiteServerOptions {
   tls?: { certPem: string; keyPem: string }
   handlers: SiteRequestHandler[]
   sink: EventSink
+  timeouts?: { headersMs?: number; idleMs?: number }
 }
 
 export interface SiteServer {
@@ -48,11 +55,19 @@ export async function startSiteServer(options: SiteServerOptions): Promise<SiteS
     }
   }
   const listener = (req: IncomingMessage, res: ServerResponse) => void handle(req, res)
+  const headersMs = options.timeouts?.headersMs ?? 60_000
+  const idleMs = options.timeouts?.idleMs ?? 300_000
+  const settings = {
+    headersTimeout: headersMs,
+    requestTimeout: 0,
+    // How often Node looks for requests whose headers are late (its default, 30 s, would let them run long).
+    connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(headersMs / 4))),
+    keepAliveTimeout: 65_000,
+  }
   const server: Server = options.tls
-    ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, listener)
-    : createHttpServer(listener)
-  server.keepAliveTimeout = 65_000
-  server.requestTimeout = 0 // large blob uploads and downloads take as long as they take
+    ? createHttpsServer({ ...settings, cert: options.tls.certPem, key: options.tls.keyPem }, listener)
+    : createHttpServer(settings, listener)
+  server.setTimeout(idleMs, (socket) => socket.destroy())
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
