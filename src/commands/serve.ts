@@ -48,7 +48,10 @@ export default class Serve extends AirgapCommand<ServeResult> {
     'state-dir': Flags.string({
       description: 'Folder for the site CA and pushed images (default: beside the bundle).',
     }),
-    insecure: Flags.boolean({ description: 'Plain HTTP, no TLS.' }),
+    insecure: Flags.boolean({
+      description:
+        'Plain HTTP, no TLS (registry passwords then cross the network in cleartext; serve warns).',
+    }),
     'tls-cert': Flags.string({
       description: 'Server certificate (PEM) from the site’s own PKI, instead of the site CA.',
     }),
