@@ -5,7 +5,8 @@ import { AirgapError } from '../errors.js'
 import { type Descriptor, MediaType } from '../oci/media-types.js'
 import { RegistryError } from './registry-errors.js'
 import { parseRefName, RepositoryNames } from './registry-names.js'
-import { type OverlayLimits, parseDigest, RegistryOverlay } from './registry-overlay.js'
+import { parseDigest, RegistryOverlay } from './registry-overlay.js'
+import type { OverlayLimits } from './registry-upload-limits.js'
 
 /**
  * Content lookup for the site registry: what the bundle's OCI layout holds by repository (tags and the manifests each

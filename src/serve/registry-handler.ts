@@ -7,8 +7,8 @@ import { loadRegistryState, type RegistryState } from './registry-content.js'
 import { RegistryError } from './registry-errors.js'
 import { handleCatalog, handleReferrers, handleTagsList } from './registry-lists.js'
 import { handleManifests } from './registry-manifests.js'
-import type { OverlayLimits } from './registry-overlay.js'
 import { allow, type RegistryRequest, sendJson } from './registry-request.js'
+import type { OverlayLimits } from './registry-upload-limits.js'
 import { handleUploads } from './registry-uploads.js'
 
 /**

@@ -1,23 +1,13 @@
 import { createHash, type Hash, randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import {
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  statfs,
-  truncate,
-  writeFile,
-} from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AirgapError } from '../errors.js'
 import { RegistryError } from './registry-errors.js'
+import { type OverlayLimits, UploadLimits } from './registry-upload-limits.js'
 
 /**
  * The writable side of the site registry: what was pushed after the bundle was made. It lives in a folder beside the
@@ -33,19 +23,8 @@ import { RegistryError } from './registry-errors.js'
  * power cut could lose. Only a missing index.json means an empty overlay; one that cannot be read is an error, so a
  * push can never replace the tags it holds with an empty list.
  *
- * Uploads are bounded (OverlayLimits): a blob larger than `maxBlobBytes` is refused (413 SIZE_INVALID), and so is an
- * upload that would leave less than `minFreeBytes` free on the overlay's disk (507 DENIED).
+ * Uploads are bounded (registry-upload-limits.ts): the size of a blob, and the free space left on the disk.
  */
-export interface OverlayLimits {
-  /** The largest blob an upload may make (default 64 GiB). */
-  maxBlobBytes?: number
-  /** Free space an upload must leave on the overlay's disk (default 512 MiB). */
-  minFreeBytes?: number
-}
-
-export const DEFAULT_MAX_BLOB_BYTES = 64 * 2 ** 30
-export const DEFAULT_MIN_FREE_BYTES = 512 * 2 ** 20
-
 export interface OverlayManifest {
   mediaType: string
   size: number
@@ -98,8 +77,7 @@ export class RegistryOverlay {
   private readonly hashes = new Map<string, { hash: Hash; size: number }>()
   private readonly locks = new Map<string, Promise<unknown>>()
 
-  private readonly maxBlobBytes: number
-  private readonly minFreeBytes: number
+  private readonly limits: UploadLimits
 
   private constructor(
     readonly dir: string,
@@ -107,8 +85,7 @@ export class RegistryOverlay {
     limits: OverlayLimits,
   ) {
     this.index = index
-    this.maxBlobBytes = limits.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES
-    this.minFreeBytes = limits.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES
+    this.limits = new UploadLimits(dir, limits)
   }
 
   static async open(dir: string, limits: OverlayLimits = {}): Promise<RegistryOverlay> {
@@ -314,22 +291,20 @@ export class RegistryOverlay {
           { size: before },
         )
       }
-      await this.checkRoom(before, expect.length, body)
+      try {
+        await this.limits.checkRoom(before, expect.length)
+      } catch (error) {
+        body.resume()
+        throw error
+      }
       const running = await this.runningHash(session.id, before)
-      const max = this.maxBlobBytes
+      const limits = this.limits
       let received = 0
       const tap = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           received += chunk.length
-          if (before + received > max) {
-            done(
-              new RegistryError(
-                'SIZE_INVALID',
-                `The blob is larger than ${max} bytes, the most this registry takes.`,
-                { max },
-                413,
-              ),
-            )
+          if (before + received > limits.maxBlobBytes) {
+            done(limits.tooLarge())
             return
           }
           running.hash.update(chunk)
@@ -339,7 +314,7 @@ export class RegistryOverlay {
       try {
         await pipeline(body, tap, createWriteStream(path, { flags: 'a' })).catch(
           (error: NodeJS.ErrnoException) => {
-            if (error.code === 'ENOSPC') throw noSpace(this.dir)
+            if (error.code === 'ENOSPC') throw this.limits.noSpace()
             throw error
           },
         )
@@ -392,25 +367,6 @@ export class RegistryOverlay {
   }
 
   // Internals.
-
-  /** Refuses a chunk that would make the blob too large, or leave too little free space on the overlay's disk. */
-  private async checkRoom(before: number, length: number | undefined, body: Readable): Promise<void> {
-    if (before + (length ?? 0) > this.maxBlobBytes) {
-      body.resume()
-      throw new RegistryError(
-        'SIZE_INVALID',
-        `The blob would have ${before + length!} bytes; this registry takes at most ${this.maxBlobBytes}.`,
-        { max: this.maxBlobBytes },
-        413,
-      )
-    }
-    const disk = await statfs(this.dir)
-    const free = disk.bavail * disk.bsize
-    if (free - (length ?? 0) < this.minFreeBytes) {
-      body.resume()
-      throw noSpace(this.dir, free, length)
-    }
-  }
 
   private repo(name: string): OverlayRepository | undefined {
     return Object.hasOwn(this.index.repositories, name) ? this.index.repositories[name] : undefined
@@ -506,18 +462,6 @@ async function syncPath(path: string, flags: string): Promise<void> {
   } finally {
     await handle.close()
   }
-}
-
-/** 507: the overlay's disk is (nearly) full. */
-function noSpace(dir: string, free?: number, length?: number): RegistryError {
-  const wanted = length === undefined ? '' : ` for ${length} more bytes`
-  const left = free === undefined ? 'no space is left' : `only ${free} bytes are free`
-  return new RegistryError(
-    'DENIED',
-    `Not enough disk space for the upload${wanted}: ${left} on the disk of ${dir}.`,
-    { free, length },
-    507,
-  )
 }
 
 /** An object without a prototype, so any key (even "__proto__") is plain data. */
