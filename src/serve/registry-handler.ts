@@ -110,8 +110,18 @@ async function route(r: RegistryRequest): Promise<void> {
 /** Answers an error as the API's JSON body; anything but a RegistryError is an internal error and is reported. */
 function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, sink: EventSink): void {
   let registryError: RegistryError
-  if (error instanceof RegistryError) registryError = error
-  else {
+  if (error instanceof RegistryError) {
+    registryError = error
+    // The site's operator must hear of a full disk: pushes fail until space is freed.
+    if (error.status === 507) {
+      sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_REGISTRY_DISK_FULL',
+        message: `Registry: refused ${req.method} ${req.url}: ${error.message}`,
+      })
+    }
+  } else {
     const message = error instanceof Error ? error.message : String(error)
     sink.emit({
       type: 'log',

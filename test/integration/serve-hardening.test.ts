@@ -160,8 +160,8 @@ describe('site server under abuse', () => {
     expect((await call(`${url}/v2/`, { headers: basic(USER, PASSWORD) })).status).toBe(200)
   })
 
-  it('refuses an upload the disk has no room for with 507 and an OCI error body', async () => {
-    const { url } = await startRegistryServer('full', { minFreeBytes: 2 ** 62 })
+  it('refuses an upload the disk has no room for with 507 and an OCI error body, and warns', async () => {
+    const { url, events } = await startRegistryServer('full', { minFreeBytes: 2 ** 62 })
     const body = Buffer.from('a blob that does not fit')
     const answer = await call(`${url}/v2/site/app/blobs/uploads/?digest=sha256:${'0'.repeat(64)}`, {
       method: 'POST',
@@ -172,6 +172,7 @@ describe('site server under abuse', () => {
     expect(JSON.parse(answer.body).errors[0]).toMatchObject({
       message: expect.stringContaining('disk space'),
     })
+    expect(events).toContainEqual(expect.objectContaining({ level: 'warn', code: 'W_REGISTRY_DISK_FULL' }))
   })
 
   it('closes connections whose headers never finish, and bodies that stall, but not slow uploads', async () => {
