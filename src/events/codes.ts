@@ -44,6 +44,11 @@ export interface LogData {
   W_REGISTRY_ERROR: { method: string; url: string }
   W_REGISTRY_AUTH: { user: string; method: string; path: string; address: string; limited: boolean }
   I_REGISTRY_PUSH: { user?: string; repository: string; reference: string; digest: string }
+  I_HTPASSWD_RELOADED: { file: string; users: number }
+  W_HTPASSWD_REMOVED: { file: string }
+  W_HTPASSWD_UNREADABLE: { file: string; problem: string }
+  W_REGISTRY_DISK_FULL: { method: string; url: string }
+  W_SERVE_CLEARTEXT: undefined
   // install and uninstall
   W_LOW_DISK: { dir: string; stateDir: string; freeBytes: number; minBytes: number }
   I_HELM: {
@@ -157,6 +162,25 @@ export const LOG_CODES = {
   },
   W_REGISTRY_AUTH: { level: 'warn', description: 'serve: the registry refused the credentials of a user.' },
   I_REGISTRY_PUSH: { level: 'info', description: 'serve: a user pushed a manifest to the site registry.' },
+  I_HTPASSWD_RELOADED: { level: 'info', description: 'serve: the htpasswd file changed and was read again.' },
+  W_HTPASSWD_REMOVED: {
+    level: 'warn',
+    description: 'serve: the htpasswd file is gone; none of its users may push until it is back.',
+  },
+  W_HTPASSWD_UNREADABLE: {
+    level: 'warn',
+    description:
+      'serve: the htpasswd file cannot be read or parsed; none of its users may push until it is fixed.',
+  },
+  W_REGISTRY_DISK_FULL: {
+    level: 'warn',
+    description: "serve: an upload was refused (507) because the overlay's disk is (nearly) full.",
+  },
+  W_SERVE_CLEARTEXT: {
+    level: 'warn',
+    description:
+      'serve: plain HTTP (--insecure) with registry users: their passwords cross the network in cleartext.',
+  },
   W_LOW_DISK: { level: 'warn', description: 'install: the state folder has little free space.' },
   I_HELM: {
     level: 'info',

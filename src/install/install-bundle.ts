@@ -238,7 +238,10 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
           serving,
           // Images relocated by --relocate-images, and those the stages name under the site server itself
           // (\${{ site.airgap.registry }}/…, as the Astrago charts' registry values do) are site copies.
-          siteRegistries: [...(imageRegistry ? [imageRegistry] : []), ...(builtins ? [builtins.registry] : [])],
+          siteRegistries: [
+            ...(imageRegistry ? [imageRegistry] : []),
+            ...(builtins ? [builtins.registry] : []),
+          ],
           toolVersion: options.toolVersion,
           sink,
           signal,

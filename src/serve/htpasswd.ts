@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import bcrypt from 'bcryptjs'
 import { AirgapError } from '../errors.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, type LogEvent, logEvent } from '../events/types.js'
 
 /**
  * htpasswd files with bcrypt entries only, the kind `htpasswd -B` writes and distribution accepts. MD5 ($apr1$),
@@ -215,14 +215,22 @@ export class UserStore {
       if (code === 'ENOENT') {
         this.revoke(
           'missing',
-          'W_HTPASSWD_REMOVED',
-          `The htpasswd file ${file} was removed: no user of it may push now.`,
+          logEvent(
+            'W_HTPASSWD_REMOVED',
+            `The htpasswd file ${file} was removed: no user of it may push now.`,
+            {
+              file,
+            },
+          ),
         )
       } else {
         this.revoke(
           `stat-error:${code}`,
-          'W_HTPASSWD_UNREADABLE',
-          `Cannot read the htpasswd file ${file} (${(error as Error).message}): none of its users may push until it is readable.`,
+          logEvent(
+            'W_HTPASSWD_UNREADABLE',
+            `Cannot read the htpasswd file ${file} (${(error as Error).message}): none of its users may push until it is readable.`,
+            { file, problem: (error as Error).message },
+          ),
         )
       }
       return
@@ -233,30 +241,37 @@ export class UserStore {
       this.fileStamp = stamp
       this.forget()
       if (!initial) {
-        this.options.sink?.emit({
-          type: 'log',
-          level: 'info',
-          code: 'I_HTPASSWD_RELOADED',
-          message: `Reread the htpasswd file ${file}: ${this.fileUsers.size} user(s).`,
-        })
+        this.options.sink?.emit(
+          logEvent(
+            'I_HTPASSWD_RELOADED',
+            `Reread the htpasswd file ${file}: ${this.fileUsers.size} user(s).`,
+            {
+              file,
+              users: this.fileUsers.size,
+            },
+          ),
+        )
       }
     } catch (error) {
       if (initial) throw error
       this.revoke(
         stamp,
-        'W_HTPASSWD_UNREADABLE',
-        `Cannot use the htpasswd file ${file} (${(error as Error).message}): none of its users may push until it is fixed.`,
+        logEvent(
+          'W_HTPASSWD_UNREADABLE',
+          `Cannot use the htpasswd file ${file} (${(error as Error).message}): none of its users may push until it is fixed.`,
+          { file, problem: (error as Error).message },
+        ),
       )
     }
   }
 
   /** Drops every user of the file; warns once per state of the file (`stamp`). */
-  private revoke(stamp: string, code: string, message: string): void {
+  private revoke(stamp: string, warning: LogEvent): void {
     if (stamp === this.fileStamp) return
     this.fileStamp = stamp
     this.fileUsers = new Map()
     this.forget()
-    this.options.sink?.emit({ type: 'log', level: 'warn', code, message })
+    this.options.sink?.emit(warning)
   }
 
   private forget(): void {

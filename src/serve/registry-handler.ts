@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { BundleReader } from '../bundle/reader.js'
-import { type EventSink, silentSink } from '../events/types.js'
+import { type EventSink, logEvent, silentSink } from '../events/types.js'
 import { createAuthenticator, REGISTRY_REALM, type RegistryAuthOptions } from './registry-auth.js'
 import { handleBlobs } from './registry-blobs.js'
 import { loadRegistryState, type RegistryState } from './registry-content.js'
@@ -114,12 +114,12 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, si
     registryError = error
     // The site's operator must hear of a full disk: pushes fail until space is freed.
     if (error.status === 507) {
-      sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: 'W_REGISTRY_DISK_FULL',
-        message: `Registry: refused ${req.method} ${req.url}: ${error.message}`,
-      })
+      sink.emit(
+        logEvent('W_REGISTRY_DISK_FULL', `Registry: refused ${req.method} ${req.url}: ${error.message}`, {
+          method: req.method ?? '',
+          url: req.url ?? '',
+        }),
+      )
     }
   } else {
     const message = error instanceof Error ? error.message : String(error)

@@ -6,7 +6,7 @@ import { BundleReader } from '../bundle/reader.js'
 import { verifyBundle } from '../bundle/verify.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { REPOSITORY_KEY_ARMORED } from '../packages/repository.js'
 import { createFileHandler } from './file-handler.js'
 import { parseHtpasswd } from './htpasswd.js'
@@ -138,13 +138,12 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
     })
     await registry.ready()
     if (options.insecure && (siteUsers || options.htpasswdFile)) {
-      sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: 'W_SERVE_CLEARTEXT',
-        message:
+      sink.emit(
+        logEvent(
+          'W_SERVE_CLEARTEXT',
           'Serving plain HTTP (--insecure) with registry users: their passwords cross the network in cleartext (Basic auth). Use TLS, or terminate TLS in front of this server.',
-      })
+        ),
+      )
     }
     const files = createFileHandler({ reader, caPem, nodeSetup })
     server = await startSiteServer({
