@@ -14,6 +14,7 @@ import { InstallRun, type StageResult } from './install-run.js'
 import { clusterError, KubeClient } from './kube-client.js'
 import { loadStages, type StageSource } from './load-stages.js'
 import type { ObjectRef, ReleaseRef } from './objects.js'
+import { enabledStages } from './optional-stages.js'
 import { planStages } from './plan-stages.js'
 import { type PlanSummary, summarisePlan } from './plan-summary.js'
 import { type PreflightReport, runPreflight, summarisePreflight } from './preflight.js'
@@ -113,7 +114,8 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       : KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context })
     const plan = await root.child('install.load', 'Load stages').run(
       async () => {
-        const stages = await loadStages(reader)
+        // Optional stages the site values leave off are dropped before their values are checked or generated.
+        const stages = enabledStages(await loadStages(reader), options.siteValues ?? {})
         const filled = await fillGeneratedValues({
           stages,
           siteValues: options.siteValues ?? {},

@@ -281,6 +281,13 @@ export function substituteSiteValues<T>(
   return walk(document, '') as T
 }
 
+/** True when `value` is text that is exactly one `${{ site.<path> }}` reference (it is replaced by the typed value). */
+export function isSiteReference(value: unknown): value is string {
+  if (typeof value !== 'string') return false
+  const match = /^\$\{\{([^}]*)\}\}$/.exec(value)
+  return match !== null && REFERENCE.test(match[1]!.trim())
+}
+
 /** True when the text refers to a site value (used to skip substitution work, and in tests). */
 export function hasSiteReference(text: string): boolean {
   for (const match of text.matchAll(EXPRESSION)) if (match[1] !== '$') return true

@@ -9,7 +9,7 @@ import type { LockedChart } from '../bundle/metadata.js'
 import { closestMatch } from '../spec/closest-match.js'
 import { JsonPathError, parseJsonPath } from './jsonpath.js'
 import { isPlainObject } from './objects.js'
-import { checkValuesSchema } from './site-values.js'
+import { checkValuesSchema, isSiteReference } from './site-values.js'
 import { parseConfigMap } from './stage-configmaps.js'
 import { stageFileReporter, unknownKeys } from './stage-problems.js'
 import {
@@ -30,6 +30,7 @@ const STAGE_KEYS = [
   'kind',
   'timeout',
   'namespace',
+  'enabled',
   'charts',
   'configMaps',
   'readiness',
@@ -87,6 +88,15 @@ export function parseStageFile(
     if (typeof doc.namespace !== 'string' || !DNS_LABEL.test(doc.namespace))
       report('namespace', 'expected a namespace name (lowercase letters, digits and -)')
     else stage.namespace = doc.namespace
+  }
+
+  if (doc.enabled !== undefined) {
+    if (typeof doc.enabled === 'boolean' || isSiteReference(doc.enabled)) stage.enabled = doc.enabled
+    else
+      report(
+        'enabled',
+        `expected true, false or one site value reference such as $${'{{'} site.registry.enabled }}`,
+      )
   }
 
   if (doc.charts !== undefined) {

@@ -65,6 +65,11 @@ export interface Stage {
   /** The stage.yaml member, when the stage has one. */
   stageFile?: string
   timeoutMs: number
+  /**
+   * An optional stage: false, or a site value reference (`${{ site.registry.enabled }}`) that must be true for the
+   * stage to be installed (see optional-stages.ts). Absent: the stage is always installed.
+   */
+  enabled?: boolean | string
   /** Namespace for namespaced manifests that name none (default: "default"). */
   namespace?: string
   documents: StageDocument[]
