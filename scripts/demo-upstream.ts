@@ -25,7 +25,7 @@ import { parseImageReference } from '../src/oci/reference.js'
 import { stopGpgAgent } from '../src/packages/apt-signature.js'
 import { loadBundleSpec } from '../src/spec/load.js'
 import { type AptSourceSpec, isRepoChart } from '../src/spec/types.js'
-import { createChart } from '../test/support/charts.js'
+import { createChart, helm } from '../test/support/charts.js'
 import { startFileServer } from '../test/support/file-server.js'
 import { pushBlob, pushImage, pushManifest } from '../test/support/images.js'
 import { startRegistry } from '../test/support/registry.js'
@@ -39,7 +39,8 @@ if (!definition || !flagsFile || !workDir)
 
 const spec = await loadBundleSpec(definition)
 const catalog = yaml.load(readFileSync(join(import.meta.dirname, 'demo-data', 'upstream.yaml'), 'utf8')) as {
-  charts: Record<string, { images: string[] }>
+  /** `chart`: a stand-in chart folder under demo-data, packaged as it is (else a generated one-Deployment chart). */
+  charts: Record<string, { images: string[]; chart?: string }>
   /** Per package repository name: stand-in .deb name → version, dependencies, priority, suite. */
   debs?: Record<string, Record<string, StandInDeb>>
   /** Repository URL → the folder (under demo-data) its stand-in is made from. */
@@ -76,7 +77,8 @@ for (const [index, chart] of spec.charts.entries()) {
   const url = new URL(chart.repo)
   const dir = join(chartsDir, url.host, url.pathname)
   mkdirSync(dir, { recursive: true })
-  await createChart(dir, { name: chart.name, version: chart.version, images: entry.images })
+  if (entry.chart) await packageStandIn(join(import.meta.dirname, 'demo-data', entry.chart), dir)
+  else await createChart(dir, { name: chart.name, version: chart.version, images: entry.images })
   repoDirs.set(`${url.origin}`, join(chartsDir, url.host))
 }
 for (const dir of new Set([...repoDirs.values()])) {
@@ -226,6 +228,11 @@ function demoDefinition(): string {
       `simulated upstream: ${refRewrites.size} git chart(s) pinned to a real commit are pinned to their stand-in's commit in the DEMO copy`,
     )
   return copy
+}
+
+/** Packages a stand-in chart folder of demo-data into `dir` (helm package: the chart's own name and version). */
+async function packageStandIn(folder: string, dir: string): Promise<void> {
+  await helm(['package', folder, '--destination', dir], { home: join(workDir!, '.helm') })
 }
 
 /** The name of a demo copy: `<name>-demo` (kept when it already ends so). */
