@@ -12,6 +12,7 @@ import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import { type PushResult, pushBundle } from '../push/push-bundle.js'
 import { parsePushTarget } from '../push/target.js'
+import { pullRegistryOf, writePullRegistry } from '../serve/pull-registry.js'
 import {
   defaultStateDir,
   nodePackageRepositories,
@@ -78,7 +79,7 @@ export interface InstallBundleOptions {
 
 export interface InstallBundleResult {
   install: InstallResult
-  serving?: Omit<ServingBundle, 'stop'>
+  serving?: Omit<ServingBundle, 'stop' | 'pullFrom'>
   push?: PushResult
   /** The air-gap audit of the installed namespaces (absent with noAudit). */
   audit?: AuditResult
@@ -202,6 +203,20 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       }
       if (options.push.relocateImages)
         imageRegistry = target.prefix ? `${target.registry}/${target.prefix}` : target.registry
+      // Nodes pull from the pushed copies from now on: recorded in the state folder for every later `serve`, and
+      // served by this run's node setup at once.
+      const pull = pullRegistryOf(target, plainHttp)
+      const record = await writePullRegistry(stateDir, pull, {
+        name: reader.metadata.name,
+        version: reader.metadata.version,
+      })
+      serving?.pullFrom(pull)
+      sink.emit({
+        type: 'log',
+        level: 'info',
+        code: 'I_PULL_REGISTRY',
+        message: `Node setup now points containerd at ${pull.url}${pull.prefix ? ` (${pull.prefix})` : ''} (recorded in ${record}); run node-setup.sh on the nodes again.`,
+      })
     }
     const server =
       serving?.caPem !== undefined
@@ -273,10 +288,17 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       })
       wait.end('done')
     }
-    const { stop: _stop, ...servingInfo } = serving ?? { stop: undefined }
+    const {
+      stop: _stop,
+      pullFrom: _pullFrom,
+      ...servingInfo
+    } = serving ?? {
+      stop: undefined,
+      pullFrom: undefined,
+    }
     return {
       install,
-      ...(serving ? { serving: servingInfo as Omit<ServingBundle, 'stop'> } : {}),
+      ...(serving ? { serving: servingInfo as Omit<ServingBundle, 'stop' | 'pullFrom'> } : {}),
       push: pushed,
       ...(audit ? { audit } : {}),
       ...(pullFrom ? { pullFrom } : {}),

@@ -61,14 +61,15 @@ export function createFileHandler(options: FileHandlerOptions): RequestHandler {
   const addMemory = (path: string, content: string) =>
     memory.set(path, bufferResource(Buffer.from(content), contentTypeOf(path)))
   if (options.caPem !== undefined) addMemory('/ca.crt', options.caPem)
-  for (const [name, content] of options.nodeSetup) addMemory(`/node-setup/${name}`, content)
-  const index = [...options.nodeSetup.keys()].sort().join('\n')
-  const nodeSetupIndex = bufferResource(
-    Buffer.from(`${index}${index ? '\n' : ''}`),
-    'text/plain; charset=utf-8',
-  )
-  memory.set('/node-setup/', nodeSetupIndex)
-  memory.set('/node-setup', nodeSetupIndex)
+  // Node setup files are read at each request: the server refreshes them when install pushes the bundle (Harbor).
+  const nodeSetupFile = (path: string): Resource | undefined => {
+    if (path === '/node-setup' || path === '/node-setup/') {
+      const index = [...options.nodeSetup.keys()].sort().join('\n')
+      return bufferResource(Buffer.from(`${index}${index ? '\n' : ''}`), 'text/plain; charset=utf-8')
+    }
+    const content = path.startsWith('/node-setup/') ? options.nodeSetup.get(path.slice(12)) : undefined
+    return content === undefined ? undefined : bufferResource(Buffer.from(content), contentTypeOf(path))
+  }
   memory.set(
     '/',
     bufferResource(
@@ -80,7 +81,7 @@ export function createFileHandler(options: FileHandlerOptions): RequestHandler {
   )
 
   const lookup = (path: string): Resource | undefined => {
-    const fromMemory = memory.get(path)
+    const fromMemory = memory.get(path) ?? nodeSetupFile(path)
     if (fromMemory) return fromMemory
     for (const [prefix, memberPrefix] of BUNDLE_ROUTES) {
       if (!path.startsWith(prefix) || path.length === prefix.length || path.endsWith('/')) continue

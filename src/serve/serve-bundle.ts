@@ -12,6 +12,7 @@ import { createFileHandler } from './file-handler.js'
 import { parseHtpasswd } from './htpasswd.js'
 import { type NodePackageRepository, requestedPackageName } from './node-package-repositories.js'
 import { createNodeSetupFiles, upstreamRegistries } from './node-setup.js'
+import { type PullRegistry, readPullRegistry } from './pull-registry.js'
 import { createRegistryHandler } from './registry-handler.js'
 import { issueServerCertificate, loadOrCreateSiteCa, loadServerCertificate } from './site-ca.js'
 import { type SiteServer, startSiteServer } from './site-server.js'
@@ -61,6 +62,8 @@ export interface ServingBundle {
   upstreams: string[]
   /** Users created or kept by --user, with the file holding each password. */
   users: SiteUser[]
+  /** Serves node setup files that point containerd at this registry first (after install pushed the bundle there). */
+  pullFrom(pullRegistry: PullRegistry): void
   stop(): Promise<void>
 }
 
@@ -116,15 +119,20 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       }
     }
     const upstreams = upstreamRegistries(reader.metadata)
-    const nodeSetup = options.insecure
-      ? new Map<string, string>()
-      : createNodeSetupFiles({
-          siteUrl: url,
-          caPem: caPem ?? tls!.certPem,
-          upstreams,
-          bundle: { name: reader.metadata.name, version: reader.metadata.version },
-          packageRepositories: await nodePackageRepositories(reader),
-        })
+    const packageRepositories = await nodePackageRepositories(reader)
+    // Nodes pull from where an earlier install pushed the bundle (Harbor) first: see pull-registry.ts.
+    const makeNodeSetup = (pullRegistry: PullRegistry | undefined) =>
+      options.insecure
+        ? new Map<string, string>()
+        : createNodeSetupFiles({
+            siteUrl: url,
+            caPem: caPem ?? tls!.certPem,
+            upstreams,
+            bundle: { name: reader.metadata.name, version: reader.metadata.version },
+            packageRepositories,
+            pullRegistry,
+          })
+    const nodeSetup = new Map(makeNodeSetup(await readPullRegistry(stateDir)))
     const siteUsers = options.users?.length ? await ensureSiteUsers(stateDir, options.users) : undefined
     const registry = createRegistryHandler({
       reader,
@@ -167,6 +175,11 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       caFingerprint,
       stateDir,
       nodeSetupUrl: `${actualUrl}/node-setup/node-setup.sh`,
+      pullFrom(pullRegistry: PullRegistry) {
+        const files = makeNodeSetup(pullRegistry)
+        nodeSetup.clear()
+        for (const [path, text] of files) nodeSetup.set(path, text)
+      },
       upstreams,
       users: siteUsers?.users ?? [],
       stop: async () => {
