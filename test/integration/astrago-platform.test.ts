@@ -81,7 +81,7 @@ describe('the Astrago platform bundle', () => {
     )
     expect(res.error, res.stderr).toBeUndefined()
     // A bundle of stand-ins is named so it cannot be mistaken for the real one.
-    expect(res.result).toMatchObject({ name: 'astrago-demo', charts: 7 })
+    expect(res.result).toMatchObject({ name: 'astrago-demo', charts: 8 })
     bundle = res.result.path
     const meta = (await runCli(['inspect', bundle, '--json'])).result.metadata
     const names = meta.images.map((i: { name: string; tag: string }) => `${i.name}:${i.tag}`)
@@ -109,6 +109,8 @@ describe('the Astrago platform bundle', () => {
         'docker.io/xiilab/astrago-dataset-nginx:latest',
         'docker.io/xiilab/git-sync:v3.6.0',
         'docker.io/xiilab/astrago:pytorch-23.07-cuda12.1',
+        // Harbor, for the optional stage registry (off in the demo site values: the install has 8 stages).
+        'docker.io/goharbor/harbor-core:v2.11.1',
       ]),
     )
     // The git charts record where they came from.
@@ -124,6 +126,7 @@ describe('the Astrago platform bundle', () => {
       'monitoring',
       'auth',
       'astrago',
+      'registry',
     ])
   })
 

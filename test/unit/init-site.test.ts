@@ -152,6 +152,7 @@ describe('init-site: the site values file from the stages’ schemas', () => {
         'keycloak.clientSecret',
         'mariadb.password',
         'mariadb.rootPassword',
+        'registry.adminPassword',
       ])
       expect(readFileSync(output, 'utf8')).toBe(result.text)
 

@@ -162,7 +162,7 @@ values:
         },
       }),
     ).toEqual([
-      'manifests/s/stage.yaml timeot: unknown field (did you mean "timeout"?); expected one of apiVersion, kind, timeout, namespace, charts, configMaps, readiness, values',
+      'manifests/s/stage.yaml timeot: unknown field (did you mean "timeout"?); expected one of apiVersion, kind, timeout, namespace, enabled, charts, configMaps, readiness, values',
       'manifests/s/stage.yaml timeout: expected a duration such as 90s, 10m or 1h30m',
       'manifests/s/stage.yaml charts[0].chart: the bundle has no chart wroker (did you mean worker?); it has: worker 0.1.0',
       'manifests/s/stage.yaml charts[1].namespace: required: the namespace to install the release into (or a stage namespace)',
