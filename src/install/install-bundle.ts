@@ -222,13 +222,16 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       serving?.caPem !== undefined
         ? { url: serving.url, caPem: serving.caPem }
         : await runningServer(options, stateDir)
-    const builtins = server
+    const served = server
       ? siteBuiltins({
           server: server.url,
           caPem: server.caPem,
           repositories: await nodePackageRepositories(reader),
         })
       : undefined
+    // Relocated: the charts that name their images under ${{ site.airgap.registry }} pull the pushed copies too
+    // (<registry>/<prefix>/docker.io/…, the same shape as the site server's <host:port>/docker.io/…).
+    const builtins = served && imageRegistry ? { ...served, registry: imageRegistry } : served
     const install = await installStages({
       reader,
       kubeconfig: options.kubeconfig,

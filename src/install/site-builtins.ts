@@ -6,7 +6,8 @@ import type { NodePackageRepository } from '../serve/node-package-repositories.j
  * What the installer knows about the site and gives every stage as `${{ site.airgap.… }}` (read-only: a values file
  * cannot set `airgap`):
  *   server       https://<host>:<port> of the site server
- *   registry     <host>:<port>, the registry part of image references
+ *   registry     <host>:<port>, the registry part of image references (install --relocate-images: the pushed-to
+ *                <registry>/<prefix>, so charts that name images under it pull the pushed copies)
  *   caPem        the CA pods need to trust the server
  *   repoConfig   file name → content for the GPU Operator driver's `driver.repoConfig` ConfigMap: an apt list with
  *                a line per apt repository of the bundle (signed-by its key, mounted beside it), a .repo file per

@@ -76,6 +76,13 @@ describe('the registry stage (Harbor in the cluster)', () => {
     core = kc.makeApiClient(k8s.CoreV1Api)
     apps = kc.makeApiClient(k8s.AppsV1Api)
 
+    // A stage that names images under the site registry as the Astrago charts do (${{ site.airgap.registry }}).
+    mkdirSync(join(work, 'uses'))
+    writeFileSync(
+      join(work, 'uses', 'registry.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: registry-user, namespace: default}\ndata:\n  image: "$' +
+        '{{ site.airgap.registry }}/docker.io/goharbor/harbor-core:v2.11.1"\n',
+    )
     // The Harbor entries of bundles/astrago.yaml (chart and stage), the chart repository pointed at the stand-in.
     const definition = join(work, 'harbor.yaml')
     writeFileSync(
@@ -92,7 +99,10 @@ describe('the registry stage (Harbor in the cluster)', () => {
             values: { expose: { type: 'nodePort', tls: { enabled: false } }, trivy: { enabled: false } },
           },
         ],
-        stages: [{ name: 'registry', path: relative(work, join(ROOT, 'manifests/astrago/registry')) }],
+        stages: [
+          { name: 'registry', path: relative(work, join(ROOT, 'manifests/astrago/registry')) },
+          { name: 'uses', path: 'uses' },
+        ],
       }),
     )
     const built = await bundleFromDefinition({
@@ -150,7 +160,7 @@ describe('the registry stage (Harbor in the cluster)', () => {
   it('is off unless the site values turn it on: nothing is installed and no password generated', async () => {
     const res = await install('externalHost: 192.0.2.10\n')
     expect(res.error, res.stderr).toBeUndefined()
-    expect(res.result.install.stages).toEqual([])
+    expect(res.result.install.stages.map((s: { name: string }) => s.name)).toEqual(['uses'])
     expect(res.result.install.generated ?? []).toEqual([])
     await expect(core.readNamespace({ name: 'harbor' })).rejects.toThrow()
   })
@@ -160,7 +170,7 @@ describe('the registry stage (Harbor in the cluster)', () => {
     expect(res.error, res.stderr).toBeUndefined()
     expect(
       res.result.install.stages.map((s: { name: string; action: string }) => `${s.name}:${s.action}`),
-    ).toEqual(['registry:applied'])
+    ).toEqual(['registry:applied', 'uses:applied'])
     expect(res.result.install.generated.map((g: { path: string }) => g.path)).toEqual([
       'registry.adminPassword',
     ])
@@ -210,13 +220,16 @@ describe('the registry stage (Harbor in the cluster)', () => {
       '--username',
       `${harbor.host}=admin`,
       '--password-stdin',
+      '--relocate-images',
     ]
     const first = await install(values, push, 'harbor-pass\n')
     expect(first.error, first.stderr).toBeUndefined()
     expect(first.result.push).toMatchObject({ images: HARBOR_IMAGES.length, charts: 1, upToDate: 0 })
     expect(first.result.push.bytesUploaded).toBeGreaterThan(0)
-    // The stages were already installed with the same values: nothing to do.
-    expect(first.result.install.nothingToDo).toBe(true)
+    // Relocated: what named the site server's registry now names the pushed copies (an upgrade of the stages).
+    expect(first.result.install.mode).toBe('upgrade')
+    const user = await core.readNamespacedConfigMap({ name: 'registry-user', namespace: 'default' })
+    expect(user.data?.image).toBe(`${harbor.host}/library/docker.io/goharbor/harbor-core:v2.11.1`)
     expect(JSON.parse(readFileSync(join(stateDir(), 'pull-registry.json'), 'utf8'))).toMatchObject({
       url: `http://${harbor.host}`,
       prefix: 'library',
@@ -274,6 +287,7 @@ describe('the registry stage (Harbor in the cluster)', () => {
     // A rerun (and an upgrade: the push does not depend on the stages) finds every image there and sends nothing.
     const again = await install(values, push, 'harbor-pass\n')
     expect(again.error, again.stderr).toBeUndefined()
+    expect(again.result.install.nothingToDo).toBe(true)
     expect(again.result.push).toMatchObject({
       images: HARBOR_IMAGES.length,
       charts: 1,
