@@ -12,7 +12,7 @@ import { createFileHandler } from './file-handler.js'
 import { parseHtpasswd } from './htpasswd.js'
 import { type NodePackageRepository, requestedPackageName } from './node-package-repositories.js'
 import { createNodeSetupFiles, upstreamRegistries } from './node-setup.js'
-import { type PullRegistry, readPullRegistry } from './pull-registry.js'
+import { PULL_REGISTRY_FILE, type PullRegistry, readPullRegistry } from './pull-registry.js'
 import { createRegistryHandler } from './registry-handler.js'
 import { issueServerCertificate, loadOrCreateSiteCa, loadServerCertificate } from './site-ca.js'
 import { type SiteServer, startSiteServer } from './site-server.js'
@@ -132,7 +132,15 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
             packageRepositories,
             pullRegistry,
           })
-    const nodeSetup = new Map(makeNodeSetup(await readPullRegistry(stateDir)))
+    const recorded = await readPullRegistry(stateDir)
+    const nodeSetup = new Map(makeNodeSetup(recorded))
+    if (recorded && !options.insecure)
+      sink.emit({
+        type: 'log',
+        level: 'info',
+        code: 'I_PULL_REGISTRY',
+        message: `Node setup points containerd at ${recorded.url}${recorded.prefix ? ` (${recorded.prefix})` : ''} first, where an install pushed the bundle (${join(stateDir, PULL_REGISTRY_FILE)}), then at this server.`,
+      })
     const siteUsers = options.users?.length ? await ensureSiteUsers(stateDir, options.users) : undefined
     const registry = createRegistryHandler({
       reader,
