@@ -297,4 +297,17 @@ describe('the registry stage (Harbor in the cluster)', () => {
       manifestsPushed: 0,
     })
   })
+
+  it('turning it off again is an upgrade that removes Harbor', async () => {
+    const res = await install('externalHost: 192.0.2.10\nregistry:\n  enabled: false\n')
+    expect(res.error, res.stderr).toBeUndefined()
+    expect(res.result.install.mode).toBe('upgrade')
+    expect(res.result.install.stages.map((s: { name: string }) => s.name)).toEqual(['uses'])
+    expect(res.result.install.pruned.releases).toEqual([
+      { name: 'harbor', namespace: 'harbor', chart: 'harbor', version: '1.15.1' },
+    ])
+    await expect(
+      apps.readNamespacedDeployment({ name: 'harbor-core', namespace: 'harbor' }),
+    ).rejects.toThrow()
+  })
 })
