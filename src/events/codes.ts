@@ -45,6 +45,7 @@ export interface LogData {
   W_REGISTRY_AUTH: { user: string; method: string; path: string; address: string; limited: boolean }
   I_REGISTRY_PUSH: { user?: string; repository: string; reference: string; digest: string }
   I_HTPASSWD_RELOADED: { file: string; users: number }
+  I_PULL_REGISTRY: { url: string; prefix?: string; record: string }
   W_HTPASSWD_REMOVED: { file: string }
   W_HTPASSWD_UNREADABLE: { file: string; problem: string }
   W_REGISTRY_DISK_FULL: { method: string; url: string }
@@ -163,6 +164,11 @@ export const LOG_CODES = {
   W_REGISTRY_AUTH: { level: 'warn', description: 'serve: the registry refused the credentials of a user.' },
   I_REGISTRY_PUSH: { level: 'info', description: 'serve: a user pushed a manifest to the site registry.' },
   I_HTPASSWD_RELOADED: { level: 'info', description: 'serve: the htpasswd file changed and was read again.' },
+  I_PULL_REGISTRY: {
+    level: 'info',
+    description:
+      'install or serve: node setup points containerd first at the registry an install pushed the bundle to (--push-to).',
+  },
   W_HTPASSWD_REMOVED: {
     level: 'warn',
     description: 'serve: the htpasswd file is gone; none of its users may push until it is back.',

@@ -211,12 +211,13 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
         version: reader.metadata.version,
       })
       serving?.pullFrom(pull)
-      sink.emit({
-        type: 'log',
-        level: 'info',
-        code: 'I_PULL_REGISTRY',
-        message: `Node setup now points containerd at ${pull.url}${pull.prefix ? ` (${pull.prefix})` : ''} (recorded in ${record}); run node-setup.sh on the nodes again.`,
-      })
+      sink.emit(
+        logEvent(
+          'I_PULL_REGISTRY',
+          `Node setup now points containerd at ${pull.url}${pull.prefix ? ` (${pull.prefix})` : ''} (recorded in ${record}); run node-setup.sh on the nodes again.`,
+          { url: pull.url, ...(pull.prefix ? { prefix: pull.prefix } : {}), record },
+        ),
+      )
     }
     const server =
       serving?.caPem !== undefined

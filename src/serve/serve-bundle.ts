@@ -135,12 +135,17 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
     const recorded = await readPullRegistry(stateDir)
     const nodeSetup = new Map(makeNodeSetup(recorded))
     if (recorded && !options.insecure)
-      sink.emit({
-        type: 'log',
-        level: 'info',
-        code: 'I_PULL_REGISTRY',
-        message: `Node setup points containerd at ${recorded.url}${recorded.prefix ? ` (${recorded.prefix})` : ''} first, where an install pushed the bundle (${join(stateDir, PULL_REGISTRY_FILE)}), then at this server.`,
-      })
+      sink.emit(
+        logEvent(
+          'I_PULL_REGISTRY',
+          `Node setup points containerd at ${recorded.url}${recorded.prefix ? ` (${recorded.prefix})` : ''} first, where an install pushed the bundle (${join(stateDir, PULL_REGISTRY_FILE)}), then at this server.`,
+          {
+            url: recorded.url,
+            ...(recorded.prefix ? { prefix: recorded.prefix } : {}),
+            record: join(stateDir, PULL_REGISTRY_FILE),
+          },
+        ),
+      )
     const siteUsers = options.users?.length ? await ensureSiteUsers(stateDir, options.users) : undefined
     const registry = createRegistryHandler({
       reader,
