@@ -20,6 +20,12 @@ export const EXIT_CODES = {
   E_ENVIRONMENT: 7,
   /** The Kubernetes cluster refused, or a stage did not become ready in time. */
   E_CLUSTER: 8,
+  /** A trusted key was required (`--key`) but the bundle has no signature, or bundle.json names one that is missing. */
+  E_SIGNATURE_MISSING: 10,
+  /** bundle.json is signed, correctly, but by none of the keys given with `--key`. */
+  E_SIGNATURE_UNTRUSTED: 11,
+  /** The signature does not match bundle.json: bundle.json (or its signature) was modified after signing. */
+  E_SIGNATURE_INVALID: 12,
   /** The user interrupted the run (Ctrl-C); rerunning resumes. */
   E_INTERRUPTED: 130,
 } as const

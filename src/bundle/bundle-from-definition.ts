@@ -22,6 +22,8 @@ export interface BundleFromDefinitionOptions {
   /** Where git chart sources are kept between runs (default ~/.cache/astrago-airgap/git). */
   gitCacheDir?: string
   signingKey?: string
+  /** Sign bundle.json (default true). */
+  sign?: boolean
   mirrorKeyrings?: Record<string, string>
   /** The installer to carry (see CreateBundleOptions.installer). */
   installer?: string | { directory: string }
@@ -62,6 +64,7 @@ export async function bundleFromDefinition(
       ...(options.credentials ? { credentials: options.credentials } : {}),
       ...(options.gitCacheDir ? { gitCacheDir: options.gitCacheDir } : {}),
       signingKey: options.signingKey,
+      ...(options.sign === false ? { sign: false } : {}),
       mirrorKeyrings: options.mirrorKeyrings,
       ...(options.installer !== undefined ? { installer: options.installer } : {}),
       toolVersion: options.toolVersion,

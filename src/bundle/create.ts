@@ -4,6 +4,7 @@ import { Task } from '../events/tasks.js'
 import { defaultBundleFileName } from './layout.js'
 import type { LockedInstaller } from './metadata.js'
 import { type ResolveBundleOptions, resolveBundle } from './resolve-bundle.js'
+import { signLockWithKeyHome } from './sign-bundle.js'
 import { writeBundle } from './write-bundle.js'
 
 /**
@@ -19,6 +20,11 @@ export interface CreateBundleOptions extends ResolveBundleOptions {
   outputDir?: string
   /** Split into volumes of at most this many bytes (name.tar.000, .001, …). */
   splitSize?: number
+  /**
+   * Sign bundle.json (default true) with `signingKey`, or the default key that also signs the package repositories:
+   * a detached OpenPGP signature, the member bundle.json.sig right after it.
+   */
+  sign?: boolean
 }
 
 export interface CreateBundleResult {
@@ -34,6 +40,8 @@ export interface CreateBundleResult {
   packages: number
   /** The installer the bundle carries, if any. */
   installer?: LockedInstaller
+  /** The fingerprint of the key that signed bundle.json (absent when unsigned). */
+  signedBy?: string
   blobs: number
   blobBytes: number
   dedupSavedBytes: number
@@ -58,7 +66,14 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       ),
   )
   try {
-    const lock = await resolveBundle(options, root)
+    const resolved = await resolveBundle(options, root)
+    const lock =
+      options.sign === false
+        ? resolved
+        : await root.child('Sign bundle.json').run(
+            () => signLockWithKeyHome(resolved, options.signingKey),
+            (signed) => `signed by ${signed.metadata.signature?.fingerprint}`,
+          )
     const written = await writeBundle(
       lock,
       { output, splitSize: options.splitSize, concurrency: options.concurrency, sink, signal },
@@ -78,6 +93,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       files: metadata.files.length,
       packages: (metadata.packages ?? []).reduce((a, r) => a + r.packages.length, 0),
       ...(metadata.installer ? { installer: metadata.installer } : {}),
+      ...(metadata.signature ? { signedBy: metadata.signature.fingerprint } : {}),
       blobs: written.blobs,
       blobBytes: metadata.totals.blobBytes,
       dedupSavedBytes: Math.max(0, metadata.totals.imageBytesWithoutDedup - metadata.totals.blobBytes),

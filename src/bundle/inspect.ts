@@ -1,21 +1,52 @@
 import type { BundleMetadata, LockedChart } from './metadata.js'
 import { BundleReader } from './reader.js'
+import { readBundleHead } from './sign-head.js'
+import { readSignaturePacket } from './sign-packet.js'
 
-/** What `inspect` shows: bundle.json, read without scanning the rest of the file. */
+/**
+ * What `inspect` shows: bundle.json, read without scanning the rest of the file, and who signed it: the issuer named
+ * in bundle.json.sig (read from the signature packet; `verify --key` is what checks it).
+ */
 export interface InspectResult {
   path: string
   /** Size of the bundle file (all volumes). */
   size: number
   metadata: BundleMetadata
+  /** Absent for an unsigned bundle. */
+  signature?: InspectedSignature
+}
+
+export interface InspectedSignature {
+  /** The issuer named in the signature: the signing key's fingerprint (or key ID); undefined if unreadable. */
+  signer?: string
+  /** When the signature says it was made (reproducible bundles: the key's creation time). */
+  created?: string
+  /** Whether that issuer is the key bundle.json names as its signer. */
+  matchesBundleJson: boolean
 }
 
 export async function inspectBundle(path: string): Promise<InspectResult> {
   const reader = await BundleReader.open(path, { scan: false })
+  let result: InspectResult
   try {
-    return { path, size: reader.size, metadata: reader.metadata }
+    result = { path, size: reader.size, metadata: reader.metadata }
   } finally {
     await reader.close()
   }
+  const head = await readBundleHead(path)
+  if (head.signature) {
+    const packet = readSignaturePacket(head.signature)
+    const claimed = result.metadata.signature?.fingerprint?.toUpperCase()
+    result.signature = {
+      ...(packet ? { signer: packet.issuer } : {}),
+      ...(packet?.created ? { created: packet.created.toISOString() } : {}),
+      matchesBundleJson:
+        packet !== undefined &&
+        claimed !== undefined &&
+        (claimed === packet.issuer || claimed.endsWith(packet.issuer)),
+    }
+  }
+  return result
 }
 
 /**

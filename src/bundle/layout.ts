@@ -1,6 +1,7 @@
 /**
  * Every path inside a bundle file, in one place. A bundle is a plain tar holding:
  *   bundle.json                 metadata, the lock and the inventory (path, size, sha256 of every other member)
+ *   bundle.json.sig             a detached OpenPGP signature of bundle.json (gpgv checks it)
  *   installer                   the CLI as one executable (mode 0755) for sites without Node (optional)
  *   oci/oci-layout, index.json  a standard OCI image layout (skopeo/crane/oras read it with the oci: transport)
  *   oci/blobs/sha256/<hex>      every manifest, config and layer, once
@@ -10,10 +11,12 @@
  *   manifests/<stage>/…         the install stages
  */
 export const BUNDLE_JSON = 'bundle.json'
+/** The detached OpenPGP signature of bundle.json: the second member, right after what it signs. */
+export const BUNDLE_SIGNATURE = 'bundle.json.sig'
 export const OCI_LAYOUT_FILE = 'oci/oci-layout'
 export const OCI_INDEX = 'oci/index.json'
 export const CHARTS_INDEX = 'charts/index.yaml'
-/** The self-contained installer: the second member, so `tar -xf bundle.tar installer` finds it at once. */
+/** The self-contained installer: right after bundle.json and its signature, so `tar -xf bundle.tar installer` finds it at once. */
 export const INSTALLER = 'installer'
 
 /** The file scripts/build-installer writes for an architecture (amd64, arm64): astrago-airgap-linux-<arch>. */

@@ -20,7 +20,7 @@ export interface BundleMetadata {
   /** Package repositories (absent in bundles written before they existed). */
   packages?: LockedPackageRepository[]
   stages: LockedStage[]
-  /** Every member of the tar except bundle.json itself, in tar order. */
+  /** Every member of the tar except bundle.json itself and its signature, in tar order. */
   members: Member[]
   totals: {
     /** Bytes of all members (the tar adds headers and padding). */
@@ -30,6 +30,21 @@ export interface BundleMetadata {
     /** Bytes of unique blobs actually stored. */
     blobBytes: number
   }
+  /** The key that signed bundle.json (absent in an unsigned bundle); see src/bundle/sign-bundle.ts. */
+  signature?: BundleSignature
+}
+
+/**
+ * Who signs bundle.json, written into bundle.json before it is signed. It is a claim, not trust: `verify --key` trusts
+ * only the keys it is given; without a key, the public key here shows that the signature member still matches.
+ */
+export interface BundleSignature {
+  /** The signature member: bundle.json.sig, a binary detached OpenPGP signature. */
+  member: string
+  /** The signing key's fingerprint (40 hex digits, upper case, as gpg prints it). */
+  fingerprint: string
+  /** The signing key's public key, ASCII-armoured. */
+  publicKey: string
 }
 
 export interface Member {

@@ -3,17 +3,22 @@ import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
-import { BUNDLE_JSON } from './layout.js'
+import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
 import { BundleReader } from './reader.js'
+import { readBundleHead } from './sign-head.js'
+import { checkBundleSignature, type SignatureCheck } from './sign-verify.js'
 
 /**
- * Checks a bundle against its inventory. `quick` (what `install` does by default) proves every listed member is
- * present, at its listed size, inside the file (this catches truncation and a wrong index); `full` also rehashes every
- * byte, in parallel, and names the first member that does not match.
+ * Checks a bundle against its inventory. First bundle.json's signature, on its raw bytes, before anything else is read
+ * (sign-verify.ts: with `keys`, by one of them; without, at least consistent). Then `quick` (what `install` does by
+ * default) proves every listed member is present, at its listed size, inside the file (this catches truncation and a
+ * wrong index); `full` also rehashes every byte, in parallel, and names the first member that does not match.
  */
 export interface VerifyOptions {
   path: string
   mode: 'quick' | 'full'
+  /** Public key files: bundle.json must be signed by one of them. */
+  keys?: string[]
   concurrency?: number
   sink: EventSink
   signal?: AbortSignal
@@ -26,6 +31,7 @@ export interface VerifyResult {
   members: number
   bytes: number
   mode: 'quick' | 'full'
+  signature: SignatureCheck
   durationMs: number
 }
 
@@ -33,9 +39,22 @@ const READ_CHUNK = 4 << 20
 
 export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult> {
   const started = Date.now()
+  const head = await readBundleHead(options.path)
+  const signature = await checkBundleSignature(head, {
+    path: options.path,
+    sink: options.sink,
+    ...(options.keys ? { keys: options.keys } : {}),
+  })
   const reader = await BundleReader.open(options.path)
   try {
     const { metadata } = reader
+    // The reader read bundle.json again: it must be the very bytes whose signature was checked.
+    const json = await reader.read(BUNDLE_JSON)
+    if (!json.equals(head.bundleJson))
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `${BUNDLE_JSON} of ${options.path} changed while it was being verified.`,
+      )
     const task = new Task(
       options.sink,
       'verify',
@@ -44,7 +63,8 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
     )
     return await task.run(async () => {
       const listed = new Set(metadata.members.map((m) => m.path))
-      const extra = reader.members().filter((m) => m.path !== BUNDLE_JSON && !listed.has(m.path))
+      const outside = new Set([BUNDLE_JSON, ...(signature.signed ? [BUNDLE_SIGNATURE] : [])])
+      const extra = reader.members().filter((m) => !outside.has(m.path) && !listed.has(m.path))
       if (extra.length) {
         throw new AirgapError(
           'E_INTEGRITY',
@@ -121,6 +141,7 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
         members: metadata.members.length,
         bytes,
         mode: options.mode,
+        signature,
         durationMs: Date.now() - started,
       }
     })

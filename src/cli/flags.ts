@@ -50,3 +50,10 @@ export const caFileFlag = Flags.string({
   description: 'Trust the CA certificates in this PEM file (corporate mirrors). Repeatable.',
   multiple: true,
 })
+
+export const keyFlag = Flags.string({
+  description:
+    'A trusted public key file (binary or ASCII-armoured OpenPGP): bundle.json must be signed by it. Repeatable: any of the keys given may have signed.',
+  multiple: true,
+  helpValue: 'FILE',
+})

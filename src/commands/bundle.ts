@@ -78,8 +78,12 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
     }),
     'signing-key': Flags.string({
       description:
-        'GnuPG home whose secret key signs the package repositories (default: a key created once in $XDG_DATA_HOME/astrago-airgap/signing-key).',
+        'GnuPG home whose secret key signs bundle.json (the member bundle.json.sig) and the package repositories (default: a key created once in $XDG_DATA_HOME/astrago-airgap/signing-key).',
       env: 'ASTRAGO_AIRGAP_SIGNING_KEY',
+    }),
+    'no-sign': Flags.boolean({
+      description:
+        'Leave bundle.json unsigned (no bundle.json.sig); the package repositories are still signed. `verify --key` refuses such a bundle.',
     }),
     installer: Flags.string({
       description:
@@ -118,6 +122,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       helm: flags.helm,
       chartValues,
       signingKey: flags['signing-key'],
+      ...(flags['no-sign'] ? { sign: false } : {}),
       mirrorKeyrings: Object.fromEntries(
         (flags['mirror-keyring'] ?? []).map((m) => parseKeyValue('mirror-keyring', m)),
       ),
@@ -141,6 +146,9 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
           ...(result.installer
             ? [`  installer for ${result.installer.platform} (${formatBytes(result.installer.size)})`]
             : []),
+          result.signedBy
+            ? `  bundle.json signed by ${result.signedBy}`
+            : '  bundle.json not signed (--no-sign)',
           `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
           `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,
         ].join('\n'),

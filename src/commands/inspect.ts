@@ -7,7 +7,7 @@ export default class Inspect extends AirgapCommand<InspectResult> {
   static override summary = "Show a bundle's version, images, charts, files, packages and stages."
 
   static override description =
-    'Reads only bundle.json, the first member, so it answers at once whatever the bundle size. Use --json for the whole lock.'
+    "Reads only bundle.json, the first member, and its signature, so it answers at once whatever the bundle size. It shows the signer's fingerprint as the signature names it (`verify --key` checks it). Use --json for the whole lock."
 
   static override examples = [
     '<%= config.bin %> inspect astrago-1.0.0.tar',
@@ -40,6 +40,12 @@ export default class Inspect extends AirgapCommand<InspectResult> {
       lines.push(`${m.name} ${m.version}${m.description ? ` — ${m.description}` : ''}`)
       lines.push(`  file: ${result.path} (${formatBytes(result.size)}), written by ${m.createdBy}`)
       lines.push(`  platforms: ${m.platforms.join(', ')}`)
+      const sig = result.signature
+      lines.push(
+        sig
+          ? `  signed by: ${sig.signer ?? '(unreadable signature)'}${sig.created ? ` at ${sig.created}` : ''}${sig.matchesBundleJson ? '' : ' (not the signer bundle.json names!)'}; \`verify --key\` checks it`
+          : '  signed by: nobody (unsigned bundle)',
+      )
       if (m.installer) {
         lines.push(
           `  installer: ${m.installer.path} (${m.installer.platform}, ${formatBytes(m.installer.size)}, astrago-airgap ${m.installer.version}): tar -xf ${result.path} ${m.installer.path} && ./${m.installer.path} install ${result.path}`,

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, concurrencyFlag, insecureRegistryFlag } from '../cli/flags.js'
+import { caFileFlag, concurrencyFlag, insecureRegistryFlag, keyFlag } from '../cli/flags.js'
 import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { formatDuration } from '../events/format.js'
@@ -33,6 +33,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
       description: 'Show the plan (stages, objects, charts, images) without touching anything.',
     }),
     'verify-full': Flags.boolean({ description: 'Rehash every member first instead of the quick check.' }),
+    key: keyFlag,
     'skip-preflight': Flags.boolean({
       description: 'Skip the cluster checks before stage 1 (experts only).',
     }),
@@ -95,6 +96,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
     const result = await installBundle({
       bundle: args.bundle,
       verify: flags['verify-full'] ? 'full' : 'quick',
+      keys: flags.key ?? [],
       kubeconfig: flags.kubeconfig,
       context: flags.context,
       valuesFile: flags.values,

@@ -1,18 +1,20 @@
 import { Args, Flags } from '@oclif/core'
 import { type VerifyResult, verifyBundle } from '../bundle/verify.js'
 import { AirgapCommand } from '../cli/base-command.js'
+import { keyFlag } from '../cli/flags.js'
 import { formatBytes, formatDuration } from '../events/format.js'
 
 export default class Verify extends AirgapCommand<VerifyResult> {
   static override summary =
-    'Check a bundle against its inventory: every member present, complete and matching its sha256.'
+    "Check a bundle's signature and its inventory: every member present, complete and matching its sha256."
 
   static override description =
-    'Recomputes the sha256 of every member in parallel, with progress, and names the first one that does not match. --quick checks only that every member is present at its size (catches truncated copies in seconds).'
+    'First checks the signature of bundle.json (the inventory): with --key, it must be a good signature by one of those keys; without, a signed bundle must still match its signature and an unsigned one passes with a warning. Then recomputes the sha256 of every member in parallel, with progress, and names the first one that does not match. --quick checks only that every member is present at its size (catches truncated copies in seconds).'
 
   static override examples = [
     '<%= config.bin %> verify astrago-1.0.0.tar',
     '<%= config.bin %> verify /media/usb/astrago-1.0.0.tar.000 --quick',
+    '<%= config.bin %> verify astrago-1.0.0.tar --key release-key.asc',
   ]
 
   static override args = {
@@ -24,6 +26,7 @@ export default class Verify extends AirgapCommand<VerifyResult> {
 
   static override flags = {
     quick: Flags.boolean({ description: 'Check presence and sizes only, without rehashing.' }),
+    key: keyFlag,
     concurrency: Flags.integer({
       char: 'j',
       description: 'Members hashed in parallel.',
@@ -38,12 +41,17 @@ export default class Verify extends AirgapCommand<VerifyResult> {
     const result = await verifyBundle({
       path: args.bundle,
       mode: flags.quick ? 'quick' : 'full',
+      keys: flags.key ?? [],
       concurrency: flags.concurrency,
       sink: this.sink(flags),
       signal: this.signal,
     })
+    const { signature } = result
+    const signed = signature.signed
+      ? `signed by ${signature.fingerprint}${signature.trusted ? ' (a trusted key)' : ' (not checked against a trusted key: give --key)'}`
+      : 'UNSIGNED'
     this.log(
-      `OK: ${result.name} ${result.version}, ${result.members} members, ${formatBytes(result.bytes)} ${result.mode === 'full' ? 'rehashed' : 'present'} in ${formatDuration(result.durationMs)}`,
+      `OK: ${result.name} ${result.version}, ${signed}, ${result.members} members, ${formatBytes(result.bytes)} ${result.mode === 'full' ? 'rehashed' : 'present'} in ${formatDuration(result.durationMs)}`,
     )
     return result
   }

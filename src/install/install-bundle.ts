@@ -4,6 +4,8 @@ import { join, resolve as resolvePath } from 'node:path'
 import type { AuditResult } from '../audit/audit-images.js'
 import { auditInstall } from '../audit/audit-install.js'
 import { BundleReader } from '../bundle/reader.js'
+import { readBundleHead } from '../bundle/sign-head.js'
+import { checkBundleSignature } from '../bundle/sign-verify.js'
 import { verifyBundle } from '../bundle/verify.js'
 import { Task } from '../events/tasks.js'
 import { type EventSink, logEvent } from '../events/types.js'
@@ -32,6 +34,8 @@ import { siteBuiltins, withSiteBuiltins } from './site-builtins.js'
 export interface InstallBundleOptions {
   bundle: string
   verify: 'quick' | 'full'
+  /** Trusted public key files: bundle.json must be signed by one of them, checked before anything else. */
+  keys?: string[]
   kubeconfig: string
   context?: string
   valuesFile?: string
@@ -119,6 +123,13 @@ export function pullSource(options: {
 
 export async function installBundle(options: InstallBundleOptions): Promise<InstallBundleResult> {
   const { sink, signal } = options
+  if (options.keys?.length) {
+    await checkBundleSignature(await readBundleHead(options.bundle), {
+      path: options.bundle,
+      keys: options.keys,
+      sink,
+    })
+  }
   const siteValues = options.valuesFile ? await readSiteValuesFile(options.valuesFile) : {}
 
   if (options.dryRun) {
@@ -163,7 +174,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       signal,
     })
   } else {
-    await verifyBundle({ path: options.bundle, mode: options.verify, sink, signal })
+    await verifyBundle({ path: options.bundle, mode: options.verify, keys: options.keys ?? [], sink, signal })
   }
   let reader: BundleReader | undefined
   try {

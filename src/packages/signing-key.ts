@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs'
+import { mkdir, rename, rm } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { AirgapError } from '../errors.js'
-import { type AptSigningKey, generateAptSigningKey, readSigningKey } from './apt-signature.js'
+import { type AptSigningKey, generateAptSigningKey, readSigningKey, stopGpgAgent } from './apt-signature.js'
 
 /**
- * The key a bundle's package repositories are signed with (apt InRelease, rpm repomd.xml.asc). Nodes trust exactly
+ * The key a bundle's bundle.json and package repositories are signed with (bundle.json.sig, apt InRelease, rpm
+ * repomd.xml.asc). Nodes trust exactly
  * this key for the bundle's repositories, never `trusted=yes`. By default it is created once per user, in
  * `$XDG_DATA_HOME/astrago-airgap/signing-key` (a GnuPG home), and reused, so a rebuilt bundle signs with the same key
  * and, ed25519 signatures being deterministic, gives the same bytes. A release team passes its own GnuPG home.
@@ -26,8 +28,21 @@ export async function loadSigningKey(home?: string): Promise<AptSigningKey> {
   }
   const fallback = defaultSigningKeyHome()
   if (existsSync(join(fallback, 'pubring.kbx'))) return readSigningKey(fallback)
-  return generateAptSigningKey({
-    homeDir: fallback,
+  // Every bundle signs its bundle.json, so two runs may create the default key at once: each generates into a folder
+  // of its own and renames it into place; the one that loses the race uses the winner's key.
+  await mkdir(dirname(fallback), { recursive: true })
+  const fresh = `${fallback}.new-${process.pid}`
+  await rm(fresh, { recursive: true, force: true })
+  await generateAptSigningKey({
+    homeDir: fresh,
     userId: `astrago-airgap repository signing key (${hostname()}) <airgap@astrago.invalid>`,
   })
+  await stopGpgAgent(fresh)
+  try {
+    await rename(fresh, fallback)
+  } catch (error) {
+    await rm(fresh, { recursive: true, force: true })
+    if (!existsSync(join(fallback, 'pubring.kbx'))) throw error
+  }
+  return readSigningKey(fallback)
 }

@@ -100,11 +100,12 @@ describe('self-contained installer', () => {
     if (work) rmSync(work, { recursive: true, force: true })
   })
 
-  it('is the second member of the bundle, executable, and listed in its inventory', async () => {
+  it('is the third member of the bundle (after bundle.json and its signature), executable, and listed in its inventory', async () => {
     const { stdout } = await run('tar', ['-tvf', bundle])
     const lines = stdout.trim().split('\n')
     expect(lines[0]).toMatch(/^-rw-r--r-- 0\/0 .* bundle\.json$/)
-    expect(lines[1]).toMatch(/^-rwxr-xr-x 0\/0 .* installer$/)
+    expect(lines[1]).toMatch(/^-rw-r--r-- 0\/0 .* bundle\.json\.sig$/)
+    expect(lines[2]).toMatch(/^-rwxr-xr-x 0\/0 .* installer$/)
     const inspect = await runCli(['inspect', bundle, '--json'])
     expect(inspect.code, inspect.stderr).toBe(0)
     const { metadata } = inspect.result
@@ -206,7 +207,7 @@ describe('self-contained installer', () => {
     expect(without.code, without.stderr).toBe(0)
     expect(without.result.installer).toBeUndefined()
     const listing = (await run('tar', ['-tf', without.result.path])).stdout.split('\n')
-    expect(listing[1]).toBe('oci/oci-layout')
+    expect(listing[2]).toBe('oci/oci-layout')
     expect(listing).not.toContain('installer')
 
     const notExecutable = join(work, 'not-an-installer')

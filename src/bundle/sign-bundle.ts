@@ -1,0 +1,115 @@
+/**
+ * Signing bundle.json. Between resolving a bundle and writing it, bundle.json gets the signer (fingerprint and public
+ * key) and is signed with a detached OpenPGP signature, the member bundle.json.sig right after it. Everything else a
+ * bundle holds is covered by bundle.json's inventory, so this one signature covers the whole bundle.
+ *
+ * The signature is made at the key's creation time (frozen with --faked-system-time) and ed25519 signatures are
+ * deterministic, so the same key and the same bundle.json give the same signature bytes: reproducible bundles stay
+ * byte-identical. Its size is known once it is made, before the layout is planned.
+ */
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { AirgapError } from '../errors.js'
+import { type AptSigningKey, exportPublicKey, stopGpgAgent } from '../packages/apt-signature.js'
+import { loadSigningKey } from '../packages/signing-key.js'
+import type { BundleLock } from './bundle-lock.js'
+import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
+import type { BundleMetadata } from './metadata.js'
+import type { MemberInput } from './plan-layout.js'
+
+/** The lock with bundle.json naming its signer, followed by its signature member. */
+export async function signLock(lock: BundleLock, key: AptSigningKey): Promise<BundleLock> {
+  const [first, ...rest] = lock.members
+  if (first?.path !== BUNDLE_JSON) throw new Error(`the first member of a lock must be ${BUNDLE_JSON}`)
+  const publicKey = (await exportPublicKey(key, true)).toString('utf8')
+  const metadata: BundleMetadata = {
+    ...lock.metadata,
+    signature: { member: BUNDLE_SIGNATURE, fingerprint: key.fingerprint, publicKey },
+  }
+  const bundleJson = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`)
+  const signature = await detachSignBinary(key, bundleJson)
+  return {
+    ...lock,
+    metadata,
+    members: [bytesMember(BUNDLE_JSON, bundleJson), bytesMember(BUNDLE_SIGNATURE, signature), ...rest],
+  }
+}
+
+function bytesMember(path: string, bytes: Buffer): MemberInput {
+  return {
+    path,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    content: { kind: 'bytes', bytes },
+  }
+}
+
+/** A binary detached signature (what `gpg --detach-sign` writes), made at the key's creation time. */
+async function detachSignBinary(key: AptSigningKey, data: Buffer): Promise<Buffer> {
+  const when = Math.floor(key.created.getTime() / 1000)
+  const args = [
+    '--batch',
+    '--no-tty',
+    '--quiet',
+    '--homedir',
+    key.homeDir,
+    '--faked-system-time',
+    `${when}!`,
+    '--digest-algo',
+    'SHA512',
+    '--local-user',
+    key.fingerprint,
+    '--detach-sign',
+    '--output',
+    '-',
+  ]
+  return await new Promise<Buffer>((resolve, reject) => {
+    const child = execFile(
+      'gpg',
+      args,
+      {
+        encoding: 'buffer',
+        maxBuffer: 1 << 20,
+        env: { ...process.env, GNUPGHOME: key.homeDir, LC_ALL: 'C' },
+      },
+      (error, stdout, stderr) => {
+        if (error) {
+          const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
+          reject(
+            new AirgapError(
+              'E_ENVIRONMENT',
+              missing
+                ? 'cannot run gpg to sign bundle.json'
+                : `gpg could not sign ${BUNDLE_JSON} with ${key.fingerprint}: ${stderr.toString('utf8').trim()}`,
+              {
+                cause: error,
+                hints: missing
+                  ? ['Install the Debian package gpg.']
+                  : [
+                      'Check the GnuPG home given with --signing-key: it must hold a secret key without a passphrase.',
+                    ],
+                data: { homeDir: key.homeDir },
+              },
+            ),
+          )
+          return
+        }
+        resolve(stdout)
+      },
+    )
+    child.stdin?.end(data)
+  })
+}
+
+/**
+ * Signs the lock's bundle.json with the GnuPG home `home` (`bundle --signing-key`), or without one with the key that
+ * signs the package repositories by default (created once per user, see src/packages/signing-key.ts).
+ */
+export async function signLockWithKeyHome(lock: BundleLock, home: string | undefined): Promise<BundleLock> {
+  const key = await loadSigningKey(home)
+  try {
+    return await signLock(lock, key)
+  } finally {
+    await stopGpgAgent(key.homeDir)
+  }
+}
