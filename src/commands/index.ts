@@ -1,5 +1,6 @@
 import Audit from './audit.js'
 import Bundle from './bundle.js'
+import Diff from './diff.js'
 import InitSite from './init-site.js'
 import Inspect from './inspect.js'
 import Install from './install.js'
@@ -17,6 +18,7 @@ import Verify from './verify.js'
 export const COMMANDS = {
   audit: Audit,
   bundle: Bundle,
+  diff: Diff,
   'init-site': InitSite,
   inspect: Inspect,
   install: Install,
