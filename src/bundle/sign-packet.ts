@@ -14,8 +14,9 @@ export interface SignaturePacketInfo {
 
 export function readSignaturePacket(bytes: Buffer): SignaturePacketInfo | undefined {
   try {
-    const body = packetBody(bytes)
-    if (body?.[0] !== 4) return undefined
+    const packet = firstPacket(bytes)
+    if (packet?.tag !== 2 || packet.body[0] !== 4) return undefined
+    const body = packet.body
     const algorithm = body[2]!
     const hashedLength = body.readUInt16BE(4)
     const hashed = body.subarray(6, 6 + hashedLength)
@@ -39,26 +40,36 @@ export function readSignaturePacket(bytes: Buffer): SignaturePacketInfo | undefi
   }
 }
 
-/** The body of the first packet, which must be a signature packet (tag 2), in the old or the new packet format. */
-function packetBody(bytes: Buffer): Buffer | undefined {
+/** The first packet's tag and body, in the old or the new packet format, with a definite length. */
+export function firstPacket(bytes: Buffer): { tag: number; body: Buffer } | undefined {
   const first = bytes[0]
   if (first === undefined || !(first & 0x80)) return undefined
   if (first & 0x40) {
     // New format: tag in the low six bits, then a one-, two- or five-octet length.
-    if ((first & 0x3f) !== 2) return undefined
+    const tag = first & 0x3f
     const l0 = bytes[1]!
-    if (l0 < 192) return exact(bytes, 2, l0)
-    if (l0 < 224) return exact(bytes, 3, ((l0 - 192) << 8) + bytes[2]! + 192)
-    if (l0 === 255) return exact(bytes, 6, bytes.readUInt32BE(2))
-    return undefined
+    const body =
+      l0 < 192
+        ? exact(bytes, 2, l0)
+        : l0 < 224
+          ? exact(bytes, 3, ((l0 - 192) << 8) + bytes[2]! + 192)
+          : l0 === 255
+            ? exact(bytes, 6, bytes.readUInt32BE(2))
+            : undefined
+    return body && { tag, body }
   }
   // Old format: tag in bits 5..2, length type in bits 1..0.
-  if (((first >> 2) & 0x0f) !== 2) return undefined
+  const tag = (first >> 2) & 0x0f
   const lengthType = first & 0x03
-  if (lengthType === 0) return exact(bytes, 2, bytes[1]!)
-  if (lengthType === 1) return exact(bytes, 3, bytes.readUInt16BE(1))
-  if (lengthType === 2) return exact(bytes, 5, bytes.readUInt32BE(1))
-  return undefined
+  const body =
+    lengthType === 0
+      ? exact(bytes, 2, bytes[1]!)
+      : lengthType === 1
+        ? exact(bytes, 3, bytes.readUInt16BE(1))
+        : lengthType === 2
+          ? exact(bytes, 5, bytes.readUInt32BE(1))
+          : undefined
+  return body && { tag, body }
 }
 
 function exact(bytes: Buffer, start: number, length: number): Buffer | undefined {
@@ -66,7 +77,8 @@ function exact(bytes: Buffer, start: number, length: number): Buffer | undefined
   return body.length === length ? body : undefined
 }
 
-function* subpackets(area: Buffer): Generator<[number, Buffer]> {
+/** The subpackets of a signature's hashed or unhashed area, as [type, data]; stops at a malformed one. */
+export function* subpackets(area: Buffer): Generator<[number, Buffer]> {
   let at = 0
   while (at < area.length) {
     const l0 = area[at]!

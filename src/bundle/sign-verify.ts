@@ -6,7 +6,8 @@
  *   signature is E_SIGNATURE_MISSING; a good signature by another key E_SIGNATURE_UNTRUSTED; a signature that does
  *   not match bundle.json E_SIGNATURE_INVALID.
  * - Without keys: a signed bundle's signature must still match bundle.json, checked with the public key bundle.json
- *   names (a consistency check: it proves bundle.json was not changed after signing, not who signed it). A bundle
+ *   names (a consistency check: it proves bundle.json was not changed after signing, not who signed it), by Node
+ *   itself for ed25519 signatures (sign-openpgp.ts), so it needs no GnuPG on the site. A bundle
  *   whose bundle.json names a signature it does not carry is E_SIGNATURE_MISSING. An unsigned bundle passes, with a
  *   W_BUNDLE_UNSIGNED warning.
  */
@@ -20,6 +21,7 @@ import { dearmorKeys } from '../packages/gpgv.js'
 import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
 import type { BundleSignature } from './metadata.js'
 import type { BundleHead } from './sign-head.js'
+import { checkEd25519Signature } from './sign-openpgp.js'
 import { readSignaturePacket } from './sign-packet.js'
 
 export interface SignatureCheck {
@@ -78,10 +80,8 @@ export async function checkBundleSignature(
     if (!status.noPubkey) throw invalid(where, `gpgv could not read ${BUNDLE_SIGNATURE} (${status.summary})`)
     // Not by a trusted key: say whether it is at least a good signature by the key bundle.json names.
     const issuer = readSignaturePacket(head.signature)?.issuer ?? 'an unknown key'
-    if (claim) {
-      const own = await gpgvStatus(head, [], claim.publicKey)
-      if (own.bad) throw invalid(where, 'it does not match its signature')
-    }
+    if (claim && (await checkAgainstClaim(head, claim)) === 'bad')
+      throw invalid(where, 'it does not match its signature')
     throw new AirgapError(
       'E_SIGNATURE_UNTRUSTED',
       `${where}: ${BUNDLE_JSON} is signed by ${issuer}, which is none of the trusted keys (${keys.join(', ')}).`,
@@ -95,17 +95,32 @@ export async function checkBundleSignature(
   }
 
   if (!claim) throw invalid(where, `it has a ${BUNDLE_SIGNATURE} but no longer names the key that signed it`)
-  const status = await gpgvStatus(head, [], claim.publicKey)
-  if (status.bad) throw invalid(where, 'it does not match its signature')
-  if (!status.good || status.good !== claim.fingerprint.toUpperCase())
+  const good = await checkAgainstClaim(head, claim)
+  if (good === 'bad') throw invalid(where, 'it does not match its signature')
+  if (good !== claim.fingerprint.toUpperCase())
     throw invalid(where, `its signature was not made by the key it names (${claim.fingerprint})`)
   options.sink.emit({
     type: 'log',
     level: 'info',
     code: 'I_BUNDLE_SIGNED',
-    message: `${BUNDLE_JSON} is signed by ${status.good} and matches its signature; the key is not checked against a trusted one (give --key for that).`,
+    message: `${BUNDLE_JSON} is signed by ${good} and matches its signature; the key is not checked against a trusted one (give --key for that).`,
   })
-  return { signed: true, fingerprint: status.good, trusted: false }
+  return { signed: true, fingerprint: good, trusted: false }
+}
+
+/**
+ * The consistency check without trusted keys: the signature against the public key bundle.json names. An ed25519
+ * signature (what `bundle` makes) is checked by Node itself, so a site with only the self-contained installer and no
+ * GnuPG checks it too; any other kind goes to gpgv. Returns the signer's fingerprint, 'bad', or 'other' when the
+ * signature was made by another key.
+ */
+async function checkAgainstClaim(head: BundleHead, claim: BundleSignature): Promise<string> {
+  const native = checkEd25519Signature(head.bundleJson, head.signature!, claim.publicKey)
+  if (native.result === 'good') return native.fingerprint
+  if (native.result === 'bad') return 'bad'
+  if (native.result === 'other-key') return 'other'
+  const status = await gpgvStatus(head, [], claim.publicKey)
+  return status.bad ? 'bad' : (status.good ?? 'other')
 }
 
 function invalid(where: string, why: string): AirgapError {

@@ -142,6 +142,23 @@ describe('signed bundles', () => {
     expect(res.code, res.stderr).toBe(0)
     expect(res.result.signature).toEqual({ signed: true, fingerprint: release.fingerprint, trusted: false })
     expect(res.events.some((e) => e.code === 'I_BUNDLE_SIGNED')).toBe(true)
+    // Without GnuPG at all (a site with only the self-contained installer): Node checks the ed25519 signature itself.
+    const noGpg = { PATH: join(fx.work, 'no-tools') }
+    const bare = await runCli(['verify', signed, '--quick', '--json'], { env: noGpg })
+    expect(bare.code, bare.stderr).toBe(0)
+    expect(bare.result.signature.fingerprint).toBe(release.fingerprint)
+    const tampered = copyWith('tampered-bare.tar', (bytes) => {
+      const at = bytes.indexOf('"version": "1.0.0"', 512)
+      bytes[at + '"version": "1.0.'.length] = '1'.charCodeAt(0)
+    })
+    const refused = await runCli(['verify', tampered, '--quick', '--json'], { env: noGpg })
+    expect(refused.error?.code).toBe('E_SIGNATURE_INVALID')
+    // A trusted key is judged by gpgv: without it, verify --key says what to install.
+    const needsGpgv = await runCli(['verify', signed, '--quick', '--key', releaseKey, '--json'], {
+      env: noGpg,
+    })
+    expect(needsGpgv.error?.code).toBe('E_ENVIRONMENT')
+    expect(needsGpgv.error?.hints.join(' ')).toMatch(/gpgv/)
   })
 
   it('one flipped byte in bundle.json is E_SIGNATURE_INVALID, with or without a key', async () => {
