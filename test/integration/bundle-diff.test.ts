@@ -21,8 +21,9 @@ const run = promisify(execFile)
  * `diff A B` (issue 14) on two real bundles, 1.0.0 and 1.1.0 of one definition, built by `bundle` from a real
  * registry, chart repository, download site and signed rpm repository, with a change of every kind between them:
  * an image added, one removed, one whose tag now points elsewhere, a tag that moved with its chart's new version;
- * a chart version; a file changed and one added; rpm packages added, removed and at another version; a stage file
- * changed, one added, a stage added; another installer; and so the sizes.
+ * a chart added, one removed, one at a new version; files changed, added and removed; rpm packages added, removed
+ * and at another version; stage files changed, added and removed, a stage added and one removed; another
+ * installer; and so the sizes.
  */
 describe('diff', () => {
   let fx: ReleaseFixture
@@ -84,20 +85,33 @@ describe('diff', () => {
     digests.old = (await fx.push('docker.io/library/old', '1.0', 'old-1.0')).digest
     digests.worker20 = (await fx.push('quay.io/demo/worker', '2.0', 'worker-2.0')).digest
     await fx.chart('worker', '0.1.0', ['quay.io/demo/worker:2.0'])
+    await fx.chart('legacy', '1.0.0', ['docker.io/library/app:1.0'])
     const toolA = fx.download('tool.bin', 'tool, first build\n')
+    const readme = fx.download('readme.txt', 'read me\n')
     stage('manifests-a/base', {
       'namespace.yaml': 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: diff\n',
       'settings.yaml': configMap('settings', { mode: 'standard', replicas: '1', region: 'site-a' }),
+      'obsolete.yaml': configMap('obsolete', { old: 'yes' }),
     })
+    stage('manifests-a/cleanup', { 'cleanup.yaml': configMap('cleanup', { run: 'once' }) })
     bundleA = await fx.bundle(
       fx.definition('a.yaml', {
         metadata: { name: 'release', version: '1.0.0' },
         platforms: ['linux/amd64'],
         images: ['docker.io/library/app:1.0', 'docker.io/library/old:1.0'],
-        charts: [{ name: 'worker', version: '0.1.0', repo: 'https://charts.example.org/stable' }],
-        files: [{ url: 'https://downloads.example.org/tool.bin', sha256: toolA, path: 'bin/tool.bin' }],
+        charts: [
+          { name: 'worker', version: '0.1.0', repo: 'https://charts.example.org/stable' },
+          { name: 'legacy', version: '1.0.0', repo: 'https://charts.example.org/stable' },
+        ],
+        files: [
+          { url: 'https://downloads.example.org/tool.bin', sha256: toolA, path: 'bin/tool.bin' },
+          { url: 'https://downloads.example.org/readme.txt', sha256: readme, path: 'readme.txt' },
+        ],
         packages: [rpm(rpmA.url, ['lib-a', 'helper'])],
-        stages: [{ name: 'base', path: './manifests-a/base' }],
+        stages: [
+          { name: 'base', path: './manifests-a/base' },
+          { name: 'cleanup', path: './manifests-a/cleanup' },
+        ],
       }),
       join(fx.work, 'out', 'release-1.0.0.tar'),
       '--signing-key',
@@ -111,6 +125,7 @@ describe('diff', () => {
     digests.fresh = (await fx.push('docker.io/library/new', '1.0', 'new-1.0')).digest
     digests.worker21 = (await fx.push('quay.io/demo/worker', '2.1', 'worker-2.1')).digest
     await fx.chart('worker', '0.2.0', ['quay.io/demo/worker:2.1'])
+    await fx.chart('extra', '0.1.0', ['docker.io/library/new:1.0'])
     const toolB = fx.download('tool-1.1.bin', 'tool, second build\n')
     const notes = fx.download('notes.txt', 'release notes\n')
     stage('manifests-b/base', {
@@ -123,7 +138,10 @@ describe('diff', () => {
       metadata: { name: 'release', version: '1.1.0' },
       platforms: ['linux/amd64'],
       images: ['docker.io/library/app:1.0', 'docker.io/library/new:1.0'],
-      charts: [{ name: 'worker', version: '0.2.0', repo: 'https://charts.example.org/stable' }],
+      charts: [
+        { name: 'worker', version: '0.2.0', repo: 'https://charts.example.org/stable' },
+        { name: 'extra', version: '0.1.0', repo: 'https://charts.example.org/stable' },
+      ],
       files: [
         { url: 'https://downloads.example.org/tool-1.1.bin', sha256: toolB, path: 'bin/tool.bin' },
         { url: 'https://downloads.example.org/notes.txt', sha256: notes, path: 'notes.txt' },
@@ -174,12 +192,12 @@ describe('diff', () => {
     expect(d.images.tagMoves).toEqual([{ name: 'quay.io/demo/worker', from: ['2.0'], to: ['2.1'] }])
 
     expect(d.charts).toEqual({
-      added: [],
-      removed: [],
+      added: [{ name: 'extra', version: '0.1.0' }],
+      removed: [{ name: 'legacy', version: '1.0.0' }],
       changed: [{ name: 'worker', from: '0.1.0', to: '0.2.0' }],
     })
     expect(d.files.added).toEqual([expect.objectContaining({ path: 'files/notes.txt' })])
-    expect(d.files.removed).toEqual([])
+    expect(d.files.removed).toEqual([expect.objectContaining({ path: 'files/readme.txt' })])
     expect(d.files.changed).toEqual([expect.objectContaining({ path: 'files/bin/tool.bin' })])
 
     expect(d.packages.repositories).toEqual({ added: [], removed: [], changed: [] })
@@ -192,10 +210,11 @@ describe('diff', () => {
       },
     ])
 
-    expect(d.stages.order).toEqual({ a: ['base'], b: ['base', 'apps'] })
+    expect(d.stages.order).toEqual({ a: ['base', 'cleanup'], b: ['base', 'apps'] })
     expect(d.stages.added).toEqual(['apps'])
-    expect(d.stages.removed).toEqual([])
+    expect(d.stages.removed).toEqual(['cleanup'])
     expect(d.stages.files.added).toEqual(['manifests/base/quota.yaml', 'manifests/apps/apps.yaml'])
+    expect(d.stages.files.removed).toEqual(['manifests/base/obsolete.yaml', 'manifests/cleanup/cleanup.yaml'])
     expect(d.stages.files.changed).toEqual([
       {
         path: 'manifests/base/settings.yaml',
@@ -231,6 +250,8 @@ describe('diff', () => {
     expect(out).toContain(`  ~ docker.io/library/app:1.0  ${digests.appA} → ${digests.appB}`)
     expect(out).toContain('  > quay.io/demo/worker  tag 2.0 → 2.1')
     expect(out).toContain('  ~ worker 0.1.0 → 0.2.0')
+    expect(out).toContain('  - legacy 1.0.0')
+    expect(out).toContain('  - stage cleanup')
     expect(out).toContain('    ~ lib-a 2.0-1 → 1.0-1 noarch')
     expect(out).toContain('  + stage apps')
     expect(out).toMatch(/^ {4}- {2}replicas: "1"\n {4}\+ {2}replicas: "3"$/m)
