@@ -71,8 +71,11 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       options.sign === false
         ? resolved
         : await root.child('Sign bundle.json').run(
-            () => signLockWithKeyHome(resolved, options.signingKey),
-            (signed) => `signed by ${signed.metadata.signature?.fingerprint}`,
+            () => signLockWithKeyHome(resolved, options.signingKey, sink),
+            (signed) =>
+              signed.metadata.signature
+                ? `signed by ${signed.metadata.signature.fingerprint}`
+                : 'not signed (no gpg)',
           )
     const written = await writeBundle(
       lock,

@@ -9,7 +9,10 @@
  */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { accessSync, constants } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import { AirgapError } from '../errors.js'
+import type { EventSink } from '../events/types.js'
 import { type AptSigningKey, exportPublicKey, stopGpgAgent } from '../packages/apt-signature.js'
 import { loadSigningKey } from '../packages/signing-key.js'
 import type { BundleLock } from './bundle-lock.js'
@@ -103,13 +106,39 @@ async function detachSignBinary(key: AptSigningKey, data: Buffer): Promise<Buffe
 
 /**
  * Signs the lock's bundle.json with the GnuPG home `home` (`bundle --signing-key`), or without one with the key that
- * signs the package repositories by default (created once per user, see src/packages/signing-key.ts).
+ * signs the package repositories by default (created once per user, see src/packages/signing-key.ts). Without
+ * `home` on a machine that has no gpg (the self-contained installer alone), the bundle stays unsigned, with a
+ * W_BUNDLE_NOT_SIGNED warning: a key that was asked for is required, a default one is not.
  */
-export async function signLockWithKeyHome(lock: BundleLock, home: string | undefined): Promise<BundleLock> {
+export async function signLockWithKeyHome(
+  lock: BundleLock,
+  home: string | undefined,
+  sink: EventSink,
+): Promise<BundleLock> {
+  if (home === undefined && !onPath('gpg')) {
+    sink.emit({
+      type: 'log',
+      level: 'warn',
+      code: 'W_BUNDLE_NOT_SIGNED',
+      message: `gpg is not installed: ${BUNDLE_JSON} is left unsigned (install gpg, or give --signing-key, to sign it).`,
+    })
+    return lock
+  }
   const key = await loadSigningKey(home)
   try {
     return await signLock(lock, key)
   } finally {
     await stopGpgAgent(key.homeDir)
   }
+}
+
+function onPath(command: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue
+    try {
+      accessSync(join(dir, command), constants.X_OK)
+      return true
+    } catch {}
+  }
+  return false
 }

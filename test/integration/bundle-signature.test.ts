@@ -278,7 +278,7 @@ describe('signed bundles', () => {
     expect(res.error?.code).toBe('E_SIGNATURE_INVALID')
   })
 
-  it('signs with the default per-user key when no key is given; --no-sign leaves it unsigned, which verifies with a warning', async () => {
+  it('signs with the default per-user key when no key is given (unsigned without gpg); --no-sign leaves it unsigned, which verifies with a warning', async () => {
     const dataHome = join(fx.work, 'data-home')
     const byDefault = join(fx.work, 'default', 'b.tar')
     const res = await runCli(['bundle', definition, '--output', byDefault, '--json', ...fx.mirrors()], {
@@ -293,6 +293,31 @@ describe('signed bundles', () => {
       '--list-secret-keys',
     ])
     expect(listed.stdout).toContain(res.result.signedBy)
+
+    // Without gpg (e.g. the self-contained installer alone), the default key cannot be made: unsigned, with a warning.
+    // A key that was asked for is required.
+    const noGpg = { PATH: join(fx.work, 'no-tools'), XDG_DATA_HOME: join(fx.work, 'data-home-2') }
+    const bare = await runCli(
+      ['bundle', definition, '--output', join(fx.work, 'bare', 'b.tar'), '--json', ...fx.mirrors()],
+      { env: noGpg },
+    )
+    expect(bare.code, bare.stderr).toBe(0)
+    expect(bare.result.signedBy).toBeUndefined()
+    expect(bare.events.some((e) => e.code === 'W_BUNDLE_NOT_SIGNED')).toBe(true)
+    const asked = await runCli(
+      [
+        'bundle',
+        definition,
+        '--output',
+        join(fx.work, 'bare', 'k.tar'),
+        '--signing-key',
+        release.homeDir,
+        '--json',
+        ...fx.mirrors(),
+      ],
+      { env: noGpg },
+    )
+    expect(asked.error?.code).toBe('E_ENVIRONMENT')
 
     const unsigned = await fx.bundle(definition, join(fx.work, 'unsigned', 'u.tar'), '--no-sign')
     expect((await run('tar', ['-tf', unsigned])).stdout).not.toContain('bundle.json.sig')
