@@ -77,6 +77,12 @@ export async function checkBundleSignature(
     const status = await gpgvStatus(head, keys)
     if (status.good) return { signed: true, fingerprint: status.good, trusted: true }
     if (status.bad) throw invalid(where, 'it does not match its signature')
+    if (status.keyProblem)
+      throw new AirgapError(
+        'E_SIGNATURE_UNTRUSTED',
+        `${where}: ${BUNDLE_JSON} is signed by a trusted key that has expired or was revoked (${status.keyProblem}).`,
+        { hints: ['Get the current release key from the release team.'], data: { bundle: where, keys } },
+      )
     if (!status.noPubkey) throw invalid(where, `gpgv could not read ${BUNDLE_SIGNATURE} (${status.summary})`)
     // Not by a trusted key: say whether it is at least a good signature by the key bundle.json names.
     const issuer = readSignaturePacket(head.signature)?.issuer ?? 'an unknown key'
@@ -155,7 +161,10 @@ function readClaim(bundleJson: Buffer): BundleSignature | undefined {
 interface GpgvStatus {
   /** The primary key fingerprint of a good, valid signature (VALIDSIG), when there is one and no bad one. */
   good?: string
+  /** BADSIG: the data does not match the signature. */
   bad: boolean
+  /** An expired or revoked key, or an expired signature: the status line. */
+  keyProblem?: string
   noPubkey: boolean
   summary: string
 }
@@ -192,11 +201,13 @@ async function gpgvStatus(head: BundleHead, keyFiles: string[], armoredKey?: str
     const status = await runGpgv(args)
     const lines = status.split('\n')
     const valid = lines.find((l) => l.startsWith('[GNUPG:] VALIDSIG '))
-    const bad = lines.some((l) => /^\[GNUPG:\] (BADSIG|EXPKEYSIG|REVKEYSIG|EXPSIG) /.test(l))
+    const bad = lines.some((l) => l.startsWith('[GNUPG:] BADSIG '))
+    const keyProblem = lines.find((l) => /^\[GNUPG:\] (EXPKEYSIG|REVKEYSIG|EXPSIG) /.test(l))
     const good = lines.some((l) => l.startsWith('[GNUPG:] GOODSIG '))
     return {
-      ...(valid && good && !bad ? { good: valid.split(' ').at(-1)!.toUpperCase() } : {}),
+      ...(valid && good && !bad && !keyProblem ? { good: valid.split(' ').at(-1)!.toUpperCase() } : {}),
       bad,
+      ...(keyProblem ? { keyProblem: keyProblem.slice('[GNUPG:] '.length) } : {}),
       noPubkey: lines.some((l) => l.startsWith('[GNUPG:] NO_PUBKEY ')),
       summary:
         lines

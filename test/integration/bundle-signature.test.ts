@@ -241,6 +241,42 @@ describe('signed bundles', () => {
     expect((await runCli(['verify', foreign, '--quick', '--key', otherKey])).code).toBe(0)
   })
 
+  it('a trusted key that has expired is E_SIGNATURE_UNTRUSTED, not a modified bundle', async () => {
+    const home = join(fx.work, 'expired-key')
+    mkdirSync(home, { mode: 0o700 })
+    // A key valid for one day in 2020: the bundle is signed at its creation time, so signing works; it expired since.
+    await run('gpg', [
+      '--batch',
+      '--homedir',
+      home,
+      '--faked-system-time',
+      '1600000000!',
+      '--passphrase',
+      '',
+      '--pinentry-mode',
+      'loopback',
+      '--quick-gen-key',
+      'Expired <expired@astrago.invalid>',
+      'ed25519',
+      'sign',
+      '1d',
+    ])
+    const expiredKey = join(fx.work, 'expired.gpg')
+    writeFileSync(
+      expiredKey,
+      (await run('gpg', ['--batch', '--homedir', home, '--export'], { encoding: 'buffer' })).stdout,
+    )
+    try {
+      const old = await fx.bundle(definition, join(fx.work, 'out', 'expired.tar'), '--signing-key', home)
+      const res = await runCli(['verify', old, '--quick', '--key', expiredKey, '--json'])
+      expect(res.code, res.stderr).toBe(11)
+      expect(res.error?.code).toBe('E_SIGNATURE_UNTRUSTED')
+      expect(res.error?.message).toMatch(/expired or was revoked/)
+    } finally {
+      await stopGpgAgent(home)
+    }
+  })
+
   it('is reproducible: the same key gives a byte-identical bundle, also in split volumes that verify', async () => {
     const again = await fx.bundle(
       definition,
