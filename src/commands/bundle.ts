@@ -146,9 +146,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
           ...(result.installer
             ? [`  installer for ${result.installer.platform} (${formatBytes(result.installer.size)})`]
             : []),
-          result.signedBy
-            ? `  bundle.json signed by ${result.signedBy}`
-            : '  bundle.json not signed',
+          result.signedBy ? `  bundle.json signed by ${result.signedBy}` : '  bundle.json not signed',
           `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
           `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,
         ].join('\n'),
