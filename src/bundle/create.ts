@@ -70,7 +70,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
     const lock =
       options.sign === false
         ? resolved
-        : await root.child('Sign bundle.json').run(
+        : await root.child('bundle.sign', 'Sign bundle.json').run(
             () => signLockWithKeyHome(resolved, options.signingKey, sink),
             (signed) =>
               signed.metadata.signature

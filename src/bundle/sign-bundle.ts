@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto'
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { AirgapError } from '../errors.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { type AptSigningKey, exportPublicKey, stopGpgAgent } from '../packages/apt-signature.js'
 import { loadSigningKey } from '../packages/signing-key.js'
 import type { BundleLock } from './bundle-lock.js'
@@ -116,12 +116,12 @@ export async function signLockWithKeyHome(
   sink: EventSink,
 ): Promise<BundleLock> {
   if (home === undefined && !onPath('gpg')) {
-    sink.emit({
-      type: 'log',
-      level: 'warn',
-      code: 'W_BUNDLE_NOT_SIGNED',
-      message: `gpg is not installed: ${BUNDLE_JSON} is left unsigned (install gpg, or give --signing-key, to sign it).`,
-    })
+    sink.emit(
+      logEvent(
+        'W_BUNDLE_NOT_SIGNED',
+        `gpg is not installed: ${BUNDLE_JSON} is left unsigned (install gpg, or give --signing-key, to sign it).`,
+      ),
+    )
     return lock
   }
   const key = await loadSigningKey(home)

@@ -16,7 +16,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AirgapError } from '../errors.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { dearmorKeys } from '../packages/gpgv.js'
 import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
 import type { BundleSignature } from './metadata.js'
@@ -64,12 +64,13 @@ export async function checkBundleSignature(
         },
       )
     }
-    options.sink.emit({
-      type: 'log',
-      level: 'warn',
-      code: 'W_BUNDLE_UNSIGNED',
-      message: `${where} is not signed: nothing proves who made its ${BUNDLE_JSON} (give --key to require a signature).`,
-    })
+    options.sink.emit(
+      logEvent(
+        'W_BUNDLE_UNSIGNED',
+        `${where} is not signed: nothing proves who made its ${BUNDLE_JSON} (give --key to require a signature).`,
+        { bundle: where },
+      ),
+    )
     return { signed: false, trusted: false }
   }
 
@@ -105,12 +106,13 @@ export async function checkBundleSignature(
   if (good === 'bad') throw invalid(where, 'it does not match its signature')
   if (good !== claim.fingerprint.toUpperCase())
     throw invalid(where, `its signature was not made by the key it names (${claim.fingerprint})`)
-  options.sink.emit({
-    type: 'log',
-    level: 'info',
-    code: 'I_BUNDLE_SIGNED',
-    message: `${BUNDLE_JSON} is signed by ${good} and matches its signature; the key is not checked against a trusted one (give --key for that).`,
-  })
+  options.sink.emit(
+    logEvent(
+      'I_BUNDLE_SIGNED',
+      `${BUNDLE_JSON} is signed by ${good} and matches its signature; the key is not checked against a trusted one (give --key for that).`,
+      { bundle: where, fingerprint: good },
+    ),
+  )
   return { signed: true, fingerprint: good, trusted: false }
 }
 

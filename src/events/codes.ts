@@ -20,6 +20,9 @@ export interface LogData {
   // bundle
   W_INSTALLER_PLATFORM: { file: string; platform: string; platforms: string[] }
   W_RESUME_DISCARDED: { journal: string; problem: string }
+  W_BUNDLE_NOT_SIGNED: undefined
+  W_BUNDLE_UNSIGNED: { bundle: string }
+  I_BUNDLE_SIGNED: { bundle: string; fingerprint: string }
   I_RESUME: { output: string } | { bundle: string; version: string; stage: string }
   W_IMAGE_COMPLETED_AT_RUN_TIME: { chart: string; image: string }
   W_STAGE_YAML: { stage: string; file: string }
@@ -85,6 +88,20 @@ export const LOG_CODES = {
   W_INSTALLER_PLATFORM: {
     level: 'warn',
     description: "bundle: the installer given with --installer runs on none of the bundle's platforms.",
+  },
+  W_BUNDLE_NOT_SIGNED: {
+    level: 'warn',
+    description:
+      'bundle: gpg is not installed and no --signing-key was given, so bundle.json is left unsigned.',
+  },
+  W_BUNDLE_UNSIGNED: {
+    level: 'warn',
+    description: 'verify or install: the bundle is not signed (no --key was given to require a signature).',
+  },
+  I_BUNDLE_SIGNED: {
+    level: 'info',
+    description:
+      'verify or install: bundle.json matches its signature by the key it names (not checked against a trusted key).',
   },
   W_RESUME_DISCARDED: {
     level: 'warn',

@@ -18,6 +18,7 @@ export interface TaskData {
   'bundle.package-repository': { repository: string; format: 'apt' | 'rpm' }
   'bundle.installer': undefined
   'bundle.fetch': undefined
+  'bundle.sign': undefined
   'bundle.signatures': { folder: string }
   // apt packages
   'apt.resolve': { mirror: string; suite: string }
@@ -70,6 +71,7 @@ export const TASK_KINDS = {
     'Resolves the package closure of one apt or rpm repository and signs its metadata.',
   'bundle.installer': 'Adds the self-contained installer given with --installer.',
   'bundle.fetch': 'Fetches the blobs and files into the bundle (progress in bytes).',
+  'bundle.sign': 'Signs bundle.json with the bundle key (bundle.json.sig), before the file is written.',
   'bundle.signatures': 'Checks the signatures of the rpm packages of one folder.',
   'apt.resolve': 'Resolves apt packages against a mirror and suite.',
   'apt.download': 'Downloads the .deb files (progress in bytes).',
