@@ -4,6 +4,8 @@ import Diff from './diff.js'
 import InitSite from './init-site.js'
 import Inspect from './inspect.js'
 import Install from './install.js'
+import Publish from './publish.js'
+import Pull from './pull.js'
 import Push from './push.js'
 import Serve from './serve.js'
 import Status from './status.js'
@@ -22,6 +24,8 @@ export const COMMANDS = {
   'init-site': InitSite,
   inspect: Inspect,
   install: Install,
+  publish: Publish,
+  pull: Pull,
   push: Push,
   serve: Serve,
   status: Status,

@@ -1,0 +1,387 @@
+/**
+ * `pull`: gets a published bundle back from an OCI registry as the identical file (or as split volumes of it). The
+ * manifest is read first and checked (bundle-artifact.ts); chunks are downloaded in parallel straight into their
+ * place in `<file>.partial` (or its volumes), each hashed and checked against its layer digest. A journal records
+ * what is on disk, so a rerun after kill -9 asks only for the missing bytes (HTTP Range from where a chunk stopped,
+ * after hashing what is already there). At the end the whole file is hashed against the bundle's digest, and only
+ * then renamed to its final name: a file under the final name is always complete.
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { mkdir, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BundleReader } from '../bundle/reader.js'
+import { VolumeSet } from '../bundle/volumes.js'
+import { runPool } from '../concurrency/pool.js'
+import { AirgapError } from '../errors.js'
+import { formatBytes } from '../events/format.js'
+import { Task } from '../events/tasks.js'
+import type { EventSink } from '../events/types.js'
+import { backoffDelay, defaultRetryPolicy, sleep } from '../net/retry.js'
+import { createRegistryClient } from '../oci/create-registry-client.js'
+import type { Credential } from '../oci/docker-config.js'
+import type { RegistryClient, Repo } from '../oci/registry-client.js'
+import { type BundleArtifact, type BundleChunk, readBundleArtifact } from './bundle-artifact.js'
+import { formatOciAddress, parseOciAddress } from './oci-url.js'
+import { PullJournal } from './pull-journal.js'
+
+export interface PullBundleOptions {
+  /** oci://registry/repository:tag or @sha256:… */
+  source: string
+  outputDir: string
+  /** Write split volumes of this many bytes (`<file>.000`, …) instead of one file. */
+  splitSize?: number
+  credentials?: Record<string, Credential>
+  insecureRegistries?: string[]
+  caFiles?: string[]
+  /** Parallel chunk downloads (default 4). */
+  concurrency?: number
+  toolVersion: string
+  sink: EventSink
+  signal?: AbortSignal
+}
+
+export interface PullResult {
+  reference: string
+  /** The manifest's digest. */
+  digest: string
+  name: string
+  version: string
+  /** sha256 of the bundle file, checked. */
+  bundleDigest: string
+  size: number
+  /** The bundle file, or its first volume. */
+  path: string
+  paths: string[]
+  chunks: number
+  chunksDownloaded: number
+  /** Chunks continued from bytes an interrupted run left. */
+  chunksResumed: number
+  bytesDownloaded: number
+  /** pulled now, or already there (the output held this very bundle). */
+  status: 'pulled' | 'present'
+  durationMs: number
+  bytesPerSecond: number
+}
+
+const ATTEMPTS = 6
+
+export async function pullBundle(options: PullBundleOptions): Promise<PullResult> {
+  const started = Date.now()
+  const address = parseOciAddress(options.source, 'pull')
+  const reference = address.digest ?? address.tag
+  if (!reference) {
+    throw new AirgapError('E_USAGE', `pull ${options.source}: name the tag or digest to pull.`, {
+      hints: ['Write oci://REGISTRY/REPOSITORY:TAG (the version published) or …@sha256:<digest>.'],
+    })
+  }
+  const { http, registry: client } = await createRegistryClient({
+    credentials: options.credentials,
+    insecureRegistries: options.insecureRegistries,
+    caFiles: options.caFiles,
+    concurrency: options.concurrency,
+    toolVersion: options.toolVersion,
+    sink: options.sink,
+  })
+  const repo: Repo = { registry: address.registry, repository: address.repository }
+  const where = formatOciAddress(address)
+  const root = new Task(options.sink, `Pull ${where} into ${options.outputDir}`)
+  try {
+    const manifest = await client.getManifest(repo, reference, options.signal)
+    const artifact = readBundleArtifact(manifest.bytes, where)
+    const result = await pullArtifact(options, client, repo, artifact, manifest.digest, root)
+    const durationMs = Date.now() - started
+    root.end(
+      'done',
+      result.status === 'present'
+        ? `${result.path} already holds this bundle`
+        : `${result.path}: ${formatBytes(result.bytesDownloaded)} downloaded, sha256 checked`,
+    )
+    return {
+      ...result,
+      reference: where,
+      digest: manifest.digest,
+      name: artifact.name,
+      version: artifact.version,
+      bundleDigest: artifact.digest,
+      size: artifact.size,
+      chunks: artifact.chunks.length,
+      durationMs,
+      bytesPerSecond: Math.round(result.bytesDownloaded / Math.max(durationMs / 1000, 0.001)),
+    }
+  } catch (error) {
+    root.end('failed', error instanceof Error ? error.message : String(error))
+    throw error
+  } finally {
+    await http.close()
+  }
+}
+
+type Progress = Pick<
+  PullResult,
+  'path' | 'paths' | 'chunksDownloaded' | 'chunksResumed' | 'bytesDownloaded' | 'status'
+>
+
+async function pullArtifact(
+  options: PullBundleOptions,
+  client: RegistryClient,
+  repo: Repo,
+  artifact: BundleArtifact,
+  manifestDigest: string,
+  root: Task,
+): Promise<Progress> {
+  const { signal } = options
+  await mkdir(options.outputDir, { recursive: true })
+  const finalPath = join(options.outputDir, artifact.file)
+  const partialPath = `${finalPath}.partial`
+  const splitSize = options.splitSize && options.splitSize < artifact.size ? options.splitSize : 0
+  const { journal, resumed } = await PullJournal.open(`${finalPath}.pull.json`, manifestDigest, splitSize)
+
+  // A complete output from an earlier pull: check it, and keep it when it is this bundle.
+  if (!resumed) {
+    const existing = await VolumeSet.openForRead(finalPath).catch(() => undefined)
+    if (existing) {
+      try {
+        const split = existing.paths.length > 1 || existing.paths[0] !== finalPath
+        if (existing.size === artifact.size && split === splitSize > 0) {
+          const digest = await root
+            .child(`Check the existing ${existing.paths[0]}`, { total: artifact.size, unit: 'bytes' })
+            .run((task) =>
+              hashVolumes(existing, (bytes) => task.progress(bytes, artifact.size, 'bytes'), signal),
+            )
+          if (digest === artifact.digest) {
+            return {
+              path: existing.paths[0]!,
+              paths: existing.paths,
+              chunksDownloaded: 0,
+              chunksResumed: 0,
+              bytesDownloaded: 0,
+              status: 'present',
+            }
+          }
+        }
+      } finally {
+        await existing.close()
+      }
+    }
+  }
+
+  const volumes = await VolumeSet.create(partialPath, artifact.size, splitSize || undefined)
+  const stats = { chunksDownloaded: 0, chunksResumed: 0, bytesDownloaded: 0 }
+  try {
+    const pending = artifact.chunks.filter((c) => !journal.isDone(c.index))
+    const left = pending.reduce((a, c) => a + c.size - Math.min(journal.partialBytes(c.index), c.size), 0)
+    if (pending.length > 0) {
+      const task = root.child(
+        `Download ${pending.length} of ${artifact.chunks.length} chunks (${formatBytes(left)})`,
+        { total: left, unit: 'bytes' },
+      )
+      let got = 0
+      await task.run(
+        () =>
+          runPool(
+            pending,
+            Math.max(1, options.concurrency ?? 4),
+            async (chunk) => {
+              const outcome = await downloadChunk(client, repo, chunk, volumes, journal, {
+                signal,
+                sink: options.sink,
+                onBytes: (bytes) => {
+                  got += bytes
+                  stats.bytesDownloaded += bytes
+                  task.progress(Math.min(got, left), left, 'bytes')
+                },
+              })
+              stats.chunksDownloaded += 1
+              if (outcome.resumedFrom > 0) stats.chunksResumed += 1
+            },
+            signal,
+          ),
+        () => `${formatBytes(stats.bytesDownloaded)} downloaded`,
+      )
+    }
+    await journal.flush()
+    const digest = await root
+      .child(`Check the sha256 of ${artifact.file}`, { total: artifact.size, unit: 'bytes' })
+      .run(
+        (task) => hashVolumes(volumes, (bytes) => task.progress(bytes, artifact.size, 'bytes'), signal),
+        (d) => d,
+      )
+    if (digest !== artifact.digest) {
+      journal.reset()
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `The pulled ${artifact.file} hashes to ${digest}, but its manifest says ${artifact.digest}.`,
+        {
+          hints: [
+            'Every chunk matched its own digest, so the manifest does not describe its chunks: republish the bundle.',
+          ],
+        },
+      )
+    }
+    await volumes.sync()
+  } finally {
+    await volumes.close()
+  }
+  const paths = volumes.paths.map((p) => finalPath + p.slice(partialPath.length))
+  for (let i = 0; i < paths.length; i++) await rename(volumes.paths[i]!, paths[i]!)
+  await journal.remove()
+  // The file is a bundle whose bundle.json says what the manifest says.
+  const reader = await BundleReader.open(paths[0]!, { scan: false })
+  try {
+    if (reader.metadata.name !== artifact.name || reader.metadata.version !== artifact.version) {
+      options.sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_PULL_NAME_MISMATCH',
+        message: `${paths[0]} is ${reader.metadata.name} ${reader.metadata.version}, published as ${artifact.name} ${artifact.version}.`,
+      })
+    }
+  } finally {
+    await reader.close()
+  }
+  return { path: paths[0]!, paths, ...stats, status: 'pulled' }
+}
+
+interface DownloadOptions {
+  signal?: AbortSignal
+  sink: EventSink
+  onBytes: (bytes: number) => void
+}
+
+/**
+ * Downloads one chunk into its place, continuing from the bytes the journal says are there (hashed again from the
+ * file first). A connection that breaks mid-way continues with a Range request; a chunk whose bytes do not match its
+ * digest is fetched again from its start once, then it is an integrity error.
+ */
+async function downloadChunk(
+  client: RegistryClient,
+  repo: Repo,
+  chunk: BundleChunk,
+  volumes: VolumeSet,
+  journal: PullJournal,
+  options: DownloadOptions,
+): Promise<{ resumedFrom: number }> {
+  const { signal } = options
+  let position = Math.min(journal.partialBytes(chunk.index), chunk.size)
+  let hash = createHash('sha256')
+  if (position > 0) await hashRange(volumes, chunk.offset, position, hash, signal)
+  const resumedFrom = position
+  if (position > 0) {
+    options.sink.emit({
+      type: 'log',
+      level: 'info',
+      code: 'I_PULL_RESUMED',
+      message: `Continuing chunk ${chunk.index + 1} (${chunk.digest}) at byte ${position}, where an interrupted run left it`,
+    })
+  }
+  let failures = 0
+  let refetched = false
+  for (;;) {
+    signal?.throwIfAborted()
+    let writeError: unknown
+    try {
+      if (position < chunk.size) {
+        const { body, partial } = await client.openBlob(repo, chunk.digest, { offset: position, signal })
+        if (position > 0 && !partial) {
+          // The registry ignored the range: take the chunk from its start.
+          position = 0
+          hash = createHash('sha256')
+        }
+        for await (const piece of body as AsyncIterable<Buffer>) {
+          if (position + piece.length > chunk.size) {
+            body.destroy()
+            throw new AirgapError(
+              'E_INTEGRITY',
+              `${repo.registry} sent more than the ${chunk.size} bytes of chunk ${chunk.index + 1} (${chunk.digest}).`,
+            )
+          }
+          try {
+            await volumes.write(piece, chunk.offset + position)
+          } catch (error) {
+            writeError = error
+            body.destroy()
+            throw error
+          }
+          hash.update(piece)
+          position += piece.length
+          options.onBytes(piece.length)
+          journal.progress(chunk.index, position)
+        }
+      }
+      if (position === chunk.size) {
+        const digest = `sha256:${hash.digest('hex')}`
+        if (digest === chunk.digest) {
+          journal.complete(chunk.index)
+          return { resumedFrom }
+        }
+        if (refetched) {
+          throw new AirgapError(
+            'E_INTEGRITY',
+            `Chunk ${chunk.index + 1} from ${repo.registry}/${repo.repository} hashes to ${digest}, not ${chunk.digest}.`,
+            { hints: ['The registry or a proxy in front of it alters content; check it, then pull again.'] },
+          )
+        }
+        refetched = true
+        options.sink.emit({
+          type: 'log',
+          level: 'warn',
+          code: 'W_PULL_CHUNK_REFETCHED',
+          message: `Chunk ${chunk.index + 1} did not match ${chunk.digest}; fetching it again from its start.`,
+        })
+        position = 0
+        hash = createHash('sha256')
+        journal.progress(chunk.index, 0, true)
+        continue
+      }
+      throw new Error(`the body ended at byte ${position} of ${chunk.size}`)
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error
+      if (writeError !== undefined || error instanceof AirgapError) throw error
+      failures += 1
+      if (failures >= ATTEMPTS) {
+        throw new AirgapError(
+          'E_REMOTE',
+          `Downloading chunk ${chunk.index + 1} of ${repo.registry}/${repo.repository} failed ${failures} times; last: ${(error as Error).message}.`,
+          { hints: ['Check the registry and the network, then run the same command again: it continues.'] },
+        )
+      }
+      options.sink.emit({
+        type: 'log',
+        level: 'warn',
+        code: 'W_PULL_RETRY',
+        message: `Chunk ${chunk.index + 1}: ${(error as Error).message}; continuing at byte ${position}`,
+      })
+      journal.progress(chunk.index, position, true)
+      await sleep(backoffDelay(failures - 1, defaultRetryPolicy), signal)
+    }
+  }
+}
+
+async function hashRange(
+  volumes: VolumeSet,
+  offset: number,
+  length: number,
+  hash: Hash,
+  signal?: AbortSignal,
+): Promise<void> {
+  for await (const piece of volumes.createReadStream(offset, length, { chunkSize: 4 << 20 })) {
+    signal?.throwIfAborted()
+    hash.update(piece as Buffer)
+  }
+}
+
+async function hashVolumes(
+  volumes: VolumeSet,
+  onProgress: (bytes: number) => void,
+  signal?: AbortSignal,
+): Promise<string> {
+  const hash = createHash('sha256')
+  let done = 0
+  for await (const piece of volumes.createReadStream(0, volumes.size, { chunkSize: 4 << 20 })) {
+    signal?.throwIfAborted()
+    hash.update(piece as Buffer)
+    done += (piece as Buffer).length
+    onProgress(done)
+  }
+  return `sha256:${hash.digest('hex')}`
+}
