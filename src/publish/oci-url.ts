@@ -36,8 +36,8 @@ export function parseOciAddress(input: string, flag = 'the reference'): OciAddre
   } catch (error) {
     return usage((error as Error).message)
   }
-  const path = rest.slice(slash + 1)
-  const written = /:([^/@]+)(?:@|$)/.exec(path)?.[1]
+  const path = rest.slice(slash + 1).split('@')[0]!
+  const written = /:([^/]+)$/.exec(path)?.[1]
   return {
     registry: parsed.registry,
     repository: parsed.repository,
