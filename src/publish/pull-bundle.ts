@@ -142,7 +142,8 @@ async function pullArtifact(
     if (existing) {
       try {
         const split = existing.paths.length > 1 || existing.paths[0] !== finalPath
-        if (existing.size === artifact.size && split === splitSize > 0) {
+        const sameLayout = split ? splitSize > 0 && existing.volumeSize === splitSize : splitSize === 0
+        if (existing.size === artifact.size && sameLayout) {
           const digest = await root
             .child(`Check the existing ${existing.paths[0]}`, { total: artifact.size, unit: 'bytes' })
             .run((task) =>
@@ -159,6 +160,12 @@ async function pullArtifact(
             }
           }
         }
+        options.sink.emit({
+          type: 'log',
+          level: 'warn',
+          code: 'W_PULL_REPLACES',
+          message: `${existing.paths[0]} is not this bundle (or not in this layout); it will be replaced when the pull is complete.`,
+        })
       } finally {
         await existing.close()
       }

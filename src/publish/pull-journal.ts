@@ -17,6 +17,7 @@ export interface PullState {
 export class PullJournal {
   private writing: Promise<void> = Promise.resolve()
   private lastSaved = 0
+  private queued = false
 
   private constructor(
     readonly path: string,
@@ -83,11 +84,18 @@ export class PullJournal {
     await rm(this.path, { force: true })
   }
 
+  /**
+   * Queues a write of the state as it is when the write starts; while one is queued, more calls add nothing, so a slow
+   * disk never builds a backlog of stale states.
+   */
   private save(): void {
     this.lastSaved = Date.now()
-    const text = `${JSON.stringify(this.state)}\n`
+    if (this.queued) return
+    this.queued = true
     this.writing = this.writing
       .then(async () => {
+        this.queued = false
+        const text = `${JSON.stringify(this.state)}\n`
         const temporary = `${this.path}.${process.pid}.tmp`
         await writeFile(temporary, text)
         await rename(temporary, this.path)
