@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../support/cli.js'
+import { startCountingProxy } from '../support/counting-proxy.js'
 import { type FileServer, startFileServer } from '../support/file-server.js'
 import { startRegistry, type TestRegistry } from '../support/registry.js'
 import { startTokenIssuer, type TokenIssuer } from '../support/token-issuer.js'
@@ -259,7 +259,7 @@ describe('publish and pull', () => {
     }
 
     it('after kill -9 mid-upload, a rerun sends only what is missing', async () => {
-      const proxy = await startProxy(registry.host, { bytesPerSecond: 6 << 20 })
+      const proxy = await startCountingProxy(registry.host, { bytesPerSecond: 6 << 20 })
       let killedAt = 0
       let uploadTask: string | undefined
       try {
@@ -319,7 +319,7 @@ describe('publish and pull', () => {
       // distribution 3 keeps the bytes of an upload session that broke off (2.8, which Harbor embeds, refuses such a
       // session, and the blob starts over: see push.test.ts).
       it('after kill -9 inside one large chunk, a rerun continues its upload session', async () => {
-        const proxy = await startProxy(registry.host, { bytesPerSecond: 6 << 20 })
+        const proxy = await startCountingProxy(registry.host, { bytesPerSecond: 6 << 20 })
         let killedAt = 0
         let uploadTask: string | undefined
         try {
@@ -361,7 +361,7 @@ describe('publish and pull', () => {
     }
 
     it('after kill -9 mid-download, a rerun continues from the partial file', async () => {
-      const proxy = await startProxy(registry.host, { downstreamBytesPerSecond: 4 << 20 })
+      const proxy = await startCountingProxy(registry.host, { downstreamBytesPerSecond: 4 << 20 })
       const out = join(work, `pull-resume-${flavor}`)
       let killedAt = 0
       let downloadTask: string | undefined
@@ -528,69 +528,3 @@ describe('publish and pull', () => {
     }
   })
 })
-
-interface CountingProxy {
-  host: string
-  /** Bytes carried from clients to the registry, and back. */
-  upstreamBytes: number
-  downstreamBytes: number
-  stop(): Promise<void>
-}
-
-/**
- * A TCP proxy on loopback in front of a registry (TLS passes through untouched) that counts the bytes it carries
- * each way and can throttle either direction, so a transfer is slow enough to be killed mid-way.
- */
-async function startProxy(
-  target: string,
-  options: { bytesPerSecond?: number; downstreamBytesPerSecond?: number },
-): Promise<CountingProxy> {
-  const [targetHost, targetPort] = target.split(':') as [string, string]
-  const sockets = new Set<Socket>()
-  const proxy: CountingProxy = { host: '', upstreamBytes: 0, downstreamBytes: 0, stop: async () => {} }
-  const throttle = (from: Socket, to: Socket, rate: number | undefined, count: (n: number) => void) => {
-    from.on('data', (chunk: Buffer) => {
-      if (to.destroyed) return
-      count(chunk.length)
-      to.write(chunk)
-      if (rate) {
-        from.pause()
-        setTimeout(() => from.resume(), (1000 * chunk.length) / rate)
-      }
-    })
-  }
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(targetPort), targetHost)
-    sockets.add(client)
-    sockets.add(upstream)
-    const close = () => {
-      client.destroy()
-      upstream.destroy()
-    }
-    client.on('error', close)
-    upstream.on('error', close)
-    client.on('close', () => {
-      // A client that is gone (killed) takes its upstream with it: nothing more is carried or counted for it.
-      sockets.delete(client)
-      upstream.destroy()
-    })
-    upstream.on('close', () => {
-      sockets.delete(upstream)
-      client.destroy()
-    })
-    throttle(client, upstream, options.bytesPerSecond, (n) => {
-      proxy.upstreamBytes += n
-    })
-    throttle(upstream, client, options.downstreamBytesPerSecond, (n) => {
-      proxy.downstreamBytes += n
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  proxy.host = `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
-  proxy.stop = async () => {
-    for (const socket of sockets) socket.destroy()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  }
-  return proxy
-}
