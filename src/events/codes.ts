@@ -40,6 +40,12 @@ export interface LogData {
   W_UPLOAD_RESTARTED: undefined
   W_UPLOAD_SMALLER_CHUNKS: undefined
   W_TAG_MOVED: { registry: string; repository: string; reference: string; previous: string; digest: string }
+  // publish and pull
+  W_PULL_REPLACES: { file: string }
+  W_PULL_NAME_MISMATCH: { file: string; found: string; published: string }
+  I_PULL_RESUMED: { index: number; digest: string; offset: number }
+  W_PULL_CHUNK_REFETCHED: { index: number; digest: string; actual: string }
+  W_PULL_RETRY: { index: number; offset: number; attempt: number; problem: string }
   // serve
   I_SITE_CA: { file: string }
   W_SERVE_REQUEST: { method: string; url: string }
@@ -156,17 +162,45 @@ export const LOG_CODES = {
   },
   I_UPLOAD_RESUMED: {
     level: 'info',
-    description: 'push: an interrupted blob upload resumes where the registry has it.',
+    description: 'push or publish: an interrupted blob upload resumes where the registry has it.',
   },
-  W_UPLOAD_RESTARTED: { level: 'warn', description: 'push: a blob upload could not resume and starts over.' },
+  W_UPLOAD_RESTARTED: {
+    level: 'warn',
+    description: 'push or publish: a blob upload could not resume and starts over.',
+  },
   W_UPLOAD_SMALLER_CHUNKS: {
     level: 'warn',
-    description: 'push: the registry refused a chunk as too large; the upload goes on in smaller chunks.',
+    description:
+      'push or publish: the registry refused a chunk as too large; the upload goes on in smaller chunks.',
   },
   W_TAG_MOVED: {
     level: 'warn',
     description:
-      "push: a tag of the target registry pointed at another digest; it now points at the bundle's.",
+      "push or publish: a tag of the target registry pointed at another digest (publish: another bundle or artifact); it now points at the bundle's.",
+  },
+  W_PULL_REPLACES: {
+    level: 'warn',
+    description:
+      "pull: the output folder holds a file under the bundle's name that is not this bundle (or not in the asked layout); it is replaced once the pull is complete and checked.",
+  },
+  W_PULL_NAME_MISMATCH: {
+    level: 'warn',
+    description:
+      "pull: the pulled file's bundle.json names another bundle or version than the artifact was published as (found and published: `NAME VERSION`).",
+  },
+  I_PULL_RESUMED: {
+    level: 'info',
+    description:
+      'pull: a chunk continues at the byte where an interrupted run left it (the bytes on disk are hashed again first).',
+  },
+  W_PULL_CHUNK_REFETCHED: {
+    level: 'warn',
+    description:
+      'pull: a downloaded chunk did not match its layer digest; it is fetched again from its start, once.',
+  },
+  W_PULL_RETRY: {
+    level: 'warn',
+    description: 'pull: downloading a chunk broke off; it continues from the byte it reached, after a pause.',
   },
   I_SITE_CA: { level: 'info', description: 'serve: the site CA was created.' },
   W_SERVE_REQUEST: { level: 'warn', description: 'serve: a request to the site server failed unexpectedly.' },

@@ -34,6 +34,15 @@ export interface TaskData {
   'push.check': { registry: string }
   'push.artifacts': { registry: string }
   'push.artifact': { artifact: 'image' | 'chart'; source: string }
+  // publish and pull
+  publish: { reference: string; name: string; version: string }
+  'publish.hash': { file: string; size: number; chunks: number; chunkSize: number }
+  'publish.check': { reference: string; blobs: number }
+  'publish.upload': { reference: string; blobs: number }
+  pull: { reference: string; outputDir: string }
+  'pull.existing': { file: string }
+  'pull.download': { reference: string; file: string; chunks: number }
+  'pull.verify': { file: string; digest: string }
   // install
   install: { name: string; version: string; dryRun: boolean }
   'install.load': undefined
@@ -83,6 +92,18 @@ export const TASK_KINDS = {
   'push.check': 'Asks the target registry what it already holds.',
   'push.artifacts': 'Pushes what the registry lacks (one `push.artifact` each; progress in bytes).',
   'push.artifact': 'Pushes one image or chart: its blobs, then its manifests.',
+  publish: 'publish: puts a bundle file into an OCI registry as one chunked artifact, manifest last.',
+  'publish.hash':
+    'Hashes the bundle file and each of its chunks (remembered for a file hashed before; progress in bytes).',
+  'publish.check':
+    'Asks the registry which of the config and chunk blobs it already holds (progress in blobs).',
+  'publish.upload': 'Uploads the blobs the registry lacks, each resumable (progress in bytes).',
+  pull: 'pull: gets a published bundle back from an OCI registry as the identical file or split volumes.',
+  'pull.existing':
+    'Hashes a complete output of an earlier pull, which is kept when it is this bundle (progress in bytes).',
+  'pull.download':
+    'Downloads the chunks not yet on disk into the partial file, each checked against its digest (progress in bytes).',
+  'pull.verify': "Hashes the whole pulled file against the bundle's digest before it takes its final name.",
   install: 'install (or install --dry-run): applies the stages of a bundle.',
   'install.load': "Loads the bundle's stages and fills the generated values.",
   'install.preflight': 'Checks the cluster before anything is applied.',

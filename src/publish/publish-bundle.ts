@@ -11,7 +11,7 @@ import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import { MediaType } from '../oci/media-types.js'
@@ -146,16 +146,20 @@ async function publishWith(
   const tag = address.tag ?? meta.version
   const repo: Repo = { registry: address.registry, repository: address.repository }
   const reference = formatOciAddress({ ...address, tag })
-  const root = new Task(sink, `Publish ${meta.name} ${meta.version} to ${reference}`)
+  const root = new Task(sink, 'publish', `Publish ${meta.name} ${meta.version} to ${reference}`, {
+    data: { reference, name: meta.name, version: meta.version },
+  })
   const concurrency = Math.max(1, options.concurrency ?? 4)
   const stats = { blobsUploaded: 0, blobsSkipped: 0, bytesUploaded: 0 }
   const sessions = await UploadSessions.open(repo.registry, `publish/${repo.repository}`, options.cacheDir)
   try {
     // 1. Digests of the chunks and the file (from the cache when this file was hashed before).
     const size = reader.volumes.size
-    const hashTask = root.child(`Hash ${formatBytes(size)} in ${Math.ceil(size / chunkSize)} chunks`, {
+    const chunks = Math.ceil(size / chunkSize)
+    const hashTask = root.child('publish.hash', `Hash ${formatBytes(size)} in ${chunks} chunks`, {
       total: size,
       unit: 'bytes',
+      data: { file: reader.volumes.paths[0]!, size, chunks, chunkSize },
     })
     let cached = false
     const digests = await hashTask.run(
@@ -190,6 +194,7 @@ async function publishWith(
       ).toISOString(),
       publishedBy: `astrago-airgap ${options.toolVersion}`,
     }
+    const manifest = buildBundleManifest(artifact)
 
     // 2. Does the tag already hold this bundle?
     const current = await manifestDigest(client, repo, tag, signal)
@@ -208,12 +213,19 @@ async function publishWith(
         root.end('done', `${reference} already holds this bundle (${current}); nothing to send`)
         return result('present', current)
       }
-      sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: 'W_TAG_MOVED',
-        message: `${reference} pointed at ${current}, another bundle or artifact; it will point at this bundle.`,
-      })
+      sink.emit(
+        logEvent(
+          'W_TAG_MOVED',
+          `${reference} pointed at ${current}, another bundle or artifact; it will point at this bundle.`,
+          {
+            registry: repo.registry,
+            repository: repo.repository,
+            reference: tag,
+            previous: current,
+            digest: sha256Digest(manifest),
+          },
+        ),
+      )
     }
 
     // 3. Which blobs the registry lacks.
@@ -222,7 +234,12 @@ async function publishWith(
       ...artifact.chunks.map((c) => ({ ...c, label: `chunk ${c.index + 1} of ${artifact.chunks.length}` })),
     ]
     const missing: typeof blobs = []
-    await root.child(`Check what ${repo.registry} holds`, { total: blobs.length, unit: 'items' }).run(
+    const checkTask = root.child('publish.check', `Check what ${repo.registry} holds`, {
+      total: blobs.length,
+      unit: 'items',
+      data: { reference, blobs: blobs.length },
+    })
+    await checkTask.run(
       async (task) => {
         let done = 0
         await runPool(
@@ -243,17 +260,12 @@ async function publishWith(
     const total = missing.reduce((a, b) => a + b.size, 0)
     if (missing.length > 0) {
       let sent = 0
-      const notice = (n: UploadNotice) =>
-        sink.emit({
-          type: 'log',
-          level: n.code.startsWith('W_') ? 'warn' : 'info',
-          code: n.code,
-          message: n.message,
-        })
-      const uploadTask = root.child(`Upload ${missing.length} blobs (${formatBytes(total)})`, {
-        total,
-        unit: 'bytes',
-      })
+      const notice = (n: UploadNotice) => sink.emit(logEvent(n.code, n.message))
+      const uploadTask = root.child(
+        'publish.upload',
+        `Upload ${missing.length} blobs (${formatBytes(total)})`,
+        { total, unit: 'bytes', data: { reference, blobs: missing.length } },
+      )
       await uploadTask.run(
         () =>
           runPool(
@@ -293,7 +305,6 @@ async function publishWith(
     }
 
     // 5. The manifest, last.
-    const manifest = buildBundleManifest(artifact)
     const digest = await putManifest(client, repo, tag, MediaType.ociManifest, manifest, {
       signal,
       label: reference,

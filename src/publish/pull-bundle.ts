@@ -15,7 +15,7 @@ import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { backoffDelay, defaultRetryPolicy, sleep } from '../net/retry.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
@@ -84,11 +84,13 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
   })
   const repo: Repo = { registry: address.registry, repository: address.repository }
   const where = formatOciAddress(address)
-  const root = new Task(options.sink, `Pull ${where} into ${options.outputDir}`)
+  const root = new Task(options.sink, 'pull', `Pull ${where} into ${options.outputDir}`, {
+    data: { reference: where, outputDir: options.outputDir },
+  })
   try {
     const manifest = await client.getManifest(repo, reference, options.signal)
     const artifact = readBundleArtifact(manifest.bytes, where)
-    const result = await pullArtifact(options, client, repo, artifact, manifest.digest, root)
+    const result = await pullArtifact(options, client, repo, where, artifact, manifest.digest, root)
     const durationMs = Date.now() - started
     root.end(
       'done',
@@ -125,6 +127,7 @@ async function pullArtifact(
   options: PullBundleOptions,
   client: RegistryClient,
   repo: Repo,
+  where: string,
   artifact: BundleArtifact,
   manifestDigest: string,
   root: Task,
@@ -145,7 +148,11 @@ async function pullArtifact(
         const sameLayout = split ? splitSize > 0 && existing.volumeSize === splitSize : splitSize === 0
         if (existing.size === artifact.size && sameLayout) {
           const digest = await root
-            .child(`Check the existing ${existing.paths[0]}`, { total: artifact.size, unit: 'bytes' })
+            .child('pull.existing', `Check the existing ${existing.paths[0]}`, {
+              total: artifact.size,
+              unit: 'bytes',
+              data: { file: existing.paths[0]! },
+            })
             .run((task) =>
               hashVolumes(existing, (bytes) => task.progress(bytes, artifact.size, 'bytes'), signal),
             )
@@ -160,12 +167,13 @@ async function pullArtifact(
             }
           }
         }
-        options.sink.emit({
-          type: 'log',
-          level: 'warn',
-          code: 'W_PULL_REPLACES',
-          message: `${existing.paths[0]} is not this bundle (or not in this layout); it will be replaced when the pull is complete.`,
-        })
+        options.sink.emit(
+          logEvent(
+            'W_PULL_REPLACES',
+            `${existing.paths[0]} is not this bundle (or not in this layout); it will be replaced when the pull is complete.`,
+            { file: existing.paths[0]! },
+          ),
+        )
       } finally {
         await existing.close()
       }
@@ -179,8 +187,9 @@ async function pullArtifact(
     const left = pending.reduce((a, c) => a + c.size - Math.min(journal.partialBytes(c.index), c.size), 0)
     if (pending.length > 0) {
       const task = root.child(
+        'pull.download',
         `Download ${pending.length} of ${artifact.chunks.length} chunks (${formatBytes(left)})`,
-        { total: left, unit: 'bytes' },
+        { total: left, unit: 'bytes', data: { reference: where, file: finalPath, chunks: pending.length } },
       )
       let got = 0
       await task.run(
@@ -208,7 +217,11 @@ async function pullArtifact(
     }
     await journal.flush()
     const digest = await root
-      .child(`Check the sha256 of ${artifact.file}`, { total: artifact.size, unit: 'bytes' })
+      .child('pull.verify', `Check the sha256 of ${artifact.file}`, {
+        total: artifact.size,
+        unit: 'bytes',
+        data: { file: finalPath, digest: artifact.digest },
+      })
       .run(
         (task) => hashVolumes(volumes, (bytes) => task.progress(bytes, artifact.size, 'bytes'), signal),
         (d) => d,
@@ -236,12 +249,17 @@ async function pullArtifact(
   const reader = await BundleReader.open(paths[0]!, { scan: false })
   try {
     if (reader.metadata.name !== artifact.name || reader.metadata.version !== artifact.version) {
-      options.sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: 'W_PULL_NAME_MISMATCH',
-        message: `${paths[0]} is ${reader.metadata.name} ${reader.metadata.version}, published as ${artifact.name} ${artifact.version}.`,
-      })
+      options.sink.emit(
+        logEvent(
+          'W_PULL_NAME_MISMATCH',
+          `${paths[0]} is ${reader.metadata.name} ${reader.metadata.version}, published as ${artifact.name} ${artifact.version}.`,
+          {
+            file: paths[0]!,
+            found: `${reader.metadata.name} ${reader.metadata.version}`,
+            published: `${artifact.name} ${artifact.version}`,
+          },
+        ),
+      )
     }
   } finally {
     await reader.close()
@@ -274,12 +292,13 @@ async function downloadChunk(
   if (position > 0) await hashRange(volumes, chunk.offset, position, hash, signal)
   const resumedFrom = position
   if (position > 0) {
-    options.sink.emit({
-      type: 'log',
-      level: 'info',
-      code: 'I_PULL_RESUMED',
-      message: `Continuing chunk ${chunk.index + 1} (${chunk.digest}) at byte ${position}, where an interrupted run left it`,
-    })
+    options.sink.emit(
+      logEvent(
+        'I_PULL_RESUMED',
+        `Continuing chunk ${chunk.index + 1} (${chunk.digest}) at byte ${position}, where an interrupted run left it`,
+        { index: chunk.index, digest: chunk.digest, offset: position },
+      ),
+    )
   }
   let failures = 0
   let refetched = false
@@ -329,12 +348,13 @@ async function downloadChunk(
           )
         }
         refetched = true
-        options.sink.emit({
-          type: 'log',
-          level: 'warn',
-          code: 'W_PULL_CHUNK_REFETCHED',
-          message: `Chunk ${chunk.index + 1} did not match ${chunk.digest}; fetching it again from its start.`,
-        })
+        options.sink.emit(
+          logEvent(
+            'W_PULL_CHUNK_REFETCHED',
+            `Chunk ${chunk.index + 1} did not match ${chunk.digest}; fetching it again from its start.`,
+            { index: chunk.index, digest: chunk.digest, actual: digest },
+          ),
+        )
         position = 0
         hash = createHash('sha256')
         journal.progress(chunk.index, 0, true)
@@ -352,12 +372,13 @@ async function downloadChunk(
           { hints: ['Check the registry and the network, then run the same command again: it continues.'] },
         )
       }
-      options.sink.emit({
-        type: 'log',
-        level: 'warn',
-        code: 'W_PULL_RETRY',
-        message: `Chunk ${chunk.index + 1}: ${(error as Error).message}; continuing at byte ${position}`,
-      })
+      options.sink.emit(
+        logEvent(
+          'W_PULL_RETRY',
+          `Chunk ${chunk.index + 1}: ${(error as Error).message}; continuing at byte ${position}`,
+          { index: chunk.index, offset: position, attempt: failures, problem: (error as Error).message },
+        ),
+      )
       journal.progress(chunk.index, position, true)
       await sleep(backoffDelay(failures - 1, defaultRetryPolicy), signal)
     }

@@ -282,8 +282,7 @@ describe('publish and pull', () => {
             onStdoutLine: (line, kill) => {
               if (killedAt || !line.startsWith('{')) return
               const event = JSON.parse(line)
-              if (event.type === 'task.start' && String(event.title).startsWith('Upload'))
-                uploadTask = event.id
+              if (event.type === 'task.start' && event.kind === 'publish.upload') uploadTask = event.id
               if (
                 event.type === 'task.progress' &&
                 event.id === uploadTask &&
@@ -330,8 +329,7 @@ describe('publish and pull', () => {
             onStdoutLine: (line, kill) => {
               if (killedAt || !line.startsWith('{')) return
               const event = JSON.parse(line)
-              if (event.type === 'task.start' && String(event.title).startsWith('Upload'))
-                uploadTask = event.id
+              if (event.type === 'task.start' && event.kind === 'publish.upload') uploadTask = event.id
               if (
                 event.type === 'task.progress' &&
                 event.id === uploadTask &&
@@ -384,8 +382,7 @@ describe('publish and pull', () => {
             onStdoutLine: (line, kill) => {
               if (killedAt || !line.startsWith('{')) return
               const event = JSON.parse(line)
-              if (event.type === 'task.start' && String(event.title).startsWith('Download'))
-                downloadTask = event.id
+              if (event.type === 'task.start' && event.kind === 'pull.download') downloadTask = event.id
               if (
                 event.type === 'task.progress' &&
                 event.id === downloadTask &&
