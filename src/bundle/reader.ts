@@ -5,6 +5,7 @@ import { DirectorySource } from './directory-source.js'
 import { BUNDLE_JSON } from './layout.js'
 import { BUNDLE_FORMAT, type BundleMetadata } from './metadata.js'
 import { BLOCK, padTo512, parseHeader } from './tar.js'
+import { checkMemberPath, validateBundleNames } from './validate-names.js'
 import { type ByteSource, VolumeSet } from './volumes.js'
 
 /**
@@ -49,8 +50,7 @@ export class BundleReader {
           `${path} is not an astrago-airgap bundle: its first member is not ${BUNDLE_JSON}.`,
         )
       }
-      if (first.size > 256 << 20)
-        throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is implausibly large.`)
+      if (first.size > MAX_BUNDLE_JSON) throw bundleJsonTooLarge(path, first.size)
       const metadata = parseMetadata(await volumes.read(first.offset, first.size), path)
       const index = options.scan === false ? undefined : await scanMembers(volumes)
       return new BundleReader(volumes, metadata, index, volumes.size)
@@ -111,7 +111,16 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-const MAX_BUNDLE_JSON = 256 << 20
+/** bundle.json is read whole into memory: no real bundle comes near this (docs/bundle-format.md). */
+export const MAX_BUNDLE_JSON = 64 << 20
+
+function bundleJsonTooLarge(path: string, size: number): AirgapError {
+  return new AirgapError(
+    'E_INTEGRITY',
+    `${BUNDLE_JSON} in ${path} is ${size} bytes, larger than the 64 MiB a bundle.json may be.`,
+    { hints: ['The bundle is corrupt or was crafted; get it again from its source.'] },
+  )
+}
 
 async function openDirectory(path: string, scan: boolean): Promise<BundleReader> {
   let head: DirectorySource
@@ -135,8 +144,7 @@ async function openDirectory(path: string, scan: boolean): Promise<BundleReader>
   let jsonSize: number
   try {
     jsonSize = head.size
-    if (jsonSize > MAX_BUNDLE_JSON)
-      throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is implausibly large.`)
+    if (jsonSize > MAX_BUNDLE_JSON) throw bundleJsonTooLarge(path, jsonSize)
     metadata = parseMetadata(await head.read(0, jsonSize), path)
   } finally {
     await head.close()
@@ -168,6 +176,13 @@ async function readHeaderAt(volumes: VolumeSet, at: number): Promise<MemberLocat
   const block = await volumes.read(at, BLOCK)
   const header = await parseHeader(block, (offset, length) => volumes.read(offset, length), at)
   if (!header) return undefined
+  if (header.type !== '0' && header.type !== '\u0000') {
+    throw new AirgapError(
+      'E_INTEGRITY',
+      `The tar member at offset ${at} (${JSON.stringify(header.path)}) is of type ${JSON.stringify(header.type)}, not a regular file.`,
+      { hints: ['Bundles hold regular files only; this one is corrupt or was crafted.'] },
+    )
+  }
   return { path: header.path, offset: at + header.headerSize, size: header.size }
 }
 
@@ -187,6 +202,17 @@ async function scanMembers(volumes: VolumeSet): Promise<Map<string, MemberLocati
         },
       )
     }
+    const unsafe = member.path === BUNDLE_JSON && at === 0 ? undefined : checkMemberPath(member.path)
+    if (unsafe || index.has(member.path)) {
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `The tar member at offset ${at} is not safe to use: ${unsafe ?? `${JSON.stringify(member.path)} is in the bundle twice`}.`,
+        {
+          hints: ['The bundle is corrupt or was crafted; get it again from its source.'],
+          data: { member: member.path },
+        },
+      )
+    }
     index.set(member.path, member)
     at = member.offset + member.size + padTo512(member.size)
   }
@@ -200,6 +226,8 @@ function parseMetadata(bytes: Buffer, path: string): BundleMetadata {
   } catch (error) {
     throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is not valid JSON.`, { cause: error })
   }
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
+    throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is not a JSON object.`)
   if (metadata.format !== BUNDLE_FORMAT) {
     throw new AirgapError(
       'E_INPUT',
@@ -209,5 +237,6 @@ function parseMetadata(bytes: Buffer, path: string): BundleMetadata {
       },
     )
   }
+  validateBundleNames(metadata, path)
   return metadata
 }

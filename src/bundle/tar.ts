@@ -101,6 +101,11 @@ export async function parseHeader(
   const type = String.fromCharCode(block[156]!) || '0'
   const size = parseOctal(block.subarray(124, 136), at)
   if (type === 'x' || type === 'g') {
+    if (size > MAX_PAX_BYTES)
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `The pax header at offset ${at} claims ${size} bytes (at most ${MAX_PAX_BYTES} are read).`,
+      )
     const body = await readMore(at + BLOCK, size)
     const records = parsePax(body)
     const nextAt = at + BLOCK + size + padTo512(size)
@@ -109,8 +114,8 @@ export async function parseHeader(
     if (!inner)
       throw new AirgapError('E_INTEGRITY', `The tar archive ends right after a pax header at offset ${at}.`)
     return {
-      path: type === 'x' && records.path ? records.path : inner.path,
-      size: type === 'x' && records.size ? Number(records.size) : inner.size,
+      path: type === 'x' && records.path !== undefined ? records.path : inner.path,
+      size: type === 'x' && records.size !== undefined ? paxSize(records.size, at) : inner.size,
       type: inner.type,
       headerSize: nextAt - at + inner.headerSize,
     }
@@ -120,6 +125,22 @@ export async function parseHeader(
     ? cString(block.subarray(345, 500))
     : ''
   return { path: prefix ? `${prefix}/${name}` : name, size, type, headerSize: BLOCK }
+}
+
+/** A pax header is a few records; anything larger is not a header this reader will hold in memory. */
+const MAX_PAX_BYTES = 1 << 20
+
+/** The size record of a pax header: decimal digits only, within the integers a file offset can be. */
+function paxSize(value: string, at: number): number {
+  const size = /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN
+  if (!Number.isSafeInteger(size)) {
+    throw new AirgapError(
+      'E_INTEGRITY',
+      `The pax header at offset ${at} has a bad size ${JSON.stringify(value.slice(0, 40))}.`,
+      { hints: ['The bundle file is corrupt or was crafted; get it again from its source.'] },
+    )
+  }
+  return size
 }
 
 function verifyChecksum(block: Buffer, at: number): void {
@@ -135,9 +156,14 @@ function verifyChecksum(block: Buffer, at: number): void {
 
 function parseOctal(field: Buffer, at: number): number {
   if (field[0]! & 0x80) {
-    // GNU base-256 encoding for large numbers.
-    let value = 0
+    // GNU base-256 encoding for large numbers; 0xff in front is a negative number, which no size or offset can be.
+    let value = field[0] === 0xff ? Number.NaN : field[0]! & 0x7f
     for (let i = 1; i < field.length; i++) value = value * 256 + field[i]!
+    if (!Number.isSafeInteger(value))
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `The tar header at offset ${at} has a negative or huge number field.`,
+      )
     return value
   }
   const text = cString(field).trim()
