@@ -75,10 +75,7 @@ export class HelmRunner {
       ...this.kube(),
     ]
     const { stdout } = await this.run(args, o.signal)
-    let revision = 0
-    try {
-      revision = Number((JSON.parse(stdout) as { version?: number }).version ?? 0)
-    } catch {}
+    const revision = releaseRevision(stdout, this.options.helm, `${o.namespace}/${o.release}`)
     return recovered ? { revision, recovered } : { revision }
   }
 
@@ -162,13 +159,51 @@ export class HelmRunner {
               }),
             )
           else {
-            const text = (stderr || stdout || e.message).trim()
+            // Never stdout: it is the release JSON (or YAML), values and secrets included. stderr only, redacted.
+            const text = redactHelmText(stderr.trim()) || `helm exited with code ${e.code ?? 'unknown'}`
             reject(new HelmError(`helm ${args[0]} failed: ${text.split('\n').slice(-15).join('\n')}`, text))
           }
         },
       )
     })
   }
+}
+
+/**
+ * The revision of the release `helm upgrade --install --output json` printed. Output that is not the release JSON is
+ * an error (a wrong or broken helm binary): recording revision 0 would hide it.
+ */
+function releaseRevision(stdout: string, helm: string, release: string): number {
+  let version: unknown
+  try {
+    version = (JSON.parse(stdout) as { version?: unknown } | null)?.version
+  } catch {
+    version = undefined
+  }
+  if (typeof version === 'number' && Number.isSafeInteger(version) && version > 0) return version
+  throw new AirgapError(
+    'E_ENVIRONMENT',
+    `helm (${helm}) installed ${release} but did not print the release as JSON with its revision; its output is not shown, it may hold the release's values.`,
+    {
+      hints: [
+        'Use the helm binary the bundle carries (the default), or a helm 3 that supports `upgrade --output json`.',
+        `Check the release with \`helm status ${release.split('/')[1]} --namespace ${release.split('/')[0]}\`.`,
+      ],
+    },
+  )
+}
+
+/**
+ * helm's stderr with what looks like a secret hidden: the value after password/token/secret/key-like keys (YAML
+ * `key: value`, `key=value`, JSON `"key":"value"`), and credentials in URLs.
+ */
+export function redactHelmText(text: string): string {
+  return text
+    .replace(
+      /("?[\w.-]*(?:password|passwd|secret|token|apikey|api_key|credential)[\w.-]*"?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}\]]+)/gi,
+      '$1<redacted>',
+    )
+    .replace(/(\/\/[^/\s:@]+:)[^@\s/]+@/g, '$1<redacted>@')
 }
 
 /** The objects in a multi-document YAML stream (`helm get manifest` output). */
