@@ -36,8 +36,9 @@ export class BundleReader {
   ) {}
 
   /**
-   * Opens a bundle. With `scan` (the default) every tar header is read to index the members; without it only
-   * bundle.json is read, which is all `inspect` needs.
+   * Opens a bundle. Every tar header of a bundle file is read to index (and check) the members, 512 bytes each, never
+   * their data: a damaged or crafted member list is refused whatever command opens the bundle. For an extracted
+   * folder, `scan: false` (what `inspect` asks for) reads bundle.json alone, without opening the member files.
    */
   static async open(path: string, options: { scan?: boolean } = {}): Promise<BundleReader> {
     if (await isDirectory(path)) return await openDirectory(path, options.scan !== false)
@@ -52,7 +53,7 @@ export class BundleReader {
       }
       if (first.size > MAX_BUNDLE_JSON) throw bundleJsonTooLarge(path, first.size)
       const metadata = parseMetadata(await volumes.read(first.offset, first.size), path)
-      const index = options.scan === false ? undefined : await scanMembers(volumes)
+      const index = await scanMembers(volumes)
       return new BundleReader(volumes, metadata, index, volumes.size)
     } catch (error) {
       await volumes.close()
