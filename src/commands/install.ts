@@ -121,7 +121,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
             registry: flags['push-to'],
             prefix: flags['push-prefix'],
             credentials,
-            insecure: (flags['insecure-registry'] ?? []).length > 0,
+            insecureRegistries: flags['insecure-registry'],
             caFiles: flags['ca-file'],
             concurrency: flags.concurrency,
             relocateImages: flags['relocate-images'],

@@ -58,7 +58,11 @@ export interface InstallBundleOptions {
     registry: string
     prefix?: string
     credentials?: Record<string, Credential>
-    insecure?: boolean
+    /**
+     * Registry hosts (host[:port]) spoken to over plain HTTP or without TLS verification (--insecure-registry): only
+     * these; the --push-to target is one of them only when it is named here or given as an http:// URL.
+     */
+    insecureRegistries?: string[]
     caFiles?: string[]
     concurrency?: number
     /** Point plain manifests' images at the pushed copies. */
@@ -194,7 +198,10 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
       const { target, plainHttp } = parsePushTarget(options.push.registry, options.push.prefix)
       const { http, registry } = await createRegistryClient({
         credentials: options.push.credentials,
-        insecureRegistries: options.push.insecure || plainHttp ? [target.registry] : [],
+        insecureRegistries: [
+          ...(options.push.insecureRegistries ?? []),
+          ...(plainHttp ? [target.registry] : []),
+        ],
         caFiles: options.push.caFiles,
         concurrency: options.push.concurrency,
         toolVersion: options.toolVersion,

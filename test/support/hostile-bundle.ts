@@ -261,3 +261,42 @@ export const HOSTILE_BUNDLES: HostileBundle[] = [
     },
   },
 ]
+
+/** A valid bundle holding one small OCI image, docker.io/test/tiny:1 (config, one layer, manifest), and hello.txt. */
+export function imageBundleBytes(): Buffer {
+  const config = Buffer.from('{"architecture":"amd64","os":"linux"}')
+  const layer = Buffer.from('not really a tar layer, but bytes with a digest\n')
+  const descriptor = (mediaType: string, bytes: Buffer) => ({
+    mediaType,
+    digest: `sha256:${sha(bytes)}`,
+    size: bytes.length,
+  })
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: descriptor('application/vnd.oci.image.config.v1+json', config),
+      layers: [descriptor('application/vnd.oci.image.layer.v1.tar', layer)],
+    }),
+  )
+  const blobs = [config, layer, manifest]
+  const m = validMetadata()
+  m.images.push({
+    source: 'docker.io/test/tiny:1',
+    name: 'docker.io/test/tiny',
+    tag: '1',
+    digest: `sha256:${sha(manifest)}`,
+    upstreamDigest: `sha256:${sha(manifest)}`,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    platforms: ['linux/amd64'],
+    manifests: [{ digest: `sha256:${sha(manifest)}`, platform: 'linux/amd64', size: manifest.length }],
+    size: config.length + layer.length,
+    from: ['definition'],
+  })
+  const members: RawMember[] = [{ name: 'files/hello.txt', data: HELLO }]
+  for (const blob of blobs) {
+    members.push({ name: `oci/blobs/sha256/${sha(blob)}`, data: blob })
+    m.members.push({ path: `oci/blobs/sha256/${sha(blob)}`, size: blob.length, sha256: sha(blob) })
+  }
+  return bundleBytes(m, members)
+}
