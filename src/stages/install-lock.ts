@@ -42,6 +42,16 @@ export interface LockOptions {
 export class InstallLock {
   private timer: NodeJS.Timeout | undefined
   private lease: KubeObject
+  private readonly lostController = new AbortController()
+  /** When the lease was last written by this holder (ms since the epoch). */
+  private renewedAt = Date.now()
+  private renewing = false
+  /**
+   * Aborted, with an E_CLUSTER AirgapError as its reason, when this holder loses the lease: another holder took it,
+   * it was deleted, or renewals failed for longer than the lease lasts. The install stops on it before it applies
+   * anything more, since another installer may now be running.
+   */
+  readonly lost: AbortSignal = this.lostController.signal
 
   private constructor(
     private readonly client: KubeClient,
@@ -112,32 +122,85 @@ export class InstallLock {
     )
   }
 
-  /** Extends the lease; a lease someone else took (after it expired) is reported, not fought over. */
+  /**
+   * Extends the lease. A lease someone else took, or deleted, is not fought over: the lock is lost. A renewal that
+   * fails otherwise is retried at the next tick, until the lease would have expired: then the lock is lost too.
+   */
   private async renew(): Promise<void> {
+    if (this.renewing || this.lost.aborted || !this.timer) return
+    this.renewing = true
+    const seconds = this.options.leaseSeconds ?? LEASE_SECONDS
     try {
       const spec = { ...((this.lease.spec ?? {}) as LeaseSpec), renewTime: microTime(new Date()) }
       this.lease = await this.client.replace({ ...this.lease, spec }, this.options.signal)
+      this.renewedAt = Date.now()
     } catch (error) {
+      if (this.options.signal?.aborted) return
+      if (error instanceof KubeApiError && (error.status === 409 || error.status === 404)) {
+        const current = await this.client.get(this.ref(), this.options.signal).catch(() => undefined)
+        const holder = (current?.spec as LeaseSpec | undefined)?.holderIdentity
+        if (current && holder === this.holder) {
+          this.lease = current
+          return
+        }
+        this.lose(
+          current
+            ? `another run took it: ${holder ?? 'no holder'} (${current.metadata.annotations?.['airgap.astrago.io/operation'] ?? 'unknown operation'})`
+            : 'its Lease was deleted',
+        )
+        return
+      }
+      if (Date.now() - this.renewedAt >= seconds * 1000) {
+        this.lose(
+          `it could not be renewed for ${seconds} s, so another run may have taken it (${(error as Error).message})`,
+        )
+        return
+      }
       this.options.sink.emit({
         type: 'log',
         level: 'warn',
         code: 'W_LOCK_RENEW',
-        message: `Could not renew the install lock: ${(error as Error).message}`,
+        message: `Could not renew the install lock (retrying): ${(error as Error).message}`,
       })
+    } finally {
+      this.renewing = false
     }
+  }
+
+  private ref() {
+    return {
+      apiVersion: LEASE_API,
+      kind: 'Lease',
+      namespace: this.lease.metadata.namespace,
+      name: INSTALL_LOCK,
+    }
+  }
+
+  private lose(why: string): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+    const where = `${this.lease.metadata.namespace}/${INSTALL_LOCK}`
+    const error = new AirgapError(
+      'E_CLUSTER',
+      `Lost the install lock ${where}: ${why}. Stopped before applying anything more, since another installer may be running.`,
+      {
+        hints: [
+          'Check with `astrago-airgap status` whether another install is running; when none is, run the install again to resume.',
+        ],
+        data: { lock: where, holder: this.holder },
+      },
+    )
+    this.options.sink.emit({ type: 'log', level: 'warn', code: 'W_LOCK_LOST', message: error.message })
+    this.lostController.abort(error)
   }
 
   /** Gives the lock up (deletes the lease if it is still ours). */
   async release(): Promise<void> {
     clearInterval(this.timer)
     this.timer = undefined
+    if (this.lost.aborted) return
     try {
-      const ref = {
-        apiVersion: LEASE_API,
-        kind: 'Lease',
-        namespace: this.lease.metadata.namespace,
-        name: INSTALL_LOCK,
-      }
+      const ref = this.ref()
       const current = await this.client.get(ref)
       if ((current?.spec as LeaseSpec | undefined)?.holderIdentity === this.holder)
         await this.client.delete(ref)

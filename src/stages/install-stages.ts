@@ -162,7 +162,9 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       sink,
       ...(signal ? { signal } : {}),
     })
-    const previous = await store.read(signal)
+    // Losing the lock (another holder took the Lease) stops everything still running: nothing more is applied.
+    const held = signal ? AbortSignal.any([signal, lock.lost]) : lock.lost
+    const previous = await store.read(held)
     workDir = await mkdtemp(join(tmpdir(), 'astrago-install-'))
     const helm = new HelmRunner({
       helm: options.helm,
@@ -170,7 +172,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       context: options.context,
       workDir,
     })
-    const run = new InstallRun(client, helm, store, plan, options, root, workDir)
+    const run = new InstallRun(client, helm, store, plan, { ...options, signal: held }, root, workDir)
 
     const decision = decideInstallMode({
       previous,
@@ -235,27 +237,31 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
           data: { from: previous.bundle.version, to: bundle.version },
         })
     }
-    await store.write(state, signal)
-    await saveGeneratedValues(client, namespace, result.generated ?? [], signal)
+    await store.write(state, held)
+    await saveGeneratedValues(client, namespace, result.generated ?? [], held)
 
     for (const [i, stage] of plan.stages.entries()) {
+      held.throwIfAborted()
       if (i < firstToApply) result.stages.push(await run.checkStage(stage, state.stages[i]!))
       else result.stages.push(await run.applyStage(stage, state, i))
     }
 
+    held.throwIfAborted()
     if (state.prune.objects.length || state.prune.releases.length) {
       result.pruned = await run.prune(state)
       state.prune = { objects: [], releases: [] }
     }
     state.status = 'installed'
     state.finishedAt = new Date().toISOString()
-    await store.write(state, signal)
+    await store.write(state, held)
     root.end('done', `${result.mode}: ${plan.stages.length} stages ready`)
     result.durationMs = Date.now() - started
     return result
   } catch (error) {
-    const e =
-      signal?.aborted && !(error instanceof AirgapError && error.code === 'E_INTERRUPTED')
+    const lost = lock?.lost.aborted && !signal?.aborted ? (lock.lost.reason as AirgapError) : undefined
+    const e = lost
+      ? lost
+      : signal?.aborted && !(error instanceof AirgapError && error.code === 'E_INTERRUPTED')
         ? new AirgapError('E_INTERRUPTED', 'Interrupted; run the install again to resume where it stopped.', {
             cause: error,
           })

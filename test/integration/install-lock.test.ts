@@ -98,4 +98,51 @@ describe('install lock (a coordination.k8s.io Lease)', () => {
     expect((lost.reason as AirgapError).code).toBe('E_CLUSTER')
     await (won[0] as PromiseFulfilledResult<InstallLock>).value.release()
   })
+
+  // Losing the lease: at its next renewal the holder's `lost` signal is aborted with an E_CLUSTER error (an install
+  // stops on it before applying anything more); the lease is neither fought over nor deleted on release.
+  const lostWithin = async (lock: InstallLock, ms: number): Promise<AirgapError | undefined> => {
+    const until = Date.now() + ms
+    while (!lock.lost.aborted && Date.now() < until) await new Promise((r) => setTimeout(r, 100))
+    return lock.lost.aborted ? (lock.lost.reason as AirgapError) : undefined
+  }
+
+  it('is lost when another holder takes the Lease', async () => {
+    const lock = await InstallLock.acquire(client, namespace, {
+      operation: 'install a',
+      sink,
+      leaseSeconds: 3,
+    })
+    const current = (await client.get(lease))!
+    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+    await client.replace({
+      ...current,
+      metadata: { ...current.metadata, annotations: { 'airgap.astrago.io/operation': 'install b' } },
+      spec: { holderIdentity: 'other-host/2/y', leaseDurationSeconds: 60, acquireTime: now, renewTime: now },
+    })
+    const reason = await lostWithin(lock, 5000)
+    expect(reason, 'the lock was not reported lost').toBeInstanceOf(AirgapError)
+    expect(reason!.code).toBe('E_CLUSTER')
+    expect(reason!.message).toContain('other-host/2/y')
+    expect(events.some((e) => e.type === 'log' && e.code === 'W_LOCK_LOST')).toBe(true)
+    await lock.release()
+    // Not fought over, not deleted: the other holder keeps it.
+    expect(((await client.get(lease))?.spec as { holderIdentity: string }).holderIdentity).toBe(
+      'other-host/2/y',
+    )
+    await client.delete(lease)
+  })
+
+  it('is lost when its Lease is deleted', async () => {
+    const lock = await InstallLock.acquire(client, namespace, {
+      operation: 'install c',
+      sink,
+      leaseSeconds: 3,
+    })
+    await client.delete(lease)
+    const reason = await lostWithin(lock, 5000)
+    expect(reason?.code).toBe('E_CLUSTER')
+    expect(reason?.message).toContain('deleted')
+    await lock.release()
+  })
 })
