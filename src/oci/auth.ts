@@ -123,6 +123,19 @@ export class RegistryAuth {
     // Several scopes (a cross-repository mount also needs pull on the source) go as repeated parameters.
     for (const item of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', item)
     const credential = await this.credentials.get(registry)
+    if (credential && !mayReceiveCredentials(url, registry)) {
+      throw new AirgapError(
+        'E_AUTH',
+        `Registry ${registry} sends its clients to the token service ${url.origin}, over plain HTTP on another host: the credentials for ${registry} were not sent there.`,
+        {
+          hints: [
+            "A token service that receives passwords must use https://, or be on the registry host itself; fix the registry's token realm.",
+            `Or pull ${registry} anonymously (without --username or a docker login for it), if its content is public.`,
+          ],
+          data: { registry, realm: url.origin },
+        },
+      )
+    }
     const res = await this.http.fetch(url.toString(), {
       headers: credential ? { authorization: basic(credential) } : {},
       signal,
@@ -147,6 +160,16 @@ export class RegistryAuth {
     if (!token) throw new AirgapError('E_REMOTE', `The token service of ${registry} returned no token.`)
     return { token, expiresAt: Date.now() + Math.max(60, body.expires_in ?? 60) * 1000 }
   }
+}
+
+/**
+ * Basic credentials go to a token realm only over https, or to the registry's own host (a plain-HTTP registry whose
+ * token service runs beside it): never in cleartext to a host the registry merely named.
+ */
+function mayReceiveCredentials(realm: URL, registry: string): boolean {
+  if (realm.protocol === 'https:') return true
+  const registryHost = new URL(`http://${registry}`).hostname
+  return realm.protocol === 'http:' && realm.hostname === registryHost
 }
 
 function scopeFor(challenge: Challenge, scope: string): string {

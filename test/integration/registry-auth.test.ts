@@ -135,6 +135,47 @@ describe('registry token auth', () => {
     expect(issuer.requests.slice(before).every((r) => r.account === undefined)).toBe(true)
   })
 
+  it('never sends credentials in cleartext to a token realm on another host', async () => {
+    // The same content behind a registry whose realm is http://localhost:…: plain HTTP, and not the registry's host.
+    const elsewhere = await startRegistry({
+      flavor: 'distribution-v3',
+      storageDir: storage,
+      extraConfig: {
+        auth: {
+          token: {
+            ...(issuer.registryAuthConfig().token as Record<string, unknown>),
+            realm: issuer.realm.replace('127.0.0.1', 'localhost'),
+          },
+        },
+      },
+    })
+    try {
+      const before = issuer.requests.length
+      const res = await runCli(
+        [
+          'bundle',
+          definition('realm-elsewhere', [`${elsewhere.host}/private/app:1.0`]),
+          '--output-dir',
+          join(work, 'out', 'realm-elsewhere'),
+          '--insecure-registry',
+          elsewhere.host,
+          '--username',
+          `${elsewhere.host}=${USER}`,
+          '--password-stdin',
+          '--json',
+        ],
+        { input: `${PASSWORD}\n`, env: { DOCKER_CONFIG: emptyDockerConfig } },
+      )
+      expect(res.code, res.stderr).toBe(5)
+      expect(res.error?.code).toBe('E_AUTH')
+      expect(res.error?.message).toContain('http://localhost')
+      expect(issuer.requests.slice(before).filter((r) => r.account !== undefined)).toEqual([])
+      expect(res.stdout).not.toContain(PASSWORD)
+    } finally {
+      await elsewhere.stop()
+    }
+  })
+
   it('pulls private images with --username REGISTRY=USER --password-stdin, one token per repository scope', async () => {
     const tokensBefore = issuer.requests.length
     const blobsBefore = blobGets()
