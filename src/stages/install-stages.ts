@@ -7,7 +7,12 @@ import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import { HelmRunner } from '../helm/helm-runner.js'
-import { fillGeneratedValues, type GeneratedValue, saveGeneratedValues } from './generated-values.js'
+import {
+  fillGeneratedValues,
+  type GeneratedValue,
+  generatedPaths,
+  saveGeneratedValues,
+} from './generated-values.js'
 import { InstallLock } from './install-lock.js'
 import { decideInstallMode, type InstallMode } from './install-mode.js'
 import { InstallRun, type StageResult } from './install-run.js'
@@ -18,6 +23,7 @@ import { enabledStages } from './optional-stages.js'
 import { planStages } from './plan-stages.js'
 import { type PlanSummary, summarisePlan } from './plan-summary.js'
 import { type PreflightReport, runPreflight, summarisePreflight } from './preflight.js'
+import { redactSecretValues } from './redact-values.js'
 import { DEFAULT_INSTALL_NAMESPACE, type InstallState, STATE_FORMAT, StateStore } from './state.js'
 
 /**
@@ -108,6 +114,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
   }
   let workDir: string | undefined
   let lock: InstallLock | undefined
+  let secretPaths: string[][] = []
   try {
     const client = options.dryRun
       ? undefined
@@ -116,6 +123,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       async () => {
         // Optional stages the site values leave off are dropped before their values are checked or generated.
         const stages = enabledStages(await loadStages(reader), options.siteValues ?? {})
+        secretPaths = generatedPaths(stages)
         const filled = await fillGeneratedValues({
           stages,
           siteValues: options.siteValues ?? {},
@@ -131,7 +139,8 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
     )
     if (options.dryRun) {
       result.mode = 'dry-run'
-      result.plan = summarisePlan(plan)
+      const summary = summarisePlan(plan)
+      result.plan = { ...summary, values: redactSecretValues(summary.values, secretPaths) }
       result.stages = plan.stages.map((s) => ({
         name: s.name,
         action: 'planned',
