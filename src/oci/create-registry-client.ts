@@ -70,7 +70,9 @@ export async function createRegistryClient(setup: RegistryClientSetup): Promise<
   })
   const registry = new RegistryClient({
     http,
-    credentials: new DefaultCredentialStore(setup.credentials),
+    credentials: new DefaultCredentialStore(setup.credentials, undefined, (message) =>
+      setup.sink.emit({ type: 'log', level: 'warn', code: 'W_CREDENTIALS', message }),
+    ),
     mirrors: registryMirrors,
     plainHttp: setup.insecureRegistries,
   })

@@ -38,6 +38,13 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json')
 }
 
+/**
+ * Called when a source of credentials is there but unusable (an unreadable config file, a failing credential helper,
+ * an auth entry that does not decode): the lookup then goes on without it, anonymous at worst, but never silently.
+ * The message names the file or helper, never a secret.
+ */
+export type CredentialWarning = (message: string) => void
+
 export class DefaultCredentialStore implements CredentialStore {
   private config: Promise<DockerConfigFile | undefined> | undefined
   private readonly cache = new Map<string, Promise<Credential | undefined>>()
@@ -45,6 +52,7 @@ export class DefaultCredentialStore implements CredentialStore {
   constructor(
     private readonly explicit: Record<string, Credential> = {},
     private readonly configFile: string = dockerConfigPath(),
+    private readonly warn: CredentialWarning = () => {},
   ) {}
 
   async get(registry: string): Promise<Credential | undefined> {
@@ -59,13 +67,20 @@ export class DefaultCredentialStore implements CredentialStore {
   }
 
   private async lookup(registry: string): Promise<Credential | undefined> {
-    this.config ??= readDockerConfig(this.configFile)
+    this.config ??= readDockerConfig(this.configFile, this.warn)
     const config = await this.config
     if (!config) return undefined
     const keys = configKeysFor(registry)
     const helper = config.credHelpers?.[registry] ?? config.credsStore
     if (helper) {
-      const fromHelper = await runCredentialHelper(helper, registry === 'docker.io' ? HUB_KEYS[0]! : registry)
+      const fromHelper = await runCredentialHelper(
+        helper,
+        registry === 'docker.io' ? HUB_KEYS[0]! : registry,
+        (why) =>
+          this.warn(
+            `The Docker credential helper docker-credential-${helper} (named in ${this.configFile}) failed for ${registry}: ${why}; going on without its credentials.`,
+          ),
+      )
       if (fromHelper) return fromHelper
     }
     for (const key of keys) {
@@ -77,17 +92,29 @@ export class DefaultCredentialStore implements CredentialStore {
         const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
         const colon = decoded.indexOf(':')
         if (colon > 0) return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+        this.warn(
+          `The "auth" entry for ${key} in ${this.configFile} is not base64 of user:password; going on without it.`,
+        )
       }
     }
     return undefined
   }
 }
 
-async function readDockerConfig(file: string): Promise<DockerConfigFile | undefined> {
+async function readDockerConfig(
+  file: string,
+  warn: CredentialWarning,
+): Promise<DockerConfigFile | undefined> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
-  } catch {
+  } catch (error) {
+    // No file is the usual case (no docker login ever): quiet. One that is there but unreadable is not.
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT' && code !== 'ENOTDIR')
+      warn(
+        `The Docker config file ${file} cannot be read (${code ?? (error as Error).message}); going on without its credentials.`,
+      )
     return undefined
   }
   try {
@@ -100,14 +127,26 @@ async function readDockerConfig(file: string): Promise<DockerConfigFile | undefi
   }
 }
 
-/** Runs docker-credential-<helper> get, as Docker does; a helper that has nothing for the server yields undefined. */
-async function runCredentialHelper(helper: string, server: string): Promise<Credential | undefined> {
+/**
+ * Runs docker-credential-<helper> get, as Docker does. A helper that has nothing for the server ("credentials not
+ * found") yields undefined quietly; one that fails otherwise, or prints something that is not its JSON answer, yields
+ * undefined and a warning saying why (its own output is not repeated: it may hold a secret).
+ */
+async function runCredentialHelper(
+  helper: string,
+  server: string,
+  warn: (why: string) => void,
+): Promise<Credential | undefined> {
   const program = `docker-credential-${helper}`
   return await new Promise((resolve, reject) => {
     const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] })
     let out = ''
+    let err = ''
     child.stdout.on('data', (d) => {
       out += d
+    })
+    child.stderr.on('data', (d) => {
+      err += d
     })
     child.on('error', (error) =>
       reject(
@@ -121,12 +160,17 @@ async function runCredentialHelper(helper: string, server: string): Promise<Cred
       ),
     )
     child.on('close', (code) => {
-      if (code !== 0) return resolve(undefined)
+      if (code !== 0) {
+        if (!/credentials not found|no credentials/i.test(`${out}\n${err}`))
+          warn(`it exited with code ${code}`)
+        return resolve(undefined)
+      }
       try {
         const parsed = JSON.parse(out) as { Username?: string; Secret?: string }
         if (!parsed.Secret) return resolve(undefined)
         resolve({ username: parsed.Username ?? '', password: parsed.Secret })
       } catch {
+        warn('its answer is not the JSON a credential helper prints')
         resolve(undefined)
       }
     })
