@@ -1,3 +1,4 @@
+import { AirgapError } from '../errors.js'
 import { formatImageReference, parseImageReference } from '../oci/reference.js'
 import { isPlainObject } from './objects.js'
 
@@ -69,7 +70,9 @@ export function relocateImage(image: string, registry: string): string {
 
 /**
  * Returns a copy of the object with every container image of its pod specs relocated to `registry`, and the list of
- * [from, to] pairs changed. The object itself is not modified.
+ * [from, to] pairs changed. The object itself is not modified. An image that is not an image reference cannot be
+ * relocated: left as it is, the node would pull it from outside the site (or fail to), so it is an E_INPUT error
+ * naming the object, the container and the value.
  */
 export function rewriteImages<T extends Record<string, unknown>>(
   object: T,
@@ -84,10 +87,42 @@ export function rewriteImages<T extends Record<string, unknown>>(
       for (const c of containers) {
         if (!isPlainObject(c) || typeof c.image !== 'string') continue
         const to = relocateImage(c.image, registry)
+        if (to === c.image && !isRelocatable(c.image, registry))
+          throw unrelocatable(object, list, c, registry)
         if (to !== c.image) rewritten.push([c.image, to])
         c.image = to
       }
     }
   }
   return { object: copy, rewritten }
+}
+
+function isRelocatable(image: string, registry: string): boolean {
+  if (image.startsWith(`${registry.replace(/\/+$/, '')}/`)) return true
+  try {
+    parseImageReference(image)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function unrelocatable(
+  object: Record<string, unknown>,
+  list: string,
+  container: Record<string, unknown>,
+  registry: string,
+): AirgapError {
+  const metadata = isPlainObject(object.metadata) ? object.metadata : {}
+  const name = `${typeof metadata.namespace === 'string' ? `${metadata.namespace}/` : ''}${String(metadata.name)}`
+  return new AirgapError(
+    'E_INPUT',
+    `${String(object.kind)} ${name}: the image ${JSON.stringify(container.image)} of ${list} ${JSON.stringify(container.name ?? '?')} is not an image reference, so it cannot be pointed at ${registry}.`,
+    {
+      hints: [
+        'Write it as [registry/]repository[:tag][@sha256:<digest>] in the stage manifest, or install without --relocate-images.',
+      ],
+      data: { kind: object.kind, name, image: container.image },
+    },
+  )
 }

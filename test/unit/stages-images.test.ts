@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { AirgapError } from '../../src/errors.js'
 import { imagesOf, relocateImage, rewriteImages } from '../../src/stages/images.js'
 
 const podSpec = {
@@ -73,5 +74,27 @@ describe('image relocation', () => {
     }
     expect(rewriteImages(widget, 'harbor.site')).toEqual({ object: widget, rewritten: [] })
     expect(imagesOf(widget)).toEqual([])
+  })
+})
+
+describe('an image that cannot be relocated', () => {
+  it('is an E_INPUT error naming the object, the container and the value, not silently left alone', () => {
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'apps' },
+      spec: { template: { spec: { containers: [{ name: 'main', image: 'Not A/Reference!' }] } } },
+    }
+    let error: unknown
+    try {
+      rewriteImages(deployment, 'harbor.site')
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(AirgapError)
+    expect((error as AirgapError).code).toBe('E_INPUT')
+    expect((error as AirgapError).message).toContain('Deployment apps/web')
+    expect((error as AirgapError).message).toContain('"Not A/Reference!"')
+    expect((error as AirgapError).message).toContain('"main"')
   })
 })
