@@ -35,6 +35,7 @@ export interface LogData {
   CHART_NO_DIGEST: { repo: string; chart: string; version: string }
   CHART_DEPENDENCY_RANGE: { chart: string; dependency: string; range: string; version: string }
   // registries and pushes
+  W_CREDENTIALS: undefined
   W_RETRY: { url: string; delayMs: number }
   I_UPLOAD_RESUMED: undefined
   W_UPLOAD_RESTARTED: undefined
@@ -73,6 +74,7 @@ export interface LogData {
   W_PULL_SERVER_ENDS: { where: string }
   W_HELM_RECOVERED: { namespace: string; release: string }
   W_LOCK_TAKEN_OVER: { holder: string; renewTime?: string }
+  W_LOCK_LOST: { lock: string; holder: string }
   W_LOCK_RENEW: undefined
   W_LOCK_RELEASE: undefined
   I_KEPT_GENERATED: { ref: ObjectRefData }
@@ -155,6 +157,11 @@ export const LOG_CODES = {
   CHART_DEPENDENCY_RANGE: {
     level: 'warn',
     description: 'bundle: a chart dependency is a version range; a rebuild may take a newer version.',
+  },
+  W_CREDENTIALS: {
+    level: 'warn',
+    description:
+      'bundle or push: Docker credentials are there but unusable (an unreadable config, a failing credential helper, an undecodable entry); the registry is asked anonymously.',
   },
   W_RETRY: {
     level: 'warn',
@@ -260,6 +267,11 @@ export const LOG_CODES = {
   W_HELM_RECOVERED: {
     level: 'warn',
     description: 'install: a Helm release left in a pending state by an interrupted run was recovered.',
+  },
+  W_LOCK_LOST: {
+    level: 'warn',
+    description:
+      'install: the install lock (a Lease) was taken by another holder, deleted, or not renewed in time; the install stops.',
   },
   W_LOCK_TAKEN_OVER: {
     level: 'warn',

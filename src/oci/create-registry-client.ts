@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { AirgapError } from '../errors.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { HttpClient } from '../net/http.js'
 import { type Credential, DefaultCredentialStore } from './docker-config.js'
 import { RegistryClient } from './registry-client.js'
@@ -71,7 +71,7 @@ export async function createRegistryClient(setup: RegistryClientSetup): Promise<
   const registry = new RegistryClient({
     http,
     credentials: new DefaultCredentialStore(setup.credentials, undefined, (message) =>
-      setup.sink.emit({ type: 'log', level: 'warn', code: 'W_CREDENTIALS', message }),
+      setup.sink.emit(logEvent('W_CREDENTIALS', message)),
     ),
     mirrors: registryMirrors,
     plainHttp: setup.insecureRegistries,

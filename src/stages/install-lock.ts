@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { AirgapError } from '../errors.js'
-import type { EventSink } from '../events/types.js'
+import { type EventSink, logEvent } from '../events/types.js'
 import { clusterError, KubeApiError, type KubeClient } from './kube-client.js'
 import type { KubeObject } from './objects.js'
 
@@ -190,7 +190,7 @@ export class InstallLock {
         data: { lock: where, holder: this.holder },
       },
     )
-    this.options.sink.emit({ type: 'log', level: 'warn', code: 'W_LOCK_LOST', message: error.message })
+    this.options.sink.emit(logEvent('W_LOCK_LOST', error.message, { lock: where, holder: this.holder }))
     this.lostController.abort(error)
   }
 
