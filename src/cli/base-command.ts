@@ -107,8 +107,17 @@ export abstract class AirgapCommand<T> extends Command {
   }
 }
 
-/** oclif's own parse errors become usage errors; everything else goes through toAirgapError. */
+/**
+ * oclif's own parse errors become usage errors; everything else goes through toAirgapError. An error thrown by a flag's
+ * parser (src/cli/flag-*.ts) comes back with oclif's "Parsing --FLAG" wrapped around its message: it is unwrapped so
+ * the message names the flag once.
+ */
 function describeError(error: unknown): AirgapError {
+  if (error instanceof AirgapError) {
+    const wrapped = /^Parsing (--[\w-]+) *\n\t([\s\S]*?)\n+See more help with --help$/.exec(error.message)
+    if (wrapped)
+      error.message = wrapped[2]!.startsWith(wrapped[1]!) ? wrapped[2]! : `${wrapped[1]}: ${wrapped[2]}`
+  }
   if (error instanceof Errors.CLIError && !(error instanceof AirgapError)) {
     const oclifExit = (error as Errors.CLIError).oclif?.exit
     if (oclifExit === 2 || /flag|argument|Missing|Unexpected|Expected/i.test(error.message)) {

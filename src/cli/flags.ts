@@ -1,36 +1,13 @@
 import { Flags } from '@oclif/core'
-import { AirgapError } from '../errors.js'
 
-/** Reusable flags, built once. */
+/**
+ * Reusable flags, built once. The flags that parse their value (KEY=VALUE, sizes, --set) live in flag-key-value.ts,
+ * flag-size.ts and flag-set.ts and are re-exported here.
+ */
 
-const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }
-
-/** "4G", "700M", "4.7G", "1048576" → bytes (binary units). */
-export function parseSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(text)
-  if (!match) {
-    throw new AirgapError('E_USAGE', `"${text}" is not a size; write it like 4G, 700M or 4294967296.`)
-  }
-  const bytes = Math.floor(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!)
-  if (bytes < 1 << 20) throw new AirgapError('E_USAGE', `Split size ${text} is too small; use at least 1M.`)
-  return bytes - (bytes % 512)
-}
-
-/** KEY=VALUE → [key, value], with an error naming the flag. */
-export function parseKeyValue(flag: string, text: string): [string, string] {
-  const eq = text.indexOf('=')
-  if (eq <= 0 || eq === text.length - 1) {
-    throw new AirgapError('E_USAGE', `--${flag} ${text}: expected KEY=VALUE.`)
-  }
-  return [text.slice(0, eq), text.slice(eq + 1)]
-}
-
-export const mirrorFlag = Flags.string({
-  description:
-    'Fetch from a mirror instead: REGISTRY=URL for images (docker.io=https://harbor.corp/v2-proxy), or URL-PREFIX=URL for charts and files. Repeatable. The bundle keeps the original names.',
-  multiple: true,
-  helpValue: 'FROM=URL',
-})
+export { mirrorFlag, mirrorKeyringFlag, parseKeyValue, usernameFlag } from './flag-key-value.js'
+export { setFlag } from './flag-set.js'
+export { parseSize, splitSizeFlag } from './flag-size.js'
 
 export const concurrencyFlag = Flags.integer({
   char: 'j',

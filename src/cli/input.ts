@@ -1,5 +1,5 @@
 import { AirgapError } from '../errors.js'
-import { parseKeyValue } from './flags.js'
+import { parseRegistryLogin, type RegistryLogin } from './flag-key-value.js'
 
 /** Reads `count` lines from stdin (passwords for --password-stdin); never echoes them anywhere. */
 export async function readPasswordsFromStdin(count: number): Promise<string[]> {
@@ -23,38 +23,24 @@ export async function readPasswordsFromStdin(count: number): Promise<string[]> {
 }
 
 /**
- * The credentials of --username REGISTRY=USER (repeatable) with --password-stdin (one password line per --username,
- * in order). A USER without REGISTRY= belongs to `defaultRegistry` when the command has one.
+ * The credentials of --username REGISTRY=USER (repeatable; parsed by usernameFlag) with --password-stdin (one password
+ * line per --username, in order). A USER without REGISTRY= belongs to `defaultRegistry` when the command has one.
  */
 export async function readCredentials(
-  usernames: string[] | undefined,
+  usernames: ReadonlyArray<RegistryLogin | string> | undefined,
   passwordStdin: boolean,
   defaultRegistry?: string,
 ): Promise<Record<string, { username: string; password: string }>> {
-  const logins = (usernames ?? []).map((u): [string, string] =>
-    !u.includes('=') && defaultRegistry ? [defaultRegistry, u] : parseKeyValue('username', u),
-  )
+  const logins = (usernames ?? []).map((u): [string, string] => {
+    const login = typeof u === 'string' ? parseRegistryLogin(u, defaultRegistry !== undefined) : u
+    if (login.registry !== undefined) return [login.registry, login.username]
+    if (defaultRegistry !== undefined) return [defaultRegistry, login.username]
+    throw new AirgapError('E_USAGE', `--username ${login.username}: expected REGISTRY=USER.`, {
+      hints: ['Write it as --username registry.example:5000=admin.'],
+    })
+  })
   const passwords = passwordStdin ? await readPasswordsFromStdin(logins.length) : []
   return Object.fromEntries(
     logins.map(([registry, username], i) => [registry, { username, password: passwords[i] ?? '' }]),
   )
-}
-
-/** Sets a nested value (key path split on dots), creating objects on the way. */
-export function setValue(target: Record<string, unknown>, path: string[], value: unknown): void {
-  let current = target
-  for (const key of path.slice(0, -1)) {
-    if (typeof current[key] !== 'object' || current[key] === null) current[key] = {}
-    current = current[key] as Record<string, unknown>
-  }
-  const last = path.at(-1)
-  if (!last) throw new AirgapError('E_USAGE', '--set needs CHART.KEY=VALUE.')
-  current[last] =
-    value === 'true'
-      ? true
-      : value === 'false'
-        ? false
-        : /^-?\d+$/.test(String(value))
-          ? Number(value)
-          : value
 }

@@ -4,15 +4,19 @@ import { Args, Flags } from '@oclif/core'
 import { bundleFromDefinition } from '../bundle/bundle-from-definition.js'
 import type { CreateBundleResult } from '../bundle/create.js'
 import { AirgapCommand } from '../cli/base-command.js'
+import { keyValueRecord } from '../cli/flag-key-value.js'
+import { chartValuesFromSettings } from '../cli/flag-set.js'
 import {
   caFileFlag,
   concurrencyFlag,
   insecureRegistryFlag,
   mirrorFlag,
-  parseKeyValue,
-  parseSize,
+  mirrorKeyringFlag,
+  setFlag,
+  splitSizeFlag,
+  usernameFlag,
 } from '../cli/flags.js'
-import { readCredentials, setValue } from '../cli/input.js'
+import { readCredentials } from '../cli/input.js'
 import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import { loadToolConfig } from '../spec/tool-config.js'
 
@@ -50,32 +54,21 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
         'A YAML file of mirrors, insecureRegistries and caFiles for this machine (flags add to it).',
       env: 'ASTRAGO_AIRGAP_CONFIG',
     }),
-    username: Flags.string({
+    username: usernameFlag({
       description:
         'REGISTRY=USER to log in with (or HOST=USER for a private git repository of a chart); the password comes from --password-stdin (one line per --username, in order).',
-      multiple: true,
       helpValue: 'REGISTRY=USER',
     }),
     'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
     'insecure-registry': insecureRegistryFlag,
     'ca-file': caFileFlag,
     concurrency: concurrencyFlag,
-    'split-size': Flags.string({
-      description: 'Split the bundle into volumes of this size (e.g. 4G for FAT32, 4.3G for DVDs).',
-    }),
+    'split-size': splitSizeFlag,
     helm: Flags.string({
       description: 'The helm binary used to render charts for image discovery (default: helm on PATH).',
     }),
-    set: Flags.string({
-      description: 'CHART.KEY=VALUE: a value for rendering a chart (dots nest). Repeatable.',
-      multiple: true,
-    }),
-    'mirror-keyring': Flags.string({
-      description:
-        "URL-PREFIX=KEYRING: check package metadata from a mirror that signs with its own key (aptly, Artifactory) against KEYRING instead of the definition's keyrings. Repeatable.",
-      multiple: true,
-      helpValue: 'URL-PREFIX=KEYRING',
-    }),
+    set: setFlag,
+    'mirror-keyring': mirrorKeyringFlag,
     'signing-key': Flags.string({
       description:
         'GnuPG home whose secret key signs bundle.json (the member bundle.json.sig) and the package repositories (default: a key created once in $XDG_DATA_HOME/astrago-airgap/signing-key).',
@@ -96,18 +89,8 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
   async run(): Promise<CreateBundleResult> {
     const { args, flags } = await this.parse(Bundle)
     const config = await loadToolConfig(flags.config)
-    const mirrors = {
-      ...config.mirrors,
-      ...Object.fromEntries((flags.mirror ?? []).map((m) => parseKeyValue('mirror', m))),
-    }
+    const mirrors = { ...config.mirrors, ...keyValueRecord(flags.mirror) }
     const credentials = await readCredentials(flags.username, flags['password-stdin'])
-    const chartValues: Record<string, Record<string, unknown>> = {}
-    for (const item of flags.set ?? []) {
-      const [path, value] = parseKeyValue('set', item)
-      const [chart, ...key] = path.split('.')
-      chartValues[chart!] ??= {}
-      setValue(chartValues[chart!]!, key, value)
-    }
     const result = await bundleFromDefinition({
       definition: args.definition,
       output: flags.output,
@@ -118,14 +101,12 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       insecureRegistries: [...config.insecureRegistries, ...(flags['insecure-registry'] ?? [])],
       caFiles: [...config.caFiles, ...(flags['ca-file'] ?? [])],
       concurrency: flags.concurrency,
-      splitSize: flags['split-size'] ? parseSize(flags['split-size']) : undefined,
+      splitSize: flags['split-size'],
       helm: flags.helm,
-      chartValues,
+      chartValues: chartValuesFromSettings(flags.set),
       signingKey: flags['signing-key'],
       ...(flags['no-sign'] ? { sign: false } : {}),
-      mirrorKeyrings: Object.fromEntries(
-        (flags['mirror-keyring'] ?? []).map((m) => parseKeyValue('mirror-keyring', m)),
-      ),
+      mirrorKeyrings: keyValueRecord(flags['mirror-keyring']),
       ...(flags['no-installer']
         ? {}
         : {
