@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core'
 import { type AuditResult, auditFailure, auditImages, describeWorkloads } from '../audit/audit-images.js'
 import { AirgapCommand } from '../cli/base-command.js'
+import { usernameFlag } from '../cli/flags.js'
 import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { formatDuration } from '../events/format.js'
@@ -39,10 +40,9 @@ export default class Audit extends AirgapCommand<AuditResult> {
         'A registry prefix (host:port[/prefix]) images were relocated to; what follows it is the upstream name. Repeatable.',
       multiple: true,
     }),
-    username: Flags.string({
+    username: usernameFlag({
       description:
         'REGISTRY=USER for --registry when it needs credentials to pull; password from --password-stdin.',
-      multiple: true,
     }),
     'password-stdin': Flags.boolean({ description: 'Read the password for --username from stdin.' }),
   }
