@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, concurrencyFlag, insecureRegistryFlag, keyFlag } from '../cli/flags.js'
+import { caFileFlag, concurrencyFlag, insecureRegistryFlag, keyFlag, usernameFlag } from '../cli/flags.js'
 import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { formatDuration } from '../events/format.js'
@@ -80,10 +80,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
     'relocate-images': Flags.boolean({
       description: 'Point the plain manifests’ images at the pushed copies.',
     }),
-    username: Flags.string({
-      description: 'REGISTRY=USER for --push-to; password from --password-stdin.',
-      multiple: true,
-    }),
+    username: usernameFlag({ description: 'REGISTRY=USER for --push-to; password from --password-stdin.' }),
     'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
     'insecure-registry': insecureRegistryFlag,
     'ca-file': caFileFlag,
