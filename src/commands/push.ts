@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, insecureRegistryFlag } from '../cli/flags.js'
+import { caFileFlag, insecureRegistryFlag, usernameFlag } from '../cli/flags.js'
 import { readCredentials } from '../cli/input.js'
 import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import type { PushResult } from '../push/push-bundle.js'
@@ -37,11 +37,11 @@ export default class Push extends AirgapCommand<PushResult> {
       description:
         'Repository path in front of every image name: the Harbor project (it must exist), e.g. astrago.',
     }),
-    username: Flags.string({
+    username: usernameFlag({
       description:
         'REGISTRY=USER (or just USER for --registry) to log in with; the password comes from --password-stdin (one line per --username, in order). Without it, ~/.docker/config.json is used.',
-      multiple: true,
       helpValue: 'REGISTRY=USER',
+      bareAllowed: true,
     }),
     'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
     'insecure-registry': insecureRegistryFlag,
