@@ -1,10 +1,10 @@
 import { Flags } from '@oclif/core'
-import { type AuditResult, auditFailure, auditImages, describeWorkloads } from '../audit/audit-images.js'
+import { type AuditResult, auditFailure, auditImages } from '../audit/audit-images.js'
 import { AirgapCommand } from '../cli/base-command.js'
 import { usernameFlag } from '../cli/flags.js'
+import { formatAuditResult } from '../cli/format/audit.js'
 import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
-import { formatDuration } from '../events/format.js'
 
 export default class Audit extends AirgapCommand<AuditResult> {
   static override summary =
@@ -61,35 +61,9 @@ export default class Audit extends AirgapCommand<AuditResult> {
       sink: this.sink(flags),
       signal: this.signal,
     })
-    if (!this.jsonEnabled()) this.log(describeAudit(result))
+    if (!this.jsonEnabled()) this.log(formatAuditResult(result))
     const failure = auditFailure(result)
     if (failure) throw failure
     return result
   }
-}
-
-function describeAudit(result: AuditResult): string {
-  const against = [
-    result.against.registry ? `registry ${result.against.registry}` : undefined,
-    result.against.bundle
-      ? `bundle ${result.against.bundle.name} ${result.against.bundle.version}`
-      : undefined,
-  ]
-    .filter(Boolean)
-    .join(' and ')
-  const lines = [
-    `${result.images.length} images in ${result.workloads} workload objects (${result.namespaces === 'all' ? 'all namespaces' : result.namespaces.join(', ')}) checked against ${against} in ${formatDuration(result.durationMs)}: ${result.ok} OK, ${result.missing} missing${result.invalid ? `, ${result.invalid} invalid` : ''}`,
-  ]
-  for (const image of result.images) {
-    const status = image.status === 'ok' ? 'OK     ' : image.status === 'missing' ? 'MISSING' : 'INVALID'
-    const detail =
-      image.status === 'missing'
-        ? ` (would be pulled from ${image.upstream})`
-        : image.status === 'invalid'
-          ? ` (${image.reason})`
-          : ''
-    lines.push(`  ${status} ${image.image}${detail}`)
-    if (image.status !== 'ok') lines.push(`          used by ${describeWorkloads(image.workloads)}`)
-  }
-  return lines.join('\n')
 }
