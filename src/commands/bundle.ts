@@ -16,8 +16,8 @@ import {
   splitSizeFlag,
   usernameFlag,
 } from '../cli/flags.js'
+import { formatBundleResult } from '../cli/format/bundle.js'
 import { readCredentials } from '../cli/input.js'
-import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import { loadToolConfig } from '../spec/tool-config.js'
 
 export default class Bundle extends AirgapCommand<CreateBundleResult> {
@@ -119,20 +119,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       sink: this.sink(flags),
       signal: this.signal,
     })
-    if (!this.jsonEnabled()) {
-      this.log(
-        [
-          `Bundle ${result.name} ${result.version}: ${result.volumes.join(', ')}`,
-          `  ${result.images} images, ${result.charts} charts, ${result.files} files, ${result.packages} packages; ${formatBytes(result.size)}`,
-          ...(result.installer
-            ? [`  installer for ${result.installer.platform} (${formatBytes(result.installer.size)})`]
-            : []),
-          result.signedBy ? `  bundle.json signed by ${result.signedBy}` : '  bundle.json not signed',
-          `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
-          `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,
-        ].join('\n'),
-      )
-    }
+    if (!this.jsonEnabled()) this.log(formatBundleResult(result))
     return result
   }
 }
