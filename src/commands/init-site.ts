@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { formatInitSiteResult } from '../cli/format/init-site.js'
 import { type InitSiteResult, initSite } from '../stages/init-site.js'
 
 export default class InitSite extends AirgapCommand<InitSiteResult> {
@@ -33,18 +34,7 @@ export default class InitSite extends AirgapCommand<InitSiteResult> {
   async run(): Promise<InitSiteResult> {
     const { args, flags } = await this.parse(InitSite)
     const result = await initSite({ source: args.bundle, output: flags.output, force: flags.force })
-    if (this.jsonEnabled()) return result
-    if (result.path === '-') {
-      this.log(result.text.replace(/\n$/, ''))
-      return result
-    }
-    const lines = [
-      `Wrote ${result.path}: site values of ${result.bundle.name} ${result.bundle.version} (stages ${result.stages.join(', ') || 'none'}).`,
-    ]
-    if (result.required.length) lines.push(`  fill in: ${result.required.join(', ')}`)
-    if (result.generated.length)
-      lines.push(`  generated on the site when left out: ${result.generated.join(', ')}`)
-    this.log(lines.join('\n'))
+    if (!this.jsonEnabled()) this.log(formatInitSiteResult(result))
     return result
   }
 }
