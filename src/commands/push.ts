@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
 import { caFileFlag, insecureRegistryFlag, usernameFlag } from '../cli/flags.js'
+import { formatPushResult } from '../cli/format/push.js'
 import { readCredentials } from '../cli/input.js'
-import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import type { PushResult } from '../push/push-bundle.js'
 import { pushBundleFile } from '../push/push-bundle-file.js'
 import { parsePushTarget } from '../push/target.js'
@@ -74,16 +74,7 @@ export default class Push extends AirgapCommand<PushResult> {
       sink: this.sink(flags),
       signal: this.signal,
     })
-    if (!this.jsonEnabled()) {
-      const where = result.prefix ? `${result.registry}/${result.prefix}` : result.registry
-      this.log(
-        [
-          `Pushed to ${where}: ${result.images} images, ${result.charts} charts${result.upToDate ? ` (${result.upToDate} already there)` : ''}`,
-          `  ${result.blobsUploaded} blobs uploaded (${formatBytes(result.bytesUploaded)}), ${result.blobsMounted} mounted, ${result.blobsSkipped} already there; ${result.manifestsPushed} manifests`,
-          `  in ${formatDuration(result.durationMs)}${result.bytesUploaded ? `, ${formatRate(result.bytesPerSecond)}` : ''}`,
-        ].join('\n'),
-      )
-    }
+    if (!this.jsonEnabled()) this.log(formatPushResult(result))
     return result
   }
 }
