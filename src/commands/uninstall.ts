@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { formatUninstallResult } from '../cli/format/uninstall.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { findHelm } from '../helm/find-helm.js'
 import { type UninstallResult, uninstallStages } from '../stages/uninstall-stages.js'
@@ -37,13 +38,7 @@ export default class Uninstall extends AirgapCommand<UninstallResult> {
       sink: this.sink(flags),
       signal: this.signal,
     })
-    if (!this.jsonEnabled()) {
-      this.log(
-        result.nothingToDo
-          ? `Nothing to uninstall in namespace ${result.namespace}.`
-          : `Removed ${result.bundle?.name} ${result.bundle?.version}: ${result.removed.objects.length} objects, ${result.removed.releases.length} releases.${result.kept?.length ? ` Kept the generated passwords (${result.kept.map((r) => `${r.namespace}/${r.name}`).join(', ')}); --purge removes them.` : ''}`,
-      )
-    }
+    if (!this.jsonEnabled()) this.log(formatUninstallResult(result))
     return result
   }
 }
