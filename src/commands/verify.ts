@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core'
 import { type VerifyResult, verifyBundle } from '../bundle/verify.js'
 import { AirgapCommand } from '../cli/base-command.js'
 import { keyFlag } from '../cli/flags.js'
-import { formatBytes, formatDuration } from '../events/format.js'
+import { formatVerifyResult } from '../cli/format/verify.js'
 
 export default class Verify extends AirgapCommand<VerifyResult> {
   static override summary =
@@ -46,13 +46,7 @@ export default class Verify extends AirgapCommand<VerifyResult> {
       sink: this.sink(flags),
       signal: this.signal,
     })
-    const { signature } = result
-    const signed = signature.signed
-      ? `signed by ${signature.fingerprint}${signature.trusted ? ' (a trusted key)' : ' (not checked against a trusted key: give --key)'}`
-      : 'UNSIGNED'
-    this.log(
-      `OK: ${result.name} ${result.version}, ${signed}, ${result.members} members, ${formatBytes(result.bytes)} ${result.mode === 'full' ? 'rehashed' : 'present'} in ${formatDuration(result.durationMs)}`,
-    )
+    this.log(formatVerifyResult(result))
     return result
   }
 }
