@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { formatInstallStatus, formatServiceStatus } from '../cli/format/status.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
 import { AirgapError } from '../errors.js'
 import { type ServeServiceStatus, serveServiceStatus } from '../serve/systemd-service.js'
@@ -34,7 +35,7 @@ export default class Status extends AirgapCommand<StatusResult> {
     const { flags } = await this.parse(Status)
     const service = await serveServiceStatus(flags.root ? { root: flags.root } : {})
     if (flags.service) {
-      if (!this.jsonEnabled()) this.log(serviceLine(service))
+      if (!this.jsonEnabled()) this.log(formatServiceStatus(service))
       return { service }
     }
     const state = await readInstallState({
@@ -54,32 +55,7 @@ export default class Status extends AirgapCommand<StatusResult> {
         },
       )
     }
-    if (!this.jsonEnabled()) {
-      const lines = [
-        `${state.bundle.name} ${state.bundle.version}: ${state.status} (started ${state.startedAt}${state.finishedAt ? `, finished ${state.finishedAt}` : ''})`,
-        `  bundle digest ${state.bundle.digest}`,
-      ]
-      for (const stage of state.stages) {
-        const releases = stage.releases.map((r) => `${r.namespace}/${r.name}`).join(', ')
-        lines.push(
-          `  ${stage.status.padEnd(9)} ${stage.name}: ${stage.objects.length} objects${releases ? `, releases ${releases}` : ''}${stage.error ? ` — ${stage.error}` : ''}`,
-        )
-      }
-      if (service.installed) lines.push(serviceLine(service))
-      this.log(lines.join('\n'))
-    }
+    if (!this.jsonEnabled()) this.log(formatInstallStatus(state, service))
     return service.installed ? { ...state, service } : state
   }
-}
-
-function serviceLine(s: ServeServiceStatus): string {
-  if (!s.installed) return `site server service: not installed (${s.unitFile})`
-  const running = s.active ? `, ${s.active}` : ''
-  const health =
-    s.healthy === undefined
-      ? ''
-      : s.healthy
-        ? `, healthy (${s.healthUrl})`
-        : `, NOT answering: ${s.detail ?? s.healthUrl}`
-  return `site server service: ${s.enabled ? 'enabled' : 'installed, not enabled'}${running}${health}`
 }
