@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs'
 import { isSea } from 'node:sea'
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { formatServiceInstalled, formatServiceRemoved, formatServing } from '../cli/format/serve.js'
 import { AirgapError } from '../errors.js'
 import { type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
 import {
@@ -85,12 +86,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
     const { args, flags } = await this.parse(Serve)
     if (flags['uninstall-service']) {
       const removed = await uninstallServeService(flags.root ? { root: flags.root } : {})
-      if (!this.jsonEnabled())
-        this.log(
-          removed.removed
-            ? `Removed the service ${removed.unitFile}.`
-            : `No service to remove (${removed.unitFile}).`,
-        )
+      if (!this.jsonEnabled()) this.log(formatServiceRemoved(removed))
       return { service: removed }
     }
     if (!args.bundle)
@@ -118,15 +114,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
         },
         ...(flags.root ? { root: flags.root } : {}),
       })
-      if (!this.jsonEnabled())
-        this.log(
-          [
-            `Installed the service ${service.unit} (${service.unitFile})${service.systemctl ? ', enabled and started' : ', enabled'}.`,
-            `  runs:    ${service.command.join(' ')}`,
-            `  health:  ${service.healthUrl}  (astrago-airgap status --service)`,
-            `  remove:  astrago-airgap serve --uninstall-service`,
-          ].join('\n'),
-        )
+      if (!this.jsonEnabled()) this.log(formatServiceInstalled(service))
       return { service }
     }
     const serving = await serveBundle({
@@ -147,26 +135,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
     })
     const { stop, ...result } = serving
     if (this.jsonEnabled()) this.logJson({ type: 'serving', serving: result })
-    else {
-      this.log(
-        [
-          `Serving ${result.name} ${result.version} at ${result.url} (listening on ${result.listenUrl})`,
-          `  registry:   ${result.registryHost}  (images under their full names, e.g. ${result.registryHost}/docker.io/library/…)`,
-          `  charts:     helm repo add astrago ${result.url}/charts${result.caFile ? ` --ca-file ${result.caFile}` : ''}`,
-          ...(result.caFile
-            ? [
-                `  site CA:    ${result.caFile} (SHA-256 ${result.caFingerprint})`,
-                `  each node:  curl -fsSL --cacert ca.crt ${result.nodeSetupUrl} | sudo sh   (--dry-run to preview)`,
-              ]
-            : []),
-          `  upstreams:  ${result.upstreams.join(', ')}`,
-          ...result.users.map(
-            (u) => `  push user:  ${u.name}${u.created ? ' (created)' : ''}, password in ${u.passwordFile}`,
-          ),
-          'Press Ctrl-C to stop.',
-        ].join('\n'),
-      )
-    }
+    else this.log(formatServing(result))
     await new Promise<void>((resolve) => {
       if (this.signal.aborted) resolve()
       this.signal.addEventListener('abort', () => resolve(), { once: true })
