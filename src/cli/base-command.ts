@@ -112,7 +112,7 @@ export abstract class AirgapCommand<T> extends Command {
  * parser (src/cli/flag-*.ts) comes back with oclif's "Parsing --FLAG" wrapped around its message: it is unwrapped so
  * the message names the flag once.
  */
-function describeError(error: unknown): AirgapError {
+export function describeError(error: unknown): AirgapError {
   if (error instanceof AirgapError) {
     const wrapped = /^Parsing (--[\w-]+) *\n\t([\s\S]*?)\n+See more help with --help$/.exec(error.message)
     if (wrapped)

@@ -4,6 +4,7 @@
  */
 import { Parser } from '@oclif/core'
 import { describe, expect, it } from 'vitest'
+import { describeError } from '../../src/cli/base-command.js'
 import {
   keyValueRecord,
   mirrorFlag,
@@ -235,5 +236,17 @@ describe('the flag definitions', () => {
     expect(error).toBeInstanceOf(AirgapError)
     expect((error as AirgapError).code).toBe('E_USAGE')
     expect((error as AirgapError).message).toContain(`Parsing ${flag}`)
+  })
+})
+
+describe('a flag parse error, as the command base shows it', () => {
+  it('names the flag once: oclif\'s "Parsing --FLAG" wrapper is taken off', async () => {
+    const flags = { 'split-size': splitSizeFlag, set: setFlag }
+    const size = describeError(await Parser.parse(['--split-size', '4X'], { flags }).catch((e: unknown) => e))
+    expect(size.code).toBe('E_USAGE')
+    expect(size.message).toBe('--split-size: "4X" is not a size; write it like 4G, 700M or 4294967296.')
+    expect(size.hints.length).toBeGreaterThan(0)
+    const set = describeError(await Parser.parse(['--set', 'c=1'], { flags }).catch((e: unknown) => e))
+    expect(set.message).toBe('--set c=1: expected CHART.KEY=VALUE, but there is no KEY after the chart name.')
   })
 })
