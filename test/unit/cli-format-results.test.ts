@@ -26,11 +26,18 @@ describe('result text', () => {
       bytes: 3 * 1024 ** 2,
       mode: 'full',
       durationMs: 1500,
+      signature: { signed: false, trusted: false },
     }
-    expect(formatVerifyResult(result)).toBe('OK: demo 1.0.0, 12 members, 3.0 MiB rehashed in 1.5s')
+    expect(formatVerifyResult(result)).toBe('OK: demo 1.0.0, UNSIGNED, 12 members, 3.0 MiB rehashed in 1.5s')
     expect(formatVerifyResult({ ...result, mode: 'quick', durationMs: 20 })).toBe(
-      'OK: demo 1.0.0, 12 members, 3.0 MiB present in 20ms',
+      'OK: demo 1.0.0, UNSIGNED, 12 members, 3.0 MiB present in 20ms',
     )
+    expect(
+      formatVerifyResult({ ...result, signature: { signed: true, fingerprint: 'ABCD', trusted: true } }),
+    ).toBe('OK: demo 1.0.0, signed by ABCD (a trusted key), 12 members, 3.0 MiB rehashed in 1.5s')
+    expect(
+      formatVerifyResult({ ...result, signature: { signed: true, fingerprint: 'ABCD', trusted: false } }),
+    ).toMatch(/signed by ABCD \(not checked against a trusted key: give --key\)/)
   })
 
   it('push', () => {
