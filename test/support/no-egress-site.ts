@@ -1,6 +1,6 @@
 /**
  * The site side of the no-egress proof, meant to run inside a network namespace that has only loopback
- * (test/integration/no-egress.test.ts starts it under `unshare --net --pid --fork --kill-child`):
+ * (test/integration/cli/no-egress.test.ts starts it under `unshare --net --pid --fork --kill-child`):
  *
  *   node --import tsx test/support/no-egress-site.ts <bundle> <work dir>
  *

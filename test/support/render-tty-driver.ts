@@ -1,5 +1,5 @@
 /**
- * A tiny astrago-airgap command for the terminal renderer's tmux tests (test/integration/render-tty.test.ts). It runs
+ * A tiny astrago-airgap command for the terminal renderer's tmux tests (test/integration/cli/render-tty.test.ts). It runs
  * through the real command base class (renderer choice, error output, Ctrl-C handling) and feeds the renderer a task
  * tree whose titles hold CJK characters and emoji and are wider than a 200-column terminal:
  *
