@@ -3,10 +3,9 @@ import { dirname, join } from 'node:path'
 import { formatBytes } from '../events/format.js'
 import type { Task } from '../events/tasks.js'
 import type { HttpClient } from '../net/http.js'
-import { stopGpgAgent } from '../packages/apt-signature.js'
 import { planPackageRepository } from '../packages/plan-repository.js'
 import type { PlannedPackageRepository } from '../packages/repository.js'
-import { loadSigningKey } from '../packages/signing-key.js'
+import { withSigningKey } from '../packages/signing-key.js'
 import type { BundleSpec } from '../spec/types.js'
 
 /**
@@ -30,13 +29,12 @@ export async function resolvePackageRepositories(
   options: ResolvePackagesOptions,
   task: Task,
 ): Promise<PlannedPackageRepository[]> {
-  const key = await loadSigningKey(options.signingKey)
   const base = dirname(spec.source)
   const cacheDir =
     options.packageCacheDir ??
     join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'astrago-airgap', 'packages')
-  const planned: PlannedPackageRepository[] = []
-  try {
+  return await withSigningKey(options.signingKey, async (key) => {
+    const planned: PlannedPackageRepository[] = []
     for (const repository of spec.packages) {
       planned.push(
         await task
@@ -59,8 +57,6 @@ export async function resolvePackageRepositories(
       )
       task.progress(planned.length, spec.packages.length, 'items', 0)
     }
-  } finally {
-    await stopGpgAgent(key.homeDir)
-  }
-  return planned
+    return planned
+  })
 }

@@ -13,8 +13,8 @@ import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { AirgapError } from '../errors.js'
 import { type EventSink, logEvent } from '../events/types.js'
-import { type AptSigningKey, exportPublicKey, stopGpgAgent } from '../packages/apt-signature.js'
-import { loadSigningKey } from '../packages/signing-key.js'
+import { type AptSigningKey, exportPublicKey } from '../packages/apt-signature.js'
+import { withSigningKey } from '../packages/signing-key.js'
 import type { BundleLock } from './bundle-lock.js'
 import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
 import type { BundleMetadata } from './metadata.js'
@@ -124,12 +124,7 @@ export async function signLockWithKeyHome(
     )
     return lock
   }
-  const key = await loadSigningKey(home)
-  try {
-    return await signLock(lock, key)
-  } finally {
-    await stopGpgAgent(key.homeDir)
-  }
+  return await withSigningKey(home, (key) => signLock(lock, key))
 }
 
 function onPath(command: string): boolean {
