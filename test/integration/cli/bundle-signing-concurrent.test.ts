@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { defaultSigningKeyHome } from '../../src/packages/signing-key.js'
-import { runCli } from '../support/cli.js'
-import { type ReleaseFixture, startReleaseFixture } from '../support/release-fixture.js'
+import { defaultSigningKeyHome } from '../../../src/packages/signing-key.js'
+import { runCli } from '../../support/cli.js'
+import { type ReleaseFixture, startReleaseFixture } from '../../support/release-fixture.js'
 
 const run = promisify(execFile)
 
