@@ -1,0 +1,389 @@
+/**
+ * Benchmark (not a test): how fast `astrago-airgap serve` hands out blobs, against distribution v3 (`registry`) and
+ * distribution 2.8 (Debian's `docker-registry`) serving the same blobs from their own storage, in one run.
+ *
+ * It seeds BENCH_IMAGES uncompressed images (about BENCH_GB GiB of unique layers) into a distribution v3 registry,
+ * bundles them with the built CLI, then starts, side by side, for each transport (plain HTTP and TLS):
+ *   serve      node bin/run.js serve <bundle> (--insecure for HTTP; the site CA for TLS)
+ *   dist-v3    registry serve, on the seeding registry's storage folder
+ *   dist-2.8   docker-registry serve, on the same storage folder
+ * and downloads every unique blob (layers and configs) from each with curl: one curl with `--parallel-max 8`
+ * (1 × 8 pullers) or three such curls at once (3 × 8 = 24 pullers), bodies dropped, HTTP/1.1 for every server (Go
+ * would otherwise multiplex curl's transfers over one HTTP/2 connection under TLS, a different test). Every download
+ * is checked for its status and its byte count.
+ *
+ * Page cache: in the `cold` mode every server's files (the bundle for serve, the storage folder for distribution)
+ * are evicted from the page cache (posix_fadvise DONTNEED through `dd iflag=nocache`) right before its run, so each
+ * tool pays for reading from disk; in the `warm` mode the files are read once beforehand and stay cached.
+ *
+ * Rounds (BENCH_ROUNDS, 3) rotate the tools' order; the script prints the median wall time per cell, the ratio of each
+ * distribution to serve (above 1 means serve is faster), serve's TLS/HTTP ratio, and the server's CPU per GiB and
+ * peak RSS (from /proc). Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
+ * BENCH_CLIENTS (1,3), BENCH_TOOLS (serve,dist-v3,dist-2.8), BENCH_DIR (temp folder).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pushImage } from '../test/support/images.js'
+import { freePort } from '../test/support/net.js'
+import { startRegistry, type TestRegistry } from '../test/support/registry.js'
+import { describeMachine, fixed, formatSize, GiB, load, log, MiB, median, table } from './support.js'
+
+const ROOT = join(import.meta.dirname, '..')
+const GB = Number(process.env.BENCH_GB ?? 1)
+const IMAGES = Number(process.env.BENCH_IMAGES ?? 20)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CACHE = (process.env.BENCH_CACHE ?? 'warm,cold').split(',') as ('warm' | 'cold')[]
+const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,3').split(',').map(Number)
+const TOOLS = (process.env.BENCH_TOOLS ?? 'serve,dist-v3,dist-2.8').split(',')
+const TRANSPORTS = ['http', 'tls'] as const
+type Transport = (typeof TRANSPORTS)[number]
+
+const cleanups: (() => Promise<void> | void)[] = []
+
+interface Blob {
+  digest: string
+  repository: string
+  size: number
+}
+
+/** One running server: where to reach it, its process, the files it serves from. */
+interface Server {
+  tool: string
+  transport: Transport
+  url: string
+  caFile?: string
+  pid: number
+  files: string[]
+  stop(): Promise<void>
+}
+
+function listFiles(path: string): string[] {
+  const info = statSync(path)
+  if (!info.isDirectory()) return [path]
+  return readdirSync(path).flatMap((entry) => listFiles(join(path, entry)))
+}
+
+/** The pid listening on `port` (from ss), to read a registry's CPU time and RSS in /proc. */
+function listenerPid(port: number): number {
+  const out = execFileSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' })
+  const pid = /pid=(\d+)/.exec(out)?.[1]
+  if (!pid) throw new Error(`no process listens on port ${port}: ${out}`)
+  return Number(pid)
+}
+
+/** User + system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
+async function seed(registry: TestRegistry): Promise<{ references: string[]; blobs: Blob[] }> {
+  const unit = (GB * GiB) / (2 * IMAGES)
+  const references: string[] = []
+  const blobs: Blob[] = []
+  for (let i = 0; i < IMAGES; i++) {
+    const repository = `docker.io/bench/serve-${String(i).padStart(3, '0')}`
+    const vary = 0.75 + 0.5 * ((i * 0.6180339887) % 1)
+    const pushed = await pushImage(registry, {
+      repository,
+      tag: '1.0',
+      gzip: false,
+      layers: [
+        { seed: `serve-${i}-a`, size: Math.round(1.5 * unit * vary) },
+        { seed: `serve-${i}-b`, size: Math.round(0.5 * unit * vary) },
+      ],
+    })
+    const manifest = pushed.manifests[0]!
+    for (const layer of manifest.layers) blobs.push({ digest: layer.digest, repository, size: layer.size })
+    const res = await fetch(`${registry.url}/v2/${repository}/manifests/${manifest.digest}`, {
+      headers: { accept: manifest.mediaType },
+    })
+    const config = ((await res.json()) as { config: { digest: string; size: number } }).config
+    blobs.push({ digest: config.digest, repository, size: config.size })
+    references.push(`${repository}:1.0`)
+  }
+  return { references, blobs }
+}
+
+async function startServe(bundle: string, transport: Transport, work: string): Promise<Server> {
+  const port = await freePort()
+  const stateDir = join(work, `serve-state-${transport}`)
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'run.js'),
+      'serve',
+      bundle,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--advertise',
+      '127.0.0.1',
+      '--state-dir',
+      stateDir,
+      ...(transport === 'http' ? ['--insecure'] : []),
+      '--json',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const serving = await new Promise<{ url: string; caFile?: string }>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d
+      for (const line of out.split('\n')) {
+        if (line.includes('"type":"serving"')) resolve(JSON.parse(line).serving)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
+  })
+  const stop = async () => {
+    if (child.exitCode !== null) return
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+  }
+  return {
+    tool: 'serve',
+    transport,
+    url: serving.url,
+    caFile: transport === 'tls' ? serving.caFile : undefined,
+    pid: child.pid!,
+    files: [bundle],
+    stop,
+  }
+}
+
+async function startDistribution(tool: string, storageDir: string, transport: Transport): Promise<Server> {
+  const registry = await startRegistry({
+    flavor: tool === 'dist-v3' ? 'distribution-v3' : 'distribution-v2',
+    storageDir,
+    tls: transport === 'tls',
+  })
+  const port = Number(registry.host.split(':').pop())
+  return {
+    tool,
+    transport,
+    url: registry.url,
+    caFile: registry.tls?.caFile,
+    pid: listenerPid(port),
+    files: listFiles(storageDir),
+    stop: () => registry.stop(),
+  }
+}
+
+function setCache(files: string[], mode: 'warm' | 'cold'): void {
+  for (const file of files) {
+    if (mode === 'cold')
+      execFileSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none'], { stdio: 'ignore' })
+    else execFileSync('cat', [file], { stdio: ['ignore', 'ignore', 'ignore'], maxBuffer: 0 })
+  }
+}
+
+/** Runs `clients` curls at once, each fetching every blob 8 at a time; returns wall ms and checks every answer. */
+async function pull(server: Server, blobs: Blob[], clients: number, work: string): Promise<number> {
+  const config = join(work, 'curl.cfg')
+  writeFileSync(
+    config,
+    blobs
+      .map((b) => `url = "${server.url}/v2/${b.repository}/blobs/${b.digest}"\noutput = "/dev/null"\n`)
+      .join(''),
+  )
+  const expected = blobs.reduce((sum, b) => sum + b.size, 0)
+  const args = [
+    '--parallel',
+    '--parallel-max',
+    '8',
+    '--http1.1',
+    '--silent',
+    '--show-error',
+    '--fail',
+    '--write-out',
+    '%{http_code} %{size_download}\\n',
+    ...(server.caFile ? ['--cacert', server.caFile] : []),
+    '--config',
+    config,
+  ]
+  const t0 = performance.now()
+  const outputs = await Promise.all(
+    Array.from(
+      { length: clients },
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+          let out = ''
+          let err = ''
+          child.stdout.on('data', (d: Buffer) => {
+            out += d
+          })
+          child.stderr.on('data', (d: Buffer) => {
+            err += d
+          })
+          child.on('close', (code) =>
+            code === 0 ? resolve(out) : reject(new Error(`curl exited ${code}: ${err.slice(-500)}`)),
+          )
+        }),
+    ),
+  )
+  const ms = performance.now() - t0
+  for (const out of outputs) {
+    const lines = out.trim().split('\n')
+    const bytes = lines.reduce((sum, l) => sum + Number(l.split(' ')[1]), 0)
+    if (lines.length !== blobs.length || lines.some((l) => !l.startsWith('200 ')) || bytes !== expected)
+      throw new Error(
+        `${server.tool} ${server.transport}: ${lines.length} answers, ${bytes} of ${expected} bytes`,
+      )
+  }
+  return ms
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'astrago-bench-serve-'))
+  cleanups.push(() => rmSync(work, { recursive: true, force: true }))
+  const storageDir = join(work, 'storage')
+  const seeder = await startRegistry({ flavor: 'distribution-v3', storageDir })
+  log(`seeding ${IMAGES} images, about ${GB} GiB, into ${seeder.url}`)
+  const { references, blobs } = await seed(seeder)
+  const total = blobs.reduce((sum, b) => sum + b.size, 0)
+  log(`${blobs.length} blobs, ${formatSize(total)}; bundling`)
+  const definition = join(work, 'bench.json')
+  writeFileSync(
+    definition,
+    JSON.stringify({
+      apiVersion: 'airgap.astrago.io/v1alpha1',
+      kind: 'Bundle',
+      metadata: { name: 'bench-serve', version: '1.0.0' },
+      platforms: ['linux/amd64'],
+      images: references,
+    }),
+  )
+  const out = join(work, 'bundle')
+  mkdirSync(out)
+  const result = execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'run.js'),
+      'bundle',
+      definition,
+      '--output-dir',
+      out,
+      '--mirror',
+      `docker.io=${seeder.url}/docker.io`,
+      '--insecure-registry',
+      seeder.host,
+      '--json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  )
+  const bundle = (JSON.parse(result.trim().split('\n').pop()!) as { result: { path: string } }).result.path
+  await seeder.stop()
+
+  const servers: Server[] = []
+  cleanups.push(async () => {
+    for (const s of servers) await s.stop()
+  })
+  for (const transport of TRANSPORTS) {
+    for (const tool of TOOLS) {
+      servers.push(
+        tool === 'serve'
+          ? await startServe(bundle, transport, work)
+          : await startDistribution(tool, storageDir, transport),
+      )
+    }
+  }
+  // One warm-up pull from each server (JIT, TLS session set-up, the cache primed).
+  for (const s of servers) await pull(s, blobs, 1, work)
+  const cpuBefore = new Map(servers.map((s) => [s, cpuSeconds(s.pid)]))
+  const bytesServed = new Map(servers.map((s) => [s, 0]))
+
+  const times = new Map<string, number[]>()
+  const key = (tool: string, transport: Transport, clients: number, cache: string) =>
+    `${tool}|${transport}|${clients}|${cache}`
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const cache of CACHE) {
+      for (const clients of CLIENTS) {
+        for (const transport of TRANSPORTS) {
+          const group = servers.filter((s) => s.transport === transport)
+          const order = group.map((_, i) => group[(i + round) % group.length]!)
+          for (const s of order) {
+            setCache(s.files, cache)
+            const ms = await pull(s, blobs, clients, work)
+            bytesServed.set(s, bytesServed.get(s)! + total * clients)
+            const k = key(s.tool, transport, clients, cache)
+            times.set(k, [...(times.get(k) ?? []), ms])
+            log(
+              `round ${round + 1} ${cache} ${clients}×8 ${transport} ${s.tool}: ${fixed(ms / 1000, 2)} s (load ${load()})`,
+            )
+          }
+        }
+      }
+    }
+  }
+
+  console.log(`\n## serve vs distribution: ${blobs.length} blobs, ${formatSize(total)} per client\n`)
+  for (const line of describeMachine(work)) console.log(`- ${line}`)
+  console.log(
+    `- rounds: ${ROUNDS}, medians; ratio = distribution's time / serve's time (> 1: serve is faster)\n`,
+  )
+  const rows: string[][] = []
+  for (const cache of CACHE) {
+    for (const clients of CLIENTS) {
+      for (const transport of TRANSPORTS) {
+        const ours = median(times.get(key('serve', transport, clients, cache)) ?? [])
+        const httpOurs = median(times.get(key('serve', 'http', clients, cache)) ?? [])
+        for (const tool of TOOLS) {
+          const t = median(times.get(key(tool, transport, clients, cache)) ?? [])
+          rows.push([
+            cache,
+            `${clients}×8`,
+            transport,
+            tool,
+            fixed(t / 1000, 2),
+            fixed(((total * clients) / MiB) * (1000 / t), 0),
+            tool === 'serve' ? '–' : `${fixed(t / ours, 2)}×`,
+            tool === 'serve' && transport === 'tls' ? `${fixed(t / httpOurs, 2)}×` : '–',
+          ])
+        }
+      }
+    }
+  }
+  console.log(
+    table(['cache', 'pullers', 'transport', 'server', 'wall s', 'MiB/s', 'vs serve', 'TLS/HTTP'], rows),
+  )
+  console.log('\nServer cost over all measured pulls:\n')
+  console.log(
+    table(
+      ['server', 'transport', 'CPU s/GiB', 'peak RSS MiB'],
+      servers.map((s) => [
+        s.tool,
+        s.transport,
+        fixed((cpuSeconds(s.pid) - cpuBefore.get(s)!) / (bytesServed.get(s)! / GiB), 2),
+        fixed(peakRssMiB(s.pid), 0),
+      ]),
+    ),
+  )
+}
+
+async function cleanup(): Promise<void> {
+  for (const c of cleanups.reverse()) {
+    try {
+      await c()
+    } catch {}
+  }
+}
+
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)))
+main()
+  .then(cleanup)
+  .catch(async (error) => {
+    console.error(error)
+    await cleanup()
+    process.exit(1)
+  })
