@@ -19,7 +19,8 @@
  * Rounds (BENCH_ROUNDS, 3) rotate the tools' order; the script prints the median wall time per cell, the ratio of each
  * distribution to serve (above 1 means serve is faster), serve's TLS/HTTP ratio, and the server's CPU per GiB and
  * peak RSS (from /proc). Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
- * BENCH_CLIENTS (1,3), BENCH_TOOLS (serve,dist-v3,dist-2.8), BENCH_DIR (temp folder).
+ * BENCH_CLIENTS (1,3), BENCH_TOOLS (serve,dist-v3,dist-2.8), BENCH_DIR (temp folder), and BENCH_SERVE_BASELINE: the
+ * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -36,7 +37,11 @@ const IMAGES = Number(process.env.BENCH_IMAGES ?? 20)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CACHE = (process.env.BENCH_CACHE ?? 'warm,cold').split(',') as ('warm' | 'cold')[]
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,3').split(',').map(Number)
-const TOOLS = (process.env.BENCH_TOOLS ?? 'serve,dist-v3,dist-2.8').split(',')
+const BASELINE = process.env.BENCH_SERVE_BASELINE
+const TOOLS = [
+  ...(process.env.BENCH_TOOLS ?? 'serve,dist-v3,dist-2.8').split(','),
+  ...(BASELINE ? ['serve-base'] : []),
+]
 const TRANSPORTS = ['http', 'tls'] as const
 type Transport = (typeof TRANSPORTS)[number]
 
@@ -113,13 +118,19 @@ async function seed(registry: TestRegistry): Promise<{ references: string[]; blo
   return { references, blobs }
 }
 
-async function startServe(bundle: string, transport: Transport, work: string): Promise<Server> {
+async function startServe(
+  bundle: string,
+  transport: Transport,
+  work: string,
+  tool = 'serve',
+  cli = join(ROOT, 'bin', 'run.js'),
+): Promise<Server> {
   const port = await freePort()
-  const stateDir = join(work, `serve-state-${transport}`)
+  const stateDir = join(work, `${tool}-state-${transport}`)
   const child: ChildProcess = spawn(
     process.execPath,
     [
-      join(ROOT, 'bin', 'run.js'),
+      cli,
       'serve',
       bundle,
       '--host',
@@ -151,7 +162,7 @@ async function startServe(bundle: string, transport: Transport, work: string): P
     await new Promise((r) => child.once('exit', r))
   }
   return {
-    tool: 'serve',
+    tool,
     transport,
     url: serving.url,
     caFile: transport === 'tls' ? serving.caFile : undefined,
@@ -294,7 +305,9 @@ async function main(): Promise<void> {
       servers.push(
         tool === 'serve'
           ? await startServe(bundle, transport, work)
-          : await startDistribution(tool, storageDir, transport),
+          : tool === 'serve-base'
+            ? await startServe(bundle, transport, work, tool, BASELINE)
+            : await startDistribution(tool, storageDir, transport),
       )
     }
   }

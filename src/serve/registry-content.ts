@@ -7,6 +7,7 @@ import { RegistryError } from './registry-errors.js'
 import { parseRefName, RepositoryNames } from './registry-names.js'
 import { parseDigest, RegistryOverlay } from './registry-overlay.js'
 import type { OverlayLimits } from './registry-upload-limits.js'
+import type { PositionalRead } from './send-positional.js'
 
 /**
  * Content lookup for the site registry: what the bundle's OCI layout holds by repository (tags and the manifests each
@@ -32,6 +33,8 @@ export interface Content {
   size: number
   mediaType: string
   open(start: number, end: number): Readable
+  /** For bundle members: the bundle's positional read and the member's offset in it (see send-positional.ts). */
+  positional?: { read: PositionalRead; offset: number }
 }
 
 /** What the bundle's OCI layout holds, by repository. */
@@ -89,6 +92,10 @@ export class BundleContent {
       size: location.size,
       mediaType: 'application/octet-stream',
       open: (start, end) => this.reader.openStream(location, start, end),
+      positional: {
+        read: (position, length, into) => this.reader.volumes.read(position, length, into),
+        offset: location.offset,
+      },
     }
   }
 }
