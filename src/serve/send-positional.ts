@@ -8,8 +8,9 @@ import type { ServerResponse } from 'node:http'
  * (backpressure). This is the site registry's blob path; measured against a Readable piped to the response in
  * docs/benchmarks.md (bench/serve-vs-distribution.ts).
  *
- * A client that goes away ends the loop with ERR_STREAM_PREMATURE_CLOSE (the response emits 'close' before it
- * finished; Node does not call the callback of a write to a destroyed socket, so the loop also waits on that).
+ * A client that goes away ends the loop with ERR_STREAM_PREMATURE_CLOSE, whether a write failed (reset) or the
+ * response emitted 'close' before it finished (Node does not call the callback of a write to a destroyed socket, so
+ * the loop also waits on that); a failed read (a truncated bundle) ends it with the read's error.
  */
 export type PositionalRead = (position: number, length: number, into: Buffer) => Promise<Buffer>
 
@@ -48,7 +49,7 @@ export async function sendPositional(
       if (res.destroyed) throw prematureClose()
       const chunk = await read(position + at, n, buffers[i]!.subarray(0, n))
       writes[i] = new Promise<void>((resolve, reject) => {
-        res.write(chunk, (error) => (error ? reject(error) : resolve()))
+        res.write(chunk, (error) => (error ? reject(prematureClose(error)) : resolve()))
       })
       writes[i]!.catch(() => {})
       at += n
@@ -61,6 +62,9 @@ export async function sendPositional(
   }
 }
 
-function prematureClose(): Error {
-  return Object.assign(new Error('The client closed the connection.'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
+/** A failed write to the response is the connection's end (reset, closed), never the bundle's fault. */
+function prematureClose(cause?: unknown): Error {
+  return Object.assign(new Error('The client closed the connection.', { cause }), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  })
 }
