@@ -23,15 +23,14 @@
  * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pushImage } from '../test/support/images.js'
 import { freePort } from '../test/support/net.js'
-import { startRegistry, type TestRegistry } from '../test/support/registry.js'
+import { startRegistry } from '../test/support/registry.js'
+import { type BenchBlob, makeBenchSet, ROOT } from './bench-set.js'
 import { describeMachine, fixed, formatSize, GiB, load, log, MiB, median, table } from './support.js'
 
-const ROOT = join(import.meta.dirname, '..')
 const GB = Number(process.env.BENCH_GB ?? 1)
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 20)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -47,11 +46,7 @@ type Transport = (typeof TRANSPORTS)[number]
 
 const cleanups: (() => Promise<void> | void)[] = []
 
-interface Blob {
-  digest: string
-  repository: string
-  size: number
-}
+type Blob = BenchBlob
 
 /** One running server: where to reach it, its process, the files it serves from. */
 interface Server {
@@ -88,34 +83,6 @@ function cpuSeconds(pid: number): number {
 function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
-}
-
-async function seed(registry: TestRegistry): Promise<{ references: string[]; blobs: Blob[] }> {
-  const unit = (GB * GiB) / (2 * IMAGES)
-  const references: string[] = []
-  const blobs: Blob[] = []
-  for (let i = 0; i < IMAGES; i++) {
-    const repository = `docker.io/bench/serve-${String(i).padStart(3, '0')}`
-    const vary = 0.75 + 0.5 * ((i * 0.6180339887) % 1)
-    const pushed = await pushImage(registry, {
-      repository,
-      tag: '1.0',
-      gzip: false,
-      layers: [
-        { seed: `serve-${i}-a`, size: Math.round(1.5 * unit * vary) },
-        { seed: `serve-${i}-b`, size: Math.round(0.5 * unit * vary) },
-      ],
-    })
-    const manifest = pushed.manifests[0]!
-    for (const layer of manifest.layers) blobs.push({ digest: layer.digest, repository, size: layer.size })
-    const res = await fetch(`${registry.url}/v2/${repository}/manifests/${manifest.digest}`, {
-      headers: { accept: manifest.mediaType },
-    })
-    const config = ((await res.json()) as { config: { digest: string; size: number } }).config
-    blobs.push({ digest: config.digest, repository, size: config.size })
-    references.push(`${repository}:1.0`)
-  }
-  return { references, blobs }
 }
 
 async function startServe(
@@ -258,43 +225,7 @@ async function pull(server: Server, blobs: Blob[], clients: number, work: string
 async function main(): Promise<void> {
   const work = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'astrago-bench-serve-'))
   cleanups.push(() => rmSync(work, { recursive: true, force: true }))
-  const storageDir = join(work, 'storage')
-  const seeder = await startRegistry({ flavor: 'distribution-v3', storageDir })
-  log(`seeding ${IMAGES} images, about ${GB} GiB, into ${seeder.url}`)
-  const { references, blobs } = await seed(seeder)
-  const total = blobs.reduce((sum, b) => sum + b.size, 0)
-  log(`${blobs.length} blobs, ${formatSize(total)}; bundling`)
-  const definition = join(work, 'bench.json')
-  writeFileSync(
-    definition,
-    JSON.stringify({
-      apiVersion: 'airgap.astrago.io/v1alpha1',
-      kind: 'Bundle',
-      metadata: { name: 'bench-serve', version: '1.0.0' },
-      platforms: ['linux/amd64'],
-      images: references,
-    }),
-  )
-  const out = join(work, 'bundle')
-  mkdirSync(out)
-  const result = execFileSync(
-    process.execPath,
-    [
-      join(ROOT, 'bin', 'run.js'),
-      'bundle',
-      definition,
-      '--output-dir',
-      out,
-      '--mirror',
-      `docker.io=${seeder.url}/docker.io`,
-      '--insecure-registry',
-      seeder.host,
-      '--json',
-    ],
-    { encoding: 'utf8', maxBuffer: 64 << 20 },
-  )
-  const bundle = (JSON.parse(result.trim().split('\n').pop()!) as { result: { path: string } }).result.path
-  await seeder.stop()
+  const { bundle, storageDir, blobs, total } = await makeBenchSet(work, GB, IMAGES)
 
   const servers: Server[] = []
   cleanups.push(async () => {

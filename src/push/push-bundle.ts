@@ -80,8 +80,11 @@ export interface PushResult {
   artifacts: PushedArtifact[]
 }
 
-/** Bytes read from the bundle per chunk of an upload stream. */
-const READ_CHUNK = 4 << 20
+/**
+ * Bytes read from the bundle per chunk of an upload stream. With 8 uploads at once every stream holds one or two
+ * chunks, so this sets most of push's memory; 1 MiB keeps the throughput (docs/benchmarks.md, bench/push-memory.ts).
+ */
+const READ_CHUNK = 1 << 20
 
 interface ManifestDocument {
   digest: string
@@ -528,12 +531,13 @@ function sumSizes(blobs: Descriptor[]): number {
   return blobs.reduce((a, b) => a + b.size, 0)
 }
 
-/** `length` bytes of the bundle from `position`, read in 4 MiB pieces as the consumer asks (backpressure). */
+/** `length` bytes of the bundle from `position`, read in 1 MiB pieces as the consumer asks (backpressure). */
 function memberStream(reader: BundleReader, position: number, length: number): Readable {
   async function* pieces(): AsyncGenerator<Buffer> {
     for (let done = 0; done < length; ) {
       const size = Math.min(READ_CHUNK, length - done)
-      yield await reader.volumes.read(position + done, size)
+      // Every byte is overwritten by the read (or it fails), so the buffer need not be zero-filled first.
+      yield await reader.volumes.read(position + done, size, Buffer.allocUnsafe(size))
       done += size
     }
   }
