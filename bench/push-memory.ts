@@ -3,7 +3,7 @@
  * distribution v3 registry on loopback, each round into a fresh registry. With BENCH_PUSH_BASELINE (the bin/run.js of
  * another build of the CLI) that build runs as `push-base` in the same rounds, alternating, so the two are compared
  * under the same load. Each run is timed under /usr/bin/time -v (peak RSS, CPU). Prints medians.
- * Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CONCURRENCY (8), BENCH_DIR.
+ * Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CONCURRENCY (8), BENCH_DIR, BENCH_MEMORY_SAMPLE.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -19,6 +19,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const BASELINE = process.env.BENCH_PUSH_BASELINE
 const TIME = '/usr/bin/time'
+/** Also print the peaks of process.memoryUsage() (heap, external, array buffers) of each run: memory-sampler.mjs. */
+const SAMPLE = process.env.BENCH_MEMORY_SAMPLE === '1'
 
 interface Sample {
   wallS: number
@@ -30,11 +32,14 @@ async function timedPush(cli: string, bundle: string, work: string, tag: string)
   const registry = await startRegistry({ flavor: 'distribution-v3' })
   try {
     const timeFile = join(work, `${tag}.time`)
+    const memoryFile = join(work, `${tag}.memory`)
+    const sampler = SAMPLE ? ['--import', join(import.meta.dirname, 'memory-sampler.mjs')] : []
     const args = [
       '-v',
       '-o',
       timeFile,
       process.execPath,
+      ...sampler,
       cli,
       'push',
       bundle,
@@ -44,7 +49,10 @@ async function timedPush(cli: string, bundle: string, work: string, tag: string)
     args.push('-j', String(CONCURRENCY), '--json')
     const t0 = performance.now()
     const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = spawn(TIME, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+      const child = spawn(TIME, args, {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, BENCH_MEMORY_FILE: memoryFile },
+      })
       let err = ''
       child.stderr.on('data', (d: Buffer) => {
         err = (err + d).slice(-4000)
@@ -55,6 +63,7 @@ async function timedPush(cli: string, bundle: string, work: string, tag: string)
     if (code !== 0) throw new Error(`${tag}: push exited ${code}: ${stderr}`)
     const text = readFileSync(timeFile, 'utf8')
     const num = (label: string) => Number(new RegExp(`${label}: ([\\d.]+)`).exec(text)?.[1] ?? Number.NaN)
+    if (SAMPLE) log(`${tag} peaks (MiB): ${readFileSync(memoryFile, 'utf8').trim()}`)
     return {
       wallS,
       cpuS: num('User time \\(seconds\\)') + num('System time \\(seconds\\)'),

@@ -82,9 +82,9 @@ export interface PushResult {
 
 /**
  * Bytes read from the bundle per chunk of an upload stream. With 8 uploads at once every stream holds one or two
- * chunks, so this sets most of push's memory; 1 MiB keeps the throughput (docs/benchmarks.md, bench/push-memory.ts).
+ * chunks, so this sets much of push's memory; 256 KiB keeps the throughput (docs/benchmarks.md, bench/push-memory.ts).
  */
-const READ_CHUNK = 1 << 20
+const READ_CHUNK = 256 << 10
 
 interface ManifestDocument {
   digest: string
@@ -531,7 +531,7 @@ function sumSizes(blobs: Descriptor[]): number {
   return blobs.reduce((a, b) => a + b.size, 0)
 }
 
-/** `length` bytes of the bundle from `position`, read in 1 MiB pieces as the consumer asks (backpressure). */
+/** `length` bytes of the bundle from `position`, read in 256 KiB pieces as the consumer asks (backpressure). */
 function memberStream(reader: BundleReader, position: number, length: number): Readable {
   async function* pieces(): AsyncGenerator<Buffer> {
     for (let done = 0; done < length; ) {
