@@ -20,7 +20,8 @@
  * distribution to serve (above 1 means serve is faster), serve's TLS/HTTP ratio, and the server's CPU per GiB and
  * peak RSS (from /proc). Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
  * BENCH_CLIENTS (1,3), BENCH_TOOLS (serve,dist-v3,dist-2.8), BENCH_DIR (temp folder), and BENCH_SERVE_BASELINE: the
- * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds.
+ * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds,
+ * with BENCH_SERVE_BASE_ENV (NAME=VALUE,…) added to its environment.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -37,6 +38,13 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CACHE = (process.env.BENCH_CACHE ?? 'warm,cold').split(',') as ('warm' | 'cold')[]
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,3').split(',').map(Number)
 const BASELINE = process.env.BENCH_SERVE_BASELINE
+/** Extra environment of serve-base, as NAME=VALUE,NAME=VALUE (to compare a setting such as UV_THREADPOOL_SIZE). */
+const BASE_ENV = Object.fromEntries(
+  (process.env.BENCH_SERVE_BASE_ENV ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+)
 const TOOLS = [
   ...(process.env.BENCH_TOOLS ?? 'serve,dist-v3,dist-2.8').split(','),
   ...(BASELINE ? ['serve-base'] : []),
@@ -111,7 +119,10 @@ async function startServe(
       ...(transport === 'http' ? ['--insecure'] : []),
       '--json',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(tool === 'serve-base' ? BASE_ENV : {}) },
+    },
   )
   const serving = await new Promise<{ url: string; caFile?: string }>((resolve, reject) => {
     let out = ''
