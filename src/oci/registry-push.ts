@@ -225,6 +225,7 @@ export async function uploadBlob(
   } else session = options.session ?? (await startUpload(client, repo, signal))
   let reported = 0
   let failures = 0
+  let rangeMismatches = 0
   let restartedFresh = false
   const result: UploadBlobResult = { continuedFrom: offset, resumed: 0, restarted: 0 }
   const report = (bytes: number) => {
@@ -382,7 +383,10 @@ export async function uploadBlob(
       })
     }
     if (status !== 401) await sleep(backoffDelay(failures - 1, defaultRetryPolicy), signal)
-    if (status === 416 || status === 404) {
+    // 404: the session is gone. 416: the registry and this client disagree on where the session stands (bytes of
+    // an interrupted run may still have been arriving when its status was asked): ask again and go on from there;
+    // start over only when that keeps failing.
+    if (status === 404 || (status === 416 && ++rangeMismatches > 2)) {
       await restart(failure)
       continue
     }
