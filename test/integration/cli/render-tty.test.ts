@@ -10,7 +10,7 @@ import stringWidth from 'string-width'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TmuxPane } from '../../support/tmux.js'
 
-const ROOT = new URL('../..', import.meta.url).pathname
+const ROOT = new URL('../../..', import.meta.url).pathname
 // biome-ignore lint/suspicious/noControlCharactersInRegex: SGR sequences in the captured screen
 const SGR = /\u001b\[[0-9;:]*m/
 const panes: TmuxPane[] = []
