@@ -25,7 +25,8 @@ import type { KubeObject } from '../stages/objects.js'
  * node-feature-discovery image from registry.k8s.io is the classic case. Workloads are Pods (containers,
  * initContainers, ephemeralContainers) and the pod templates of Deployments, StatefulSets, DaemonSets, ReplicaSets,
  * Jobs and CronJobs. A pod or ReplicaSet whose controller uses the same image is reported under that controller, so
- * a Deployment's image names the Deployment, not each of its pods.
+ * a Deployment's image names the Deployment, not each of its pods. The ReplicaSets a Deployment keeps from earlier
+ * rollouts, scaled to zero, run nothing and are left out (after an upgrade they name the previous version's images).
  *
  * References are normalized as Docker does (`nginx` is `docker.io/library/nginx:latest`). A reference already under
  * the site registry (`<site>/docker.io/library/nginx:1.27`, as `--relocate-images` writes them) is checked by the
@@ -118,7 +119,8 @@ export async function auditImages(options: AuditImagesOptions): Promise<AuditRes
   try {
     let lock = options.lock
     if (!lock && options.bundle) {
-      const reader = await BundleReader.open(options.bundle)
+      // The inventory is all it needs: a delta bundle's is complete without its base.
+      const reader = await BundleReader.open(options.bundle, { alone: true })
       lock = reader.metadata
       await reader.close()
     }
@@ -300,11 +302,23 @@ interface Node {
   owner?: string
 }
 
+/**
+ * A ReplicaSet its Deployment keeps from an earlier rollout, scaled to zero: it runs no pod and names the image the
+ * Deployment used before (an upgrade's previous version), so it is not a use of that image.
+ */
+function isRolloutHistory(object: KubeObject): boolean {
+  if (object.kind !== 'ReplicaSet') return false
+  const owners = (object.metadata.ownerReferences ?? []) as { kind?: string; controller?: boolean }[]
+  const spec = (object as unknown as { spec?: { replicas?: unknown } }).spec
+  return spec?.replicas === 0 && owners.some((o) => o.controller && o.kind === 'Deployment')
+}
+
 /** Every image as used by its top-most workload, grouped by normalized reference. */
 export function collectImages(objects: KubeObject[], siteRegistries: string[] = []): Map<string, ImageUse> {
   const byUid = new Map<string, Node>()
   const nodes: Node[] = []
   for (const object of objects) {
+    if (isRolloutHistory(object)) continue
     const images = new Map<string, string[]>()
     for (const spec of podSpecsOf(object as unknown as Record<string, unknown>)) {
       for (const list of CONTAINER_LISTS) {

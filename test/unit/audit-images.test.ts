@@ -53,4 +53,37 @@ describe('audit: image references in the cluster', () => {
     expect([...nfd!.workloads.values()][0]!.containers).toEqual(['worker'])
     expect(uses.has('docker.io/library/busybox:latest')).toBe(true)
   })
+
+  it('leaves out the ReplicaSets a Deployment keeps from earlier rollouts, scaled to zero: they run no pod', () => {
+    const template = (image: string) => ({ template: { spec: { containers: [{ name: 'app', image }] } } })
+    const owned = { ownerReferences: [{ kind: 'Deployment', name: 'app', uid: 'd-1', controller: true }] }
+    const uses = collectImages([
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'app', namespace: 'site', uid: 'd-1' },
+        spec: { replicas: 1, ...template('app:1.1') },
+      },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'app-new', namespace: 'site', uid: 'rs-2', ...owned },
+        spec: { replicas: 1, ...template('app:1.1') },
+      },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'app-old', namespace: 'site', uid: 'rs-1', ...owned },
+        spec: { replicas: 0, ...template('app:1.0') },
+      },
+      // A ReplicaSet of its own, scaled to zero, is still a workload someone may scale up: it stays.
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'standalone', namespace: 'site', uid: 'rs-3' },
+        spec: { replicas: 0, ...template('tool:2') },
+      },
+    ])
+    expect([...uses.keys()].sort()).toEqual(['docker.io/library/app:1.1', 'docker.io/library/tool:2'])
+  })
 })
