@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { buildRepoIndex } from '../charts/repo-writer.js'
 import type { HttpClient } from '../net/http.js'
 import { buildChartArtifact } from '../oci/chart-artifact.js'
@@ -29,8 +28,9 @@ import {
   type LockedImage,
   type LockedPackageRepository,
   type Member,
+  serializeBundleJson,
 } from './metadata.js'
-import type { MemberInput } from './plan-layout.js'
+import { bytesMember, type MemberInput } from './plan-layout.js'
 import type { PreparedChart } from './resolve-charts.js'
 import type { ResolvedImage } from './resolve-images.js'
 import { localFileSource, type PreparedInstaller } from './resolve-installer.js'
@@ -56,17 +56,9 @@ export interface AssembleInputs {
   installer: PreparedInstaller | undefined
 }
 
-const sha256hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
-
 export function assembleLock(inputs: AssembleInputs): BundleLock {
   const { spec, registry, http, toolVersion, images, charts, files, repositories, stages, installer } = inputs
   const blobs = new Map<string, MemberInput>()
-  const bytesMember = (path: string, bytes: Buffer): MemberInput => ({
-    path,
-    size: bytes.length,
-    sha256: sha256hex(bytes),
-    content: { kind: 'bytes', bytes },
-  })
   const addBytesBlob = (digest: string, bytes: Buffer) => {
     if (!blobs.has(digest)) blobs.set(digest, bytesMember(blobPath(digest), bytes))
   }
@@ -277,7 +269,7 @@ export function assembleLock(inputs: AssembleInputs): BundleLock {
       blobBytes: blobList.reduce((a, m) => a + m.size, 0),
     },
   }
-  const bundleJson = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`)
+  const bundleJson = serializeBundleJson(metadata)
   const signatureChecks = repositories
     .filter((r) => r.packageKeyrings?.length)
     .map((r) => ({

@@ -27,6 +27,8 @@ export interface BundleFromDefinitionOptions {
   mirrorKeyrings?: Record<string, string>
   /** The installer to carry (see CreateBundleOptions.installer). */
   installer?: string | { directory: string }
+  /** Write a delta bundle on this base (see CreateBundleOptions.base). */
+  base?: string
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -67,6 +69,7 @@ export async function bundleFromDefinition(
       ...(options.sign === false ? { sign: false } : {}),
       mirrorKeyrings: options.mirrorKeyrings,
       ...(options.installer !== undefined ? { installer: options.installer } : {}),
+      ...(options.base ? { base: options.base } : {}),
       toolVersion: options.toolVersion,
       sink: options.sink,
       signal: options.signal,

@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
+import type { BundleLock } from './bundle-lock.js'
+import { deltaLock, readBaseInventory } from './delta.js'
 import { defaultBundleFileName } from './layout.js'
 import type { LockedInstaller } from './metadata.js'
 import { type ResolveBundleOptions, resolveBundle } from './resolve-bundle.js'
@@ -25,6 +27,11 @@ export interface CreateBundleOptions extends ResolveBundleOptions {
    * a detached OpenPGP signature, the member bundle.json.sig right after it.
    */
   sign?: boolean
+  /**
+   * Write a delta bundle on this base (a bundle file, first volume, folder or its bundle.json): only the members the
+   * base lacks (delta.ts).
+   */
+  base?: string
 }
 
 export interface CreateBundleResult {
@@ -42,6 +49,8 @@ export interface CreateBundleResult {
   installer?: LockedInstaller
   /** The fingerprint of the key that signed bundle.json (absent when unsigned). */
   signedBy?: string
+  /** For a delta bundle: its base, and the members and bytes of the inventory left to the base. */
+  base?: { name: string; version: string; members: number; bytes: number }
   blobs: number
   blobBytes: number
   dedupSavedBytes: number
@@ -58,15 +67,26 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   const root = new Task(sink, 'bundle', `Bundle ${spec.metadata.name} ${spec.metadata.version}`, {
     data: { name: spec.metadata.name, version: spec.metadata.version },
   })
+  const base = options.base ? await readBaseInventory(options.base) : undefined
   const output = resolve(
     options.output ??
       join(
         options.outputDir ?? process.cwd(),
-        defaultBundleFileName(spec.metadata.name, spec.metadata.version),
+        defaultBundleFileName(spec.metadata.name, spec.metadata.version, base?.metadata.version),
       ),
   )
   try {
-    const resolved = await resolveBundle(options, root)
+    const full = await resolveBundle(options, root)
+    const resolved = base
+      ? await root
+          .child('bundle.delta', `Leave out what ${base.metadata.name} ${base.metadata.version} holds`, {
+            data: { base: base.path },
+          })
+          .run(
+            async () => deltaLock(full, base),
+            (delta) => `${full.members.length - delta.members.length} members left to the base`,
+          )
+      : full
     const lock =
       options.sign === false
         ? resolved
@@ -97,6 +117,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
       packages: (metadata.packages ?? []).reduce((a, r) => a + r.packages.length, 0),
       ...(metadata.installer ? { installer: metadata.installer } : {}),
       ...(metadata.signature ? { signedBy: metadata.signature.fingerprint } : {}),
+      ...(metadata.base ? { base: leftToBase(lock) } : {}),
       blobs: written.blobs,
       blobBytes: metadata.totals.blobBytes,
       dedupSavedBytes: Math.max(0, metadata.totals.imageBytesWithoutDedup - metadata.totals.blobBytes),
@@ -111,5 +132,17 @@ export async function createBundle(options: CreateBundleOptions): Promise<Create
   } catch (error) {
     root.end('failed', error instanceof Error ? error.message : String(error))
     throw error
+  }
+}
+
+/** The base a delta was made on, with the members (and their bytes) of its inventory that the delta leaves to it. */
+function leftToBase(lock: BundleLock): NonNullable<CreateBundleResult['base']> {
+  const written = new Set(lock.members.map((m) => m.path))
+  const left = lock.metadata.members.filter((m) => !written.has(m.path))
+  return {
+    name: lock.metadata.base!.name,
+    version: lock.metadata.base!.version,
+    members: left.length,
+    bytes: left.reduce((a, m) => a + m.size, 0),
   }
 }

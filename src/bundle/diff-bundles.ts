@@ -98,9 +98,10 @@ interface InstallerSide {
 const MAX_TEXT_DIFF = 4 << 20
 
 export async function diffBundles(options: DiffBundlesOptions): Promise<BundleDiff> {
-  const a = await BundleReader.open(options.a)
+  // Inventories are complete in delta bundles too; a delta is read alone (its size is the delta file's).
+  const a = await BundleReader.open(options.a, { alone: true })
   try {
-    const b = await BundleReader.open(options.b)
+    const b = await BundleReader.open(options.b, { alone: true })
     try {
       return await compare(a, b, options)
     } finally {
@@ -357,6 +358,8 @@ async function readStageFile(
   sha256: string | undefined,
 ): Promise<string | undefined> {
   const location = reader.locate(path)
+  // A delta leaves unchanged files to its base: compared by hash only.
+  if (!location && reader.metadata.base && sha256 !== undefined) return undefined
   if (!location || sha256 === undefined)
     throw new AirgapError(
       'E_INTEGRITY',

@@ -56,6 +56,6 @@ export function chartRepository(name: string): string {
 }
 
 /** Default bundle file name: <name>-<version>.tar */
-export function defaultBundleFileName(name: string, version: string): string {
-  return `${name}-${version}.tar`
+export function defaultBundleFileName(name: string, version: string, baseVersion?: string): string {
+  return baseVersion === undefined ? `${name}-${version}.tar` : `${name}-${version}-from-${baseVersion}.tar`
 }

@@ -4,6 +4,11 @@
  */
 export const BUNDLE_FORMAT = 'astrago-airgap.bundle/v1'
 
+/** bundle.json's bytes as every bundle writes them: indented JSON and a final newline. */
+export function serializeBundleJson(metadata: BundleMetadata): Buffer {
+  return Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`)
+}
+
 export interface BundleMetadata {
   format: typeof BUNDLE_FORMAT
   name: string
@@ -32,6 +37,20 @@ export interface BundleMetadata {
   }
   /** The key that signed bundle.json (absent in an unsigned bundle); see src/bundle/sign-bundle.ts. */
   signature?: BundleSignature
+  /**
+   * Set in a delta bundle (src/bundle/delta.ts): the bundle it was made on. `members` stays the full inventory; the
+   * members the base holds with the same sha256 are left out of the tar and read from the base, which readers are
+   * given along with the delta and check against `bundleJson`.
+   */
+  base?: BundleBase
+}
+
+/** The base of a delta bundle. */
+export interface BundleBase {
+  name: string
+  version: string
+  /** sha256:<hex> of the base's bundle.json bytes: it pins the base's whole inventory. */
+  bundleJson: string
 }
 
 /**

@@ -26,6 +26,16 @@ export interface MemberInput {
   content: MemberContent
 }
 
+/** A member whose bytes are at hand (bundle.json, indexes, stage files, small blobs). */
+export function bytesMember(path: string, bytes: Buffer): MemberInput {
+  return {
+    path,
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    content: { kind: 'bytes', bytes },
+  }
+}
+
 export interface PlannedMember extends MemberInput {
   header: Buffer
   headerOffset: number

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
+import { ConcatSource } from './concat-source.js'
 import { DirectorySource } from './directory-source.js'
 import { BUNDLE_JSON } from './layout.js'
 import { BUNDLE_FORMAT, type BundleMetadata } from './metadata.js'
@@ -16,6 +18,11 @@ import { type ByteSource, VolumeSet } from './volumes.js'
  * A folder holding bundle.json (a bundle extracted with `tar -xf`) is read the same way: its members are the files
  * at the member paths bundle.json lists, laid end to end as one virtual stream (see DirectorySource, which refuses
  * unsafe paths and symbolic links leading out of the folder). Callers see the same locations, reads and streams.
+ *
+ * A delta bundle (bundle.json names a `base`) is opened with its base: the base must be the very bundle whose
+ * bundle.json digest the delta records. The two are read as one byte stream (the delta, then the base), and every
+ * member the delta's inventory lists but its tar lacks is located in the base, provided the base's own inventory lists
+ * it with the same size and sha256. Callers see one bundle, as if it were the full one.
  */
 export interface MemberLocation {
   path: string
@@ -33,6 +40,8 @@ export class BundleReader {
     readonly size: number,
     /** `file` for a bundle file or its split volumes, `directory` for an extracted bundle folder. */
     readonly kind: 'file' | 'directory' = 'file',
+    /** For a delta opened with its base: the base and how many members were found in it. */
+    readonly base?: { path: string; metadata: BundleMetadata; members: number },
   ) {}
 
   /**
@@ -40,8 +49,21 @@ export class BundleReader {
    * their data: a damaged or crafted member list is refused whatever command opens the bundle. For an extracted
    * folder, `scan: false` (what `inspect` asks for) reads bundle.json alone, without opening the member files.
    */
-  static async open(path: string, options: { scan?: boolean } = {}): Promise<BundleReader> {
-    if (await isDirectory(path)) return await openDirectory(path, options.scan !== false)
+  static async open(path: string, options: OpenOptions = {}): Promise<BundleReader> {
+    const reader = await BundleReader.openOne(path, options.scan !== false)
+    if (options.base === undefined && (!reader.metadata.base || options.scan === false || options.alone))
+      return reader
+    try {
+      return await withBase(reader, path, options.base)
+    } catch (error) {
+      await reader.close()
+      throw error
+    }
+  }
+
+  /** @internal One bundle file or folder, never with a base. */
+  static async openOne(path: string, scan: boolean): Promise<BundleReader> {
+    if (await isDirectory(path)) return await openDirectory(path, scan)
     const volumes = await VolumeSet.openForRead(path)
     try {
       const first = await readHeaderAt(volumes, 0)
@@ -101,6 +123,88 @@ export class BundleReader {
     size: number,
   ): BundleReader {
     return new BundleReader(source, metadata, index, size, 'directory')
+  }
+
+  /** @internal The delta `delta` read together with `base` (see withBase). */
+  static layered(delta: BundleReader, base: BundleReader, basePath: string): BundleReader {
+    const source = new ConcatSource([delta.volumes, base.volumes])
+    const shift = source.startOf(1)
+    const index = new Map(delta.index)
+    const inBase = new Map(base.metadata.members.map((m) => [m.path, m]))
+    let fromBase = 0
+    for (const member of delta.metadata.members) {
+      if (index.has(member.path)) continue
+      const listed = inBase.get(member.path)
+      const location = base.locate(member.path)
+      if (!listed || !location || listed.sha256 !== member.sha256 || listed.size !== member.size) continue
+      index.set(member.path, { ...location, offset: location.offset + shift })
+      fromBase += 1
+    }
+    return new BundleReader(source, delta.metadata, index, delta.size + base.size, delta.kind, {
+      path: basePath,
+      metadata: base.metadata,
+      members: fromBase,
+    })
+  }
+}
+
+export interface OpenOptions {
+  /** Index the members (default true); false reads bundle.json alone, for `inspect`. */
+  scan?: boolean
+  /** The base bundle a delta bundle was made on; required to read a delta's members, refused for a full bundle. */
+  base?: string
+  /** Open a delta bundle without its base: only its own members can be read (what `publish` and `diff` need). */
+  alone?: boolean
+}
+
+/** A delta and its base as one bundle; every way the base can be wrong is an E_INPUT error saying which. */
+async function withBase(
+  delta: BundleReader,
+  path: string,
+  basePath: string | undefined,
+): Promise<BundleReader> {
+  const wanted = delta.metadata.base
+  if (!wanted) {
+    throw new AirgapError(
+      'E_INPUT',
+      `${path} is a full bundle (${delta.metadata.name} ${delta.metadata.version}), not a delta: it takes no --base.`,
+      { hints: ['Leave out --base.'] },
+    )
+  }
+  if (basePath === undefined) {
+    throw new AirgapError(
+      'E_INPUT',
+      `${path} is a delta bundle: it holds only what ${wanted.name} ${wanted.version} lacks, and is read together with that bundle.`,
+      { hints: [`Give the ${wanted.name} ${wanted.version} bundle it was made on with --base.`] },
+    )
+  }
+  const base = await BundleReader.openOne(basePath, true)
+  try {
+    const json = await base.read(BUNDLE_JSON)
+    const digest = `sha256:${createHash('sha256').update(json).digest('hex')}`
+    if (digest !== wanted.bundleJson) {
+      const { name, version } = base.metadata
+      throw new AirgapError(
+        'E_INPUT',
+        `${basePath} is not the base of ${path}: the delta was made on ${wanted.name} ${wanted.version} (bundle.json ${wanted.bundleJson}), and ${basePath} is ${name} ${version} (bundle.json ${digest}).`,
+        {
+          hints: [
+            `Give the very ${wanted.name} ${wanted.version} bundle the delta was made on (\`inspect\` shows a bundle's name and version); a rebuilt one differs if anything upstream changed.`,
+          ],
+          data: { base: basePath, expected: wanted.bundleJson, found: digest },
+        },
+      )
+    }
+    if (base.metadata.base) {
+      throw new AirgapError(
+        'E_INPUT',
+        `${basePath} is itself a delta bundle; a delta's base is a full bundle.`,
+      )
+    }
+    return BundleReader.layered(delta, base, basePath)
+  } catch (error) {
+    await base.close()
+    throw error
   }
 }
 
@@ -220,7 +324,7 @@ async function scanMembers(volumes: VolumeSet): Promise<Map<string, MemberLocati
   return index
 }
 
-function parseMetadata(bytes: Buffer, path: string): BundleMetadata {
+export function parseMetadata(bytes: Buffer, path: string): BundleMetadata {
   let metadata: BundleMetadata
   try {
     metadata = JSON.parse(bytes.toString('utf8')) as BundleMetadata

@@ -8,7 +8,6 @@
  * byte-identical. Its size is known once it is made, before the layout is planned.
  */
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { AirgapError } from '../errors.js'
@@ -17,8 +16,8 @@ import { type AptSigningKey, exportPublicKey } from '../packages/apt-signature.j
 import { withSigningKey } from '../packages/signing-key.js'
 import type { BundleLock } from './bundle-lock.js'
 import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
-import type { BundleMetadata } from './metadata.js'
-import type { MemberInput } from './plan-layout.js'
+import { type BundleMetadata, serializeBundleJson } from './metadata.js'
+import { bytesMember } from './plan-layout.js'
 
 /** The lock with bundle.json naming its signer, followed by its signature member. */
 export async function signLock(lock: BundleLock, key: AptSigningKey): Promise<BundleLock> {
@@ -29,21 +28,12 @@ export async function signLock(lock: BundleLock, key: AptSigningKey): Promise<Bu
     ...lock.metadata,
     signature: { member: BUNDLE_SIGNATURE, fingerprint: key.fingerprint, publicKey },
   }
-  const bundleJson = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`)
+  const bundleJson = serializeBundleJson(metadata)
   const signature = await detachSignBinary(key, bundleJson)
   return {
     ...lock,
     metadata,
     members: [bytesMember(BUNDLE_JSON, bundleJson), bytesMember(BUNDLE_SIGNATURE, signature), ...rest],
-  }
-}
-
-function bytesMember(path: string, bytes: Buffer): MemberInput {
-  return {
-    path,
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    content: { kind: 'bytes', bytes },
   }
 }
 

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises'
 import { AirgapError } from '../errors.js'
 import { DirectorySource } from './directory-source.js'
 import { BUNDLE_JSON, BUNDLE_SIGNATURE } from './layout.js'
+import { MAX_BUNDLE_JSON } from './reader.js'
 import { BLOCK, padTo512, parseHeader } from './tar.js'
 import { type ByteSource, VolumeSet } from './volumes.js'
 
@@ -18,8 +19,6 @@ export interface BundleHead {
   signature?: Buffer
 }
 
-/** bundle.json's cap, as the reader has it. */
-const MAX_BUNDLE_JSON = 256 << 20
 /** A detached signature is a few hundred bytes; anything near this is not one. */
 const MAX_SIGNATURE = 64 << 10
 

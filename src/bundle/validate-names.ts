@@ -106,6 +106,12 @@ export function bundleNameProblems(metadata: BundleMetadata): NameProblem[] {
 
   check('name', m.name, text(checkLabel))
   check('version', m.version, text(checkVersion))
+  if (m.base !== undefined) {
+    const base = (m.base ?? {}) as Record<string, unknown>
+    check('base.name', base.name, text(checkLabel))
+    check('base.version', base.version, text(checkVersion))
+    check('base.bundleJson', base.bundleJson, checkDigest)
+  }
   if (!Array.isArray(m.members)) problems.push({ field: 'members', problem: 'required: a list' })
   list('members', m.members, (member, at) => {
     check(`${at}.path`, member.path, checkMemberPath)

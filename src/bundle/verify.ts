@@ -19,6 +19,8 @@ export interface VerifyOptions {
   mode: 'quick' | 'full'
   /** Public key files: bundle.json must be signed by one of them. */
   keys?: string[]
+  /** The base of a delta bundle: its members the delta leaves out are checked in the base. */
+  base?: string
   concurrency?: number
   sink: EventSink
   signal?: AbortSignal
@@ -32,6 +34,8 @@ export interface VerifyResult {
   bytes: number
   mode: 'quick' | 'full'
   signature: SignatureCheck
+  /** For a delta: its base, and how many members of the inventory were found (and checked) there. */
+  base?: { path: string; name: string; version: string; members: number }
   durationMs: number
 }
 
@@ -45,7 +49,7 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
     sink: options.sink,
     ...(options.keys ? { keys: options.keys } : {}),
   })
-  const reader = await BundleReader.open(options.path)
+  const reader = await BundleReader.open(options.path, options.base ? { base: options.base } : {})
   try {
     const { metadata } = reader
     // The reader read bundle.json again: it must be the very bytes whose signature was checked.
@@ -79,9 +83,13 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
         if (!location) {
           throw new AirgapError(
             'E_INTEGRITY',
-            `Member ${member.path} is listed in ${BUNDLE_JSON} but missing from the bundle.`,
+            `Member ${member.path} is listed in ${BUNDLE_JSON} but missing from the bundle${reader.base ? ` and from its base ${reader.base.path}` : ''}.`,
             {
-              hints: ['The bundle is incomplete or was altered; copy it again from its source.'],
+              hints: [
+                reader.base
+                  ? 'The delta or its base is incomplete or was altered; copy them again from their source.'
+                  : 'The bundle is incomplete or was altered; copy it again from its source.',
+              ],
               data: { member: member.path },
             },
           )
@@ -142,6 +150,16 @@ export async function verifyBundle(options: VerifyOptions): Promise<VerifyResult
         bytes,
         mode: options.mode,
         signature,
+        ...(reader.base
+          ? {
+              base: {
+                path: reader.base.path,
+                name: reader.base.metadata.name,
+                version: reader.base.metadata.version,
+                members: reader.base.members,
+              },
+            }
+          : {}),
         durationMs: Date.now() - started,
       }
     })

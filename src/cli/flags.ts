@@ -34,3 +34,9 @@ export const keyFlag = Flags.string({
   multiple: true,
   helpValue: 'FILE',
 })
+
+export const baseFlag = Flags.string({
+  description:
+    'The bundle a delta bundle was made on (its file, first volume or folder): the delta is read together with it, as the full bundle.',
+  helpValue: 'BUNDLE',
+})

@@ -31,6 +31,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
     '<%= config.bin %> bundle bundles/astrago.yaml --split-size 4G --output /media/usb/astrago.tar',
     '<%= config.bin %> bundle bundles/astrago.yaml --mirror docker.io=https://harbor.corp.example/v2/dockerhub-proxy',
     'echo "$NGC_API_KEY" | <%= config.bin %> bundle bundles/astrago.yaml --username \'nvcr.io=$oauthtoken\' --password-stdin',
+    '<%= config.bin %> bundle bundles/astrago.yaml --base astrago-1.0.0.tar',
     '<%= config.bin %> bundle bundles/astrago.yaml --mirror https://github.com/xiilab=https://git.corp.example/xiilab',
   ]
 
@@ -84,6 +85,11 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       exclusive: ['no-installer'],
     }),
     'no-installer': Flags.boolean({ description: 'Carry no installer.' }),
+    base: Flags.string({
+      description:
+        'Write a delta bundle: only what this earlier bundle (its file, first volume, folder, or its bundle.json alone) lacks. The site reads the delta together with that bundle (--base of verify, serve, push and install). Default file name: <name>-<version>-from-<base version>.tar.',
+      helpValue: 'BUNDLE',
+    }),
   }
 
   async run(): Promise<CreateBundleResult> {
@@ -107,6 +113,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
       signingKey: flags['signing-key'],
       ...(flags['no-sign'] ? { sign: false } : {}),
       mirrorKeyrings: keyValueRecord(flags['mirror-keyring']),
+      ...(flags.base ? { base: flags.base } : {}),
       ...(flags['no-installer']
         ? {}
         : {

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { baseFlag } from '../cli/flags.js'
 import { formatInitSiteResult } from '../cli/format/init-site.js'
 import { type InitSiteResult, initSite } from '../stages/init-site.js'
 
@@ -29,11 +30,17 @@ export default class InitSite extends AirgapCommand<InitSiteResult> {
       description: 'The file to write ("-" for stdout). Default: <bundle name>-site.yaml.',
     }),
     force: Flags.boolean({ description: 'Overwrite the output file if it exists.' }),
+    base: baseFlag,
   }
 
   async run(): Promise<InitSiteResult> {
     const { args, flags } = await this.parse(InitSite)
-    const result = await initSite({ source: args.bundle, output: flags.output, force: flags.force })
+    const result = await initSite({
+      source: args.bundle,
+      ...(flags.base ? { base: flags.base } : {}),
+      output: flags.output,
+      force: flags.force,
+    })
     if (!this.jsonEnabled()) this.log(formatInitSiteResult(result))
     return result
   }

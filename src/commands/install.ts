@@ -1,6 +1,13 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, concurrencyFlag, insecureRegistryFlag, keyFlag, usernameFlag } from '../cli/flags.js'
+import {
+  baseFlag,
+  caFileFlag,
+  concurrencyFlag,
+  insecureRegistryFlag,
+  keyFlag,
+  usernameFlag,
+} from '../cli/flags.js'
 import { formatInstallResult } from '../cli/format/install.js'
 import { readCredentials } from '../cli/input.js'
 import { kubeFlags } from '../cli/kubeconfig.js'
@@ -28,6 +35,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
 
   static override flags = {
     ...kubeFlags,
+    base: baseFlag,
     values: Flags.string({ char: 'f', description: 'Site values (YAML), validated against every stage.' }),
     'dry-run': Flags.boolean({
       description: 'Show the plan (stages, objects, charts, images) without touching anything.',
@@ -92,6 +100,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
     const credentials = await readCredentials(flags.username, flags['password-stdin'])
     const result = await installBundle({
       bundle: args.bundle,
+      ...(flags.base ? { base: flags.base } : {}),
       verify: flags['verify-full'] ? 'full' : 'quick',
       keys: flags.key ?? [],
       kubeconfig: flags.kubeconfig,

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, insecureRegistryFlag, usernameFlag } from '../cli/flags.js'
+import { baseFlag, caFileFlag, insecureRegistryFlag, usernameFlag } from '../cli/flags.js'
 import { formatPushResult } from '../cli/format/push.js'
 import { readCredentials } from '../cli/input.js'
 import type { PushResult } from '../push/push-bundle.js'
@@ -27,6 +27,7 @@ export default class Push extends AirgapCommand<PushResult> {
   }
 
   static override flags = {
+    base: baseFlag,
     registry: Flags.string({
       char: 'r',
       description: 'The site registry: host[:port].',
@@ -64,6 +65,7 @@ export default class Push extends AirgapCommand<PushResult> {
     )
     const result = await pushBundleFile({
       bundle: args.bundle,
+      ...(flags.base ? { base: flags.base } : {}),
       registry: flags.registry,
       prefix: flags.prefix,
       credentials,

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs'
 import { isSea } from 'node:sea'
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
+import { baseFlag } from '../cli/flags.js'
 import { formatServiceInstalled, formatServiceRemoved, formatServing } from '../cli/format/serve.js'
 import { AirgapError } from '../errors.js'
 import { type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
@@ -39,6 +40,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
   }
 
   static override flags = {
+    base: baseFlag,
     host: Flags.string({ description: 'Address to listen on.', default: '0.0.0.0' }),
     port: Flags.integer({ char: 'p', description: 'Port to listen on.', default: 8443, min: 0, max: 65535 }),
     advertise: Flags.string({
@@ -100,6 +102,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
           ? [process.execPath]
           : [process.execPath, ...process.execArgv, realpathSync(process.argv[1] ?? '')],
         flags: {
+          ...(flags.base ? { base: flags.base } : {}),
           host: flags.host,
           port: flags.port,
           ...(flags.advertise ? { advertise: flags.advertise } : {}),
@@ -119,6 +122,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
     }
     const serving = await serveBundle({
       bundle: args.bundle,
+      ...(flags.base ? { base: flags.base } : {}),
       host: flags.host,
       port: flags.port,
       advertise: flags.advertise,

@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core'
 import { type VerifyResult, verifyBundle } from '../bundle/verify.js'
 import { AirgapCommand } from '../cli/base-command.js'
-import { keyFlag } from '../cli/flags.js'
+import { baseFlag, keyFlag } from '../cli/flags.js'
 import { formatVerifyResult } from '../cli/format/verify.js'
 
 export default class Verify extends AirgapCommand<VerifyResult> {
@@ -15,6 +15,7 @@ export default class Verify extends AirgapCommand<VerifyResult> {
     '<%= config.bin %> verify astrago-1.0.0.tar',
     '<%= config.bin %> verify /media/usb/astrago-1.0.0.tar.000 --quick',
     '<%= config.bin %> verify astrago-1.0.0.tar --key release-key.asc',
+    '<%= config.bin %> verify astrago-1.1.0-from-1.0.0.tar --base astrago-1.0.0.tar',
   ]
 
   static override args = {
@@ -27,6 +28,7 @@ export default class Verify extends AirgapCommand<VerifyResult> {
   static override flags = {
     quick: Flags.boolean({ description: 'Check presence and sizes only, without rehashing.' }),
     key: keyFlag,
+    base: baseFlag,
     concurrency: Flags.integer({
       char: 'j',
       description: 'Members hashed in parallel.',
@@ -42,6 +44,7 @@ export default class Verify extends AirgapCommand<VerifyResult> {
       path: args.bundle,
       mode: flags.quick ? 'quick' : 'full',
       keys: flags.key ?? [],
+      ...(flags.base ? { base: flags.base } : {}),
       concurrency: flags.concurrency,
       sink: this.sink(flags),
       signal: this.signal,

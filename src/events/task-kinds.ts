@@ -17,6 +17,7 @@ export interface TaskData {
   'bundle.packages': undefined
   'bundle.package-repository': { repository: string; format: 'apt' | 'rpm' }
   'bundle.installer': undefined
+  'bundle.delta': { base: string }
   'bundle.fetch': undefined
   'bundle.sign': undefined
   'bundle.signatures': { folder: string }
@@ -79,6 +80,7 @@ export const TASK_KINDS = {
   'bundle.package-repository':
     'Resolves the package closure of one apt or rpm repository and signs its metadata.',
   'bundle.installer': 'Adds the self-contained installer given with --installer.',
+  'bundle.delta': 'Leaves out of a delta bundle the members its base (--base) already holds.',
   'bundle.fetch': 'Fetches the blobs and files into the bundle (progress in bytes).',
   'bundle.sign': 'Signs bundle.json with the bundle key (bundle.json.sig), before the file is written.',
   'bundle.signatures': 'Checks the signatures of the rpm packages of one folder.',

@@ -33,6 +33,8 @@ import { siteBuiltins, withSiteBuiltins } from './site-builtins.js'
  */
 export interface InstallBundleOptions {
   bundle: string
+  /** The base of a delta bundle: read (served, pushed, verified) together with it as the full bundle. */
+  base?: string
   verify: 'quick' | 'full'
   /** Trusted public key files: bundle.json must be signed by one of them, checked before anything else. */
   keys?: string[]
@@ -137,7 +139,7 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
   const siteValues = options.valuesFile ? await readSiteValuesFile(options.valuesFile) : {}
 
   if (options.dryRun) {
-    const reader = await BundleReader.open(options.bundle)
+    const reader = await BundleReader.open(options.bundle, baseOf(options))
     try {
       // The server is not started for a dry run: its address and CA stand as placeholders.
       const builtins = siteBuiltins({
@@ -172,17 +174,25 @@ export async function installBundle(options: InstallBundleOptions): Promise<Inst
   if (options.serve) {
     serving = await serveBundle({
       bundle: options.bundle,
+      ...baseOf(options),
       ...options.serve,
       verify: options.verify,
       sink,
       signal,
     })
   } else {
-    await verifyBundle({ path: options.bundle, mode: options.verify, keys: options.keys ?? [], sink, signal })
+    await verifyBundle({
+      path: options.bundle,
+      ...baseOf(options),
+      mode: options.verify,
+      keys: options.keys ?? [],
+      sink,
+      signal,
+    })
   }
   let reader: BundleReader | undefined
   try {
-    reader = await BundleReader.open(options.bundle)
+    reader = await BundleReader.open(options.bundle, baseOf(options))
     const resolved = await resolveHelm({ explicit: options.helm, reader, stateDir, sink })
     sink.emit({
       type: 'log',
@@ -347,3 +357,5 @@ async function runningServer(
   }
   return { url: options.siteUrl ?? `https://${hostname()}:8443`, caPem }
 }
+
+const baseOf = (options: { base?: string }): { base?: string } => (options.base ? { base: options.base } : {})

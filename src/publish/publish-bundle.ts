@@ -89,7 +89,8 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
     })
   }
   const chunkSize = options.chunkSize ?? DEFAULT_PUBLISH_CHUNK_SIZE
-  const reader = await BundleReader.open(options.bundle)
+  // A delta bundle is published as the file it is, without its base.
+  const reader = await BundleReader.open(options.bundle, { alone: true })
   try {
     if (reader.kind !== 'file') {
       throw new AirgapError(

@@ -9,6 +9,8 @@ import { parsePushTarget } from './target.js'
 export interface PushBundleFileOptions {
   /** The bundle file, or its first split volume. */
   bundle: string
+  /** The base of a delta bundle: what the delta leaves out is pushed from it. */
+  base?: string
   /** host[:port] of the site registry (a URL is accepted; http:// means plain HTTP). */
   registry: string
   prefix?: string
@@ -23,7 +25,7 @@ export interface PushBundleFileOptions {
 
 export async function pushBundleFile(options: PushBundleFileOptions): Promise<PushResult> {
   const { target, plainHttp } = parsePushTarget(options.registry, options.prefix)
-  const reader = await BundleReader.open(options.bundle)
+  const reader = await BundleReader.open(options.bundle, options.base ? { base: options.base } : {})
   try {
     const { http, registry } = await createRegistryClient({
       credentials: options.credentials,

@@ -25,6 +25,8 @@ import { ensureSiteUsers, type SiteUser } from './site-users.js'
  */
 export interface ServeBundleOptions {
   bundle: string
+  /** The base of a delta bundle, served together with it as the full bundle. */
+  base?: string
   host?: string
   port?: number
   /** Host names and IPs nodes use to reach this server (certificate SANs; the first is written into node setup). */
@@ -69,8 +71,15 @@ export interface ServingBundle {
 
 export async function serveBundle(options: ServeBundleOptions): Promise<ServingBundle> {
   const { sink } = options
-  await verifyBundle({ path: options.bundle, mode: options.verify ?? 'quick', sink, signal: options.signal })
-  const reader = await BundleReader.open(options.bundle)
+  const base = options.base ? { base: options.base } : {}
+  await verifyBundle({
+    path: options.bundle,
+    mode: options.verify ?? 'quick',
+    ...base,
+    sink,
+    signal: options.signal,
+  })
+  const reader = await BundleReader.open(options.bundle, base)
   let server: SiteServer | undefined
   try {
     const stateDir = resolve(options.stateDir ?? defaultStateDir(options.bundle))

@@ -18,6 +18,8 @@ import { renderServeUnit, SERVE_UNIT_NAME, UNIT_CA_PREFIX, UNIT_HEALTH_PREFIX } 
 const run = promisify(execFile)
 
 export interface ServeServiceFlags {
+  /** The base of a delta bundle. */
+  base?: string
   host?: string
   port?: number
   advertise?: string[]
@@ -80,6 +82,7 @@ export function serveCommandLine(
       },
     )
   const args = ['serve', abs(bundle), '--host', host, '--port', String(port), '--state-dir', stateDir]
+  if (flags.base) args.push('--base', abs(flags.base))
   for (const a of flags.advertise ?? []) args.push('--advertise', a)
   if (flags.insecure) args.push('--insecure')
   if (flags.tlsCert) args.push('--tls-cert', abs(flags.tlsCert))
@@ -104,11 +107,17 @@ export async function installServeService(options: InstallServeServiceOptions): 
         'Give the path the service will find the bundle at after a reboot (a local disk, not a removable medium).',
       ],
     })
+  const base = options.flags.base ? resolve(options.flags.base) : undefined
+  if (base && !existsSync(base))
+    throw new AirgapError('E_INPUT', `The base bundle ${base} does not exist.`, {
+      hints: ['Give the path the service will find the base bundle at after a reboot.'],
+    })
   const line = serveCommandLine(bundle, options.flags)
   const command = [...options.program, ...line.args]
   const unit = renderServeUnit({
     command,
     bundle,
+    ...(base ? { base } : {}),
     stateDir: line.stateDir,
     healthUrl: line.healthUrl,
     ...(line.caFile ? { caFile: line.caFile } : {}),

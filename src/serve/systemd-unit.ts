@@ -13,6 +13,8 @@ export interface ServeUnitOptions {
   command: string[]
   /** The bundle file (absolute): the unit waits for its file system to be mounted. */
   bundle: string
+  /** The base of a delta bundle (absolute): its file system must be mounted too. */
+  base?: string
   /** The state folder (absolute): the working directory, and mounted before start. */
   stateDir: string
   /** What `status` probes: the server's /v2/ endpoint as seen from this machine. */
@@ -26,7 +28,9 @@ export const UNIT_HEALTH_PREFIX = '# astrago-airgap health-url: '
 export const UNIT_CA_PREFIX = '# astrago-airgap ca-file: '
 
 export function renderServeUnit(options: ServeUnitOptions): string {
-  const mounts = [...new Set([options.bundle, options.stateDir])].map(quoteUnitWord).join(' ')
+  const mounts = [...new Set([options.bundle, ...(options.base ? [options.base] : []), options.stateDir])]
+    .map(quoteUnitWord)
+    .join(' ')
   return [
     '# Written by `astrago-airgap serve --install-service`; removed by `serve --uninstall-service`.',
     `${UNIT_HEALTH_PREFIX}${options.healthUrl}`,

@@ -23,6 +23,8 @@ import { DEFAULT_INSTALL_NAMESPACE } from './state.js'
 export interface InitSiteOptions {
   /** A bundle (file, first split volume or extracted folder) or a bundle definition (bundles/x.yaml). */
   source: string
+  /** The base of a delta bundle (its stage files may be there). */
+  base?: string
   /** Where to write the values file; "-" writes nothing (the text is in the result). Default: <name>-site.yaml. */
   output?: string
   /** Overwrite an existing output file. */
@@ -45,7 +47,7 @@ export interface InitSiteResult {
 }
 
 export async function initSite(options: InitSiteOptions): Promise<InitSiteResult> {
-  const loaded = await loadStagesFrom(options.source)
+  const loaded = await loadStagesFrom(options.source, options.base)
   const schemas = loaded.stages.filter((s) => s.schema).map((s) => ({ stage: s.name, schema: s.schema! }))
   const rendered = renderSiteValues(schemas, {
     title: `${loaded.name} ${loaded.version}`,
@@ -80,12 +82,13 @@ export async function initSite(options: InitSiteOptions): Promise<InitSiteResult
 /** The stages of a bundle, or of a bundle definition read from its stage folders. */
 export async function loadStagesFrom(
   source: string,
+  base?: string,
 ): Promise<{ name: string; version: string; from: 'bundle' | 'definition'; stages: Stage[] }> {
   if (/\.ya?ml$/i.test(source)) {
     const info = await stat(source).catch(() => undefined)
     if (info?.isFile()) return loadDefinitionStages(source)
   }
-  const reader = await BundleReader.open(source)
+  const reader = await BundleReader.open(source, base ? { base } : {})
   try {
     const stages = await loadStages(reader)
     return { name: reader.metadata.name, version: reader.metadata.version, from: 'bundle', stages }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fullBundleDigest } from '../bundle/delta.js'
 import { BUNDLE_JSON } from '../bundle/layout.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
@@ -93,9 +93,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
   const { reader, sink, signal } = options
   const namespace = options.namespace ?? DEFAULT_INSTALL_NAMESPACE
   const metadata = reader.metadata
-  const digest = `sha256:${createHash('sha256')
-    .update(await reader.read(BUNDLE_JSON))
-    .digest('hex')}`
+  const digest = fullBundleDigest(metadata, await reader.read(BUNDLE_JSON))
   const bundle = { name: metadata.name, version: metadata.version, digest }
   const root = new Task(
     sink,

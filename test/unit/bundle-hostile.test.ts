@@ -67,6 +67,20 @@ describe('hostile bundles', () => {
     expect(problems[0]!.problem).toContain('"../x"')
   })
 
+  it("checks a delta's base: a name, a version and a sha256 digest of its bundle.json", () => {
+    const m = validMetadata() as ReturnType<typeof validMetadata> & { base?: unknown }
+    m.base = { name: 'release', version: '1.0.0', bundleJson: `sha256:${'a'.repeat(64)}` }
+    expect(bundleNameProblems(m)).toEqual([])
+    m.base = { name: 'x\u0000', version: '1.0.0', bundleJson: '../bundle.json' }
+    expect(bundleNameProblems(m).map((p) => p.field)).toEqual(['base.name', 'base.bundleJson'])
+    m.base = null
+    expect(bundleNameProblems(m).map((p) => p.field)).toEqual([
+      'base.name',
+      'base.version',
+      'base.bundleJson',
+    ])
+  })
+
   it('caps bundle.json at 64 MiB', async () => {
     const file = join(work, 'big.tar')
     HOSTILE_BUNDLES.find((b) => b.name.includes('65 MiB'))!.write(file)

@@ -77,6 +77,11 @@ describe('the serve service unit', () => {
       'http://10.0.0.5:80/v2/',
     )
     expect(failure(() => serveCommandLine('b.tar', { port: 0 })).code).toBe('E_USAGE')
+    // A delta bundle is served with its base, named by its absolute path.
+    expect(serveCommandLine('/srv/d.tar', { base: 'base.tar' }).args.slice(-2)).toEqual([
+      '--base',
+      join(process.cwd(), 'base.tar'),
+    ])
   })
 
   it('passes systemd-analyze verify, paths with spaces and % included', async () => {

@@ -9,6 +9,11 @@ export function formatBundleResult(result: CreateBundleResult): string {
     ...(result.installer
       ? [`  installer for ${result.installer.platform} (${formatBytes(result.installer.size)})`]
       : []),
+    ...(result.base
+      ? [
+          `  a delta on ${result.base.name} ${result.base.version}: ${result.base.members} members (${formatBytes(result.base.bytes)}) are left to it; install with --base`,
+        ]
+      : []),
     result.signedBy ? `  bundle.json signed by ${result.signedBy}` : '  bundle.json not signed',
     `  ${result.blobs} unique blobs (${formatBytes(result.blobBytes)}); shared layers saved ${formatBytes(result.dedupSavedBytes)}`,
     `  downloaded ${formatBytes(result.fetchedBytes)}${result.reusedBytes ? ` (kept ${formatBytes(result.reusedBytes)} from the interrupted run)` : ''} in ${formatDuration(result.durationMs)}, ${formatRate(result.bytesPerSecond)}`,

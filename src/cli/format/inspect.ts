@@ -13,6 +13,11 @@ export function formatInspectResult(result: InspectResult, section?: string): st
   if (!section) {
     lines.push(`${m.name} ${m.version}${m.description ? ` — ${m.description}` : ''}`)
     lines.push(`  file: ${result.path} (${formatBytes(result.size)}), written by ${m.createdBy}`)
+    if (m.base) {
+      lines.push(
+        `  delta on: ${m.base.name} ${m.base.version} (bundle.json ${m.base.bundleJson}): read it with --base <that bundle>; the inventory below is the full bundle's`,
+      )
+    }
     lines.push(`  platforms: ${m.platforms.join(', ')}`)
     const sig = result.signature
     lines.push(

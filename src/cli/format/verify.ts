@@ -7,5 +7,8 @@ export function formatVerifyResult(result: VerifyResult): string {
   const signed = signature.signed
     ? `signed by ${signature.fingerprint}${signature.trusted ? ' (a trusted key)' : ' (not checked against a trusted key: give --key)'}`
     : 'UNSIGNED'
-  return `OK: ${result.name} ${result.version}, ${signed}, ${result.members} members, ${formatBytes(result.bytes)} ${result.mode === 'full' ? 'rehashed' : 'present'} in ${formatDuration(result.durationMs)}`
+  const base = result.base
+    ? ` (${result.base.members} of them in the base ${result.base.name} ${result.base.version})`
+    : ''
+  return `OK: ${result.name} ${result.version}, ${signed}, ${result.members} members${base}, ${formatBytes(result.bytes)} ${result.mode === 'full' ? 'rehashed' : 'present'} in ${formatDuration(result.durationMs)}`
 }
