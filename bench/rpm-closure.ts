@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { buildRpmIndex, resolveRpmClosure } from '../src/packages/rpm-closure.js'
-import { readPrimaryFile } from '../src/packages/rpm-index.js'
+import { readPrimaryFile } from '../src/packages/rpm-primary.js'
 import { closurePhases, describeMachine, fixed, log, MiB } from './support.js'
 
 const COUNT = Number(process.env.BENCH_PACKAGES ?? 60_000)

@@ -1,5 +1,5 @@
 import { AirgapError } from '../errors.js'
-import { type RpmDependency, type RpmPackage, rpmEvrOf, rpmNevra } from './rpm-index.js'
+import { type RpmDependency, type RpmPackage, rpmEvrOf, rpmNevra } from './rpm-package.js'
 import {
   compareRpmEvr,
   formatRpmRequirement,

@@ -14,7 +14,7 @@ import {
   type RpmIndex,
   resolveRpmClosure,
 } from './rpm-closure.js'
-import type { RpmPackageBlock } from './rpm-index.js'
+import type { RpmPackageBlock } from './rpm-package.js'
 import { planRpmRepository } from './rpm-repo-writer.js'
 import {
   type FetchedRepomd,

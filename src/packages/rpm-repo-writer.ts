@@ -9,8 +9,9 @@ import {
   REPOSITORY_KEY_ARMORED,
 } from './repository.js'
 import { rpmPackageKey } from './rpm-closure.js'
-import { escapeXmlText, type RpmPackage, type RpmPackageBlock } from './rpm-index.js'
+import type { RpmPackage, RpmPackageBlock } from './rpm-package.js'
 import { type RpmSource, requireSha256, rpmPackageUrl } from './rpm-source.js'
+import { escapeXmlText } from './xml-scanner.js'
 
 /**
  * Plans an rpm-md repository that stock dnf accepts with `repo_gpgcheck=1` and our key:

@@ -7,16 +7,10 @@ import type { HttpClient } from '../net/http.js'
 import { downloadVerified } from './apt-source.js'
 import { decompress } from './decompress.js'
 import { verifyDetachedSignature } from './gpgv.js'
-import {
-  type FilelistsResult,
-  parseRepomd,
-  type Repomd,
-  type RepomdData,
-  type RpmPackage,
-  readFilelists,
-  readPrimary,
-  readPrimaryBlocks,
-} from './rpm-index.js'
+import { type FilelistsResult, readFilelists } from './rpm-filelists.js'
+import type { RpmPackage } from './rpm-package.js'
+import { readPrimary, readPrimaryBlocks } from './rpm-primary.js'
+import { parseRepomd, type Repomd, type RepomdData } from './rpm-repomd.js'
 
 /**
  * Fetching from an rpm-md repository (a dnf `baseurl`): repodata/repomd.xml, verified with its detached signature

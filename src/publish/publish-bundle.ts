@@ -15,14 +15,10 @@ import { type EventSink, logEvent } from '../events/types.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import { MediaType } from '../oci/media-types.js'
+import { blobExists, manifestDigest } from '../oci/push-checks.js'
+import { putManifest } from '../oci/put-manifest.js'
 import type { RegistryClient, Repo } from '../oci/registry-client.js'
-import {
-  blobExists,
-  manifestDigest,
-  putManifest,
-  type UploadNotice,
-  uploadBlob,
-} from '../oci/registry-push.js'
+import { type UploadNotice, uploadBlob } from '../oci/upload-blob.js'
 import { UploadSessions } from '../push/upload-sessions.js'
 import {
   BUNDLE_CONFIG_MEDIA_TYPE,

@@ -19,7 +19,7 @@ function sources(dir: string): { path: string; text: string }[] {
 
 /**
  * Every code literal the source emits in a log event: the `code:` line of each `type: 'log'` object (a ternary may
- * give two), the codes handed to logEvent(), and the upload notices registry-push reports through onNotice.
+ * give two), the codes handed to logEvent(), and the upload notices uploadBlob reports through onNotice.
  */
 function emittedCodes(files: { path: string; text: string }[]): Map<string, string[]> {
   const found = new Map<string, string[]>()

@@ -7,7 +7,7 @@ import {
   parseRichDependency,
   resolveRpmClosure,
 } from '../../src/packages/rpm-closure.js'
-import type { RpmDependency, RpmPackage } from '../../src/packages/rpm-index.js'
+import type { RpmDependency, RpmPackage } from '../../src/packages/rpm-package.js'
 import { parseRpmRequirement } from '../../src/packages/rpm-version.js'
 import { failure } from '../support/failure.js'
 

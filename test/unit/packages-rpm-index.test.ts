@@ -4,14 +4,12 @@ import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { isAirgapError } from '../../src/errors.js'
 import { decompress } from '../../src/packages/decompress.js'
-import {
-  decodeXmlText,
-  parseRepomd,
-  type RpmPackage,
-  readFilelists,
-  readPrimary,
-} from '../../src/packages/rpm-index.js'
+import { readFilelists } from '../../src/packages/rpm-filelists.js'
+import type { RpmPackage } from '../../src/packages/rpm-package.js'
+import { readPrimary } from '../../src/packages/rpm-primary.js'
+import { parseRepomd } from '../../src/packages/rpm-repomd.js'
 import { requireSha256 } from '../../src/packages/rpm-source.js'
+import { decodeXmlText } from '../../src/packages/xml-scanner.js'
 
 const PRIMARY = `<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
