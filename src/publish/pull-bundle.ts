@@ -3,13 +3,16 @@
  * manifest is read first and checked (bundle-artifact.ts); chunks are downloaded in parallel straight into their
  * place in `<file>.partial` (or its volumes), each hashed and checked against its layer digest. A journal records
  * what is on disk, so a rerun after kill -9 asks only for the missing bytes (HTTP Range from where a chunk stopped,
- * after hashing what is already there). At the end the whole file is hashed against the bundle's digest, and only
- * then renamed to its final name: a file under the final name is always complete.
+ * after hashing what is already there). bundle.json's signature is checked as soon as the first chunks hold it,
+ * before the other chunks are downloaded (pull-signature.ts; with `keys`, as `verify --key`). At the end the whole
+ * file is hashed against the bundle's digest and its signature checked again, and only then is it renamed to its
+ * final name: a file under the final name is always complete, and signed as required.
  */
 import { createHash } from 'node:crypto'
 import { mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BundleReader } from '../bundle/reader.js'
+import type { SignatureCheck } from '../bundle/sign-verify.js'
 import { VolumeSet } from '../bundle/volumes.js'
 import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
@@ -19,10 +22,18 @@ import { type EventSink, logEvent } from '../events/types.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import type { RegistryClient, Repo } from '../oci/registry-client.js'
-import { type BundleArtifact, readBundleArtifact } from './bundle-artifact.js'
+import { type BundleArtifact, type BundleChunk, readBundleArtifact } from './bundle-artifact.js'
 import { downloadChunk } from './download-chunk.js'
 import { formatOciAddress, parseOciAddress } from './oci-url.js'
 import { PullJournal } from './pull-journal.js'
+import {
+  checkKeyFiles,
+  checkSignatureFirst,
+  checkSignatureOf,
+  compareWithPublished,
+  type PullSignatureOptions,
+  withPullContext,
+} from './pull-signature.js'
 
 export interface PullBundleOptions {
   /** oci://registry/repository:tag or @sha256:… */
@@ -35,6 +46,8 @@ export interface PullBundleOptions {
   caFiles?: string[]
   /** Parallel chunk downloads (default 4). */
   concurrency?: number
+  /** Trusted public key files (--key): bundle.json must be signed by one of them. */
+  keys?: string[]
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -59,6 +72,10 @@ export interface PullResult {
   bytesDownloaded: number
   /** pulled now, or already there (the output held this very bundle). */
   status: 'pulled' | 'present'
+  /** bundle.json's signature, checked as `verify` checks it (trusted: by one of the keys given). */
+  signature: SignatureCheck
+  /** The signer recorded when the bundle was published (io.astrago.airgap.bundle.signer): information only. */
+  publishedSigner?: string
   durationMs: number
   bytesPerSecond: number
 }
@@ -72,6 +89,7 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
       hints: ['Write oci://REGISTRY/REPOSITORY:TAG (the version published) or …@sha256:<digest>.'],
     })
   }
+  await checkKeyFiles(options.keys ?? [])
   const { http, registry: client } = await createRegistryClient({
     credentials: options.credentials,
     insecureRegistries: options.insecureRegistries,
@@ -105,6 +123,7 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
       bundleDigest: artifact.digest,
       size: artifact.size,
       chunks: artifact.chunks.length,
+      ...(artifact.signer ? { publishedSigner: artifact.signer } : {}),
       durationMs,
       bytesPerSecond: Math.round(result.bytesDownloaded / Math.max(durationMs / 1000, 0.001)),
     }
@@ -118,7 +137,7 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
 
 type Progress = Pick<
   PullResult,
-  'path' | 'paths' | 'chunksDownloaded' | 'chunksResumed' | 'bytesDownloaded' | 'status'
+  'path' | 'paths' | 'chunksDownloaded' | 'chunksResumed' | 'bytesDownloaded' | 'status' | 'signature'
 >
 
 async function pullArtifact(
@@ -135,7 +154,9 @@ async function pullArtifact(
   const finalPath = join(options.outputDir, artifact.file)
   const partialPath = `${finalPath}.partial`
   const splitSize = options.splitSize && options.splitSize < artifact.size ? options.splitSize : 0
-  const { journal, resumed } = await PullJournal.open(`${finalPath}.pull.json`, manifestDigest, splitSize)
+  const journalPath = `${finalPath}.pull.json`
+  const { journal, resumed } = await PullJournal.open(journalPath, manifestDigest, splitSize)
+  const trust: PullSignatureOptions = { keys: options.keys ?? [], sink: options.sink, where }
 
   // A complete output from an earlier pull: check it, and keep it when it is this bundle.
   if (!resumed) {
@@ -155,7 +176,22 @@ async function pullArtifact(
               hashVolumes(existing, (bytes) => task.progress(bytes, artifact.size, 'bytes'), signal),
             )
           if (digest === artifact.digest) {
+            const file = existing.paths[0]!
+            const signature = await checkSignatureOf(existing, artifact.chunks.length, root, {
+              ...trust,
+              where: file,
+              file,
+              quiet: false,
+            }).catch((error) => {
+              throw withPullContext(
+                error,
+                `${file} was already there and is left as it is: it is the published bundle, but not trusted. Do not install it; delete it, or pull with the right --key.`,
+                { file, chunksDownloaded: 0, bytesDownloaded: 0 },
+              )
+            })
+            compareWithPublished(signature, artifact.signer, options.sink, file)
             return {
+              signature,
               path: existing.paths[0]!,
               paths: existing.paths,
               chunksDownloaded: 0,
@@ -180,6 +216,15 @@ async function pullArtifact(
 
   const volumes = await VolumeSet.create(partialPath, artifact.size, splitSize || undefined)
   const stats = { chunksDownloaded: 0, chunksResumed: 0, bytesDownloaded: 0 }
+  // What a signature error says became of the bytes on disk: kept, so a rerun with the right key downloads nothing again.
+  const untrusted = (error: unknown) =>
+    withPullContext(
+      error,
+      `${volumes.paths.join(', ')} and ${journalPath} are kept: their bytes match the published digests, they are only not trusted. Run pull again with the right --key to finish without downloading them again, or delete them.`,
+      { partial: volumes.paths, journal: journalPath, ...stats },
+    )
+  let signature: SignatureCheck
+  let checkedFirst = false
   try {
     const pending = artifact.chunks.filter((c) => !journal.isDone(c.index))
     const left = pending.reduce((a, c) => a + c.size - Math.min(journal.partialBytes(c.index), c.size), 0)
@@ -190,26 +235,28 @@ async function pullArtifact(
         { total: left, unit: 'bytes', data: { reference: where, file: finalPath, chunks: pending.length } },
       )
       let got = 0
+      const fetch = async (chunk: BundleChunk) => {
+        if (journal.isDone(chunk.index)) return
+        const outcome = await downloadChunk(client, repo, chunk, volumes, journal, {
+          signal,
+          sink: options.sink,
+          onBytes: (bytes) => {
+            got += bytes
+            stats.bytesDownloaded += bytes
+            task.progress(Math.min(got, left), left, 'bytes')
+          },
+        })
+        stats.chunksDownloaded += 1
+        if (outcome.resumedFrom > 0) stats.chunksResumed += 1
+      }
       await task.run(
-        () =>
-          runPool(
-            pending,
-            Math.max(1, options.concurrency ?? 4),
-            async (chunk) => {
-              const outcome = await downloadChunk(client, repo, chunk, volumes, journal, {
-                signal,
-                sink: options.sink,
-                onBytes: (bytes) => {
-                  got += bytes
-                  stats.bytesDownloaded += bytes
-                  task.progress(Math.min(got, left), left, 'bytes')
-                },
-              })
-              stats.chunksDownloaded += 1
-              if (outcome.resumedFrom > 0) stats.chunksResumed += 1
-            },
-            signal,
-          ),
+        async () => {
+          // The first chunks, alone, until they hold bundle.json and its signature: an untrusted bundle stops here.
+          await checkSignatureFirst(volumes, artifact.chunks, fetch, task, { ...trust, file: partialPath })
+          checkedFirst = true
+          const rest = artifact.chunks.filter((c) => !journal.isDone(c.index))
+          await runPool(rest, Math.max(1, options.concurrency ?? 4), fetch, signal)
+        },
         () => `${formatBytes(stats.bytesDownloaded)} downloaded`,
       )
     }
@@ -236,10 +283,20 @@ async function pullArtifact(
         },
       )
     }
+    // Again on the finished file, before it takes its final name.
+    signature = await checkSignatureOf(volumes, artifact.chunks.length, root, {
+      ...trust,
+      file: partialPath,
+      quiet: checkedFirst,
+    })
     await volumes.sync()
+  } catch (error) {
+    await journal.flush()
+    throw untrusted(error)
   } finally {
     await volumes.close()
   }
+  compareWithPublished(signature, artifact.signer, options.sink, finalPath)
   const paths = volumes.paths.map((p) => finalPath + p.slice(partialPath.length))
   for (let i = 0; i < paths.length; i++) await rename(volumes.paths[i]!, paths[i]!)
   await journal.remove()
@@ -262,7 +319,7 @@ async function pullArtifact(
   } finally {
     await reader.close()
   }
-  return { path: paths[0]!, paths, ...stats, status: 'pulled' }
+  return { path: paths[0]!, paths, ...stats, status: 'pulled', signature }
 }
 
 async function hashVolumes(
