@@ -3,8 +3,8 @@
  * manifest is read first and checked (bundle-artifact.ts); chunks are downloaded in parallel straight into their
  * place in `<file>.partial` (or its volumes), each hashed and checked against its layer digest. A journal records
  * what is on disk, so a rerun after kill -9 asks only for the missing bytes (HTTP Range from where a chunk stopped,
- * after hashing what is already there). bundle.json's signature is checked as soon as the first chunks hold it,
- * before the other chunks are downloaded (pull-signature.ts; with `keys`, as `verify --key`). At the end the whole
+ * after hashing what is already there). With `keys`, bundle.json's signature is checked as `verify --key` checks it
+ * as soon as the first chunks hold it, before the other chunks are downloaded (pull-signature.ts). At the end the whole
  * file is hashed against the bundle's digest and its signature checked again, and only then is it renamed to its
  * final name: a file under the final name is always complete, and signed as required.
  */
@@ -251,9 +251,12 @@ async function pullArtifact(
       }
       await task.run(
         async () => {
-          // The first chunks, alone, until they hold bundle.json and its signature: an untrusted bundle stops here.
-          await checkSignatureFirst(volumes, artifact.chunks, fetch, task, { ...trust, file: partialPath })
-          checkedFirst = true
+          // With --key, the first chunks alone, until they hold bundle.json and its signature: an untrusted bundle
+          // stops here. Without, every chunk is downloaded in parallel as before, and checked on the finished file.
+          if (trust.keys.length) {
+            await checkSignatureFirst(volumes, artifact.chunks, fetch, task, { ...trust, file: partialPath })
+            checkedFirst = true
+          }
           const rest = artifact.chunks.filter((c) => !journal.isDone(c.index))
           await runPool(rest, Math.max(1, options.concurrency ?? 4), fetch, signal)
         },

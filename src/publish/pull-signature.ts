@@ -1,9 +1,9 @@
 /**
  * The signature check of `pull`: bundle.json's signature, checked by sign-verify.ts exactly as `verify` checks it
  * (with --key: a good signature by one of those keys; without: a signed bundle must match the key its bundle.json
- * names, an unsigned one passes with a warning). A bundle file starts with bundle.json and its signature, so the check
- * runs as soon as the first chunks on disk hold them, before the other chunks are downloaded; it runs again on the
- * finished file before that takes its final name. A failure keeps the partial file and its journal: their bytes
+ * names, an unsigned one passes with a warning). A bundle file starts with bundle.json and its signature, so with
+ * --key the check runs as soon as the first chunks on disk hold them, before the other chunks are downloaded; it runs
+ * (again) on the finished file before that takes its final name. A failure keeps the partial file and its journal: their bytes
  * match the published digests, they are only not trusted.
  */
 import { constants } from 'node:fs'

@@ -274,7 +274,8 @@ describe('pull --key', () => {
     expect(plain.error).toBeUndefined()
     expect(plain.result).toMatchObject({ status: 'pulled', signature: { signed: false, trusted: false } })
     expect(plain.result.publishedSigner).toBeUndefined()
-    // Said once, though the signature is checked twice.
+    // Without --key, checked once, on the finished file (the chunks download in parallel as before), and said once.
+    expect(signatureTasks(plain).map((e) => (e.data as { chunks: number; keys: number }).keys)).toEqual([0])
     expect(plain.events.filter((e) => e.code === 'W_BUNDLE_UNSIGNED').length).toBe(1)
     expect(readFileSync(plain.result.path).equals(readFileSync(unsignedPath))).toBe(true)
   })
