@@ -33,30 +33,79 @@ export async function readBundleHead(path: string): Promise<BundleHead> {
 async function readFileHead(path: string): Promise<BundleHead> {
   const volumes = await VolumeSet.openForRead(path)
   try {
-    const first = await headerAt(volumes, 0)
-    if (!first || first.path !== BUNDLE_JSON)
-      throw new AirgapError(
-        'E_INTEGRITY',
-        `${path} is not an astrago-airgap bundle: its first member is not ${BUNDLE_JSON}.`,
-      )
-    if (first.size > MAX_BUNDLE_JSON)
-      throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${path} is implausibly large.`)
-    const bundleJson = await volumes.read(first.offset, first.size)
-    const next = await headerAt(volumes, first.offset + first.size + padTo512(first.size))
-    if (!next || next.path !== BUNDLE_SIGNATURE) return { bundleJson }
-    if (next.size > MAX_SIGNATURE)
-      throw new AirgapError(
-        'E_SIGNATURE_INVALID',
-        `${BUNDLE_SIGNATURE} in ${path} is too large to be a signature.`,
-      )
-    return { bundleJson, signature: await volumes.read(next.offset, next.size) }
+    return await readBundleHeadFrom(volumes, path)
   } finally {
     await volumes.close()
   }
 }
 
+/** What the head is read from: the byte stream of a bundle (a file or its volumes, complete or being written). */
+export type HeadSource = Pick<ByteSource, 'size' | 'read'>
+
+/** The head of a bundle stored as `source` (a bundle file or its volumes); `where` names it in messages. */
+export async function readBundleHeadFrom(source: HeadSource, where: string): Promise<BundleHead> {
+  const head = await readHeadWithin(source, source.size, where)
+  if (!head)
+    throw new AirgapError('E_INTEGRITY', `${where} ends inside its first members.`, {
+      hints: ['The bundle file is truncated: copy it again.'],
+    })
+  return head
+}
+
+/**
+ * The head from the first `available` bytes of a bundle of `source.size` bytes, whose rest is not there yet (a pull
+ * writes the file from its start): undefined when bundle.json or its signature runs past those bytes. Nothing past
+ * them is read; a head that would not fit the whole bundle is the same error as on the finished file.
+ */
+export async function readBundleHeadPrefix(
+  source: HeadSource,
+  available: number,
+  where: string,
+): Promise<BundleHead | undefined> {
+  return await readHeadWithin(source, Math.min(available, source.size), where)
+}
+
+/** Thrown by reads past the bytes available, to say "not yet" rather than "broken". */
+class BeyondAvailable extends Error {}
+
+async function readHeadWithin(
+  source: HeadSource,
+  available: number,
+  where: string,
+): Promise<BundleHead | undefined> {
+  const bounded: HeadSource = {
+    size: source.size,
+    read: (position, length) => {
+      if (position + length > available) throw new BeyondAvailable()
+      return source.read(position, length)
+    },
+  }
+  try {
+    const first = await headerAt(bounded, 0)
+    if (!first || first.path !== BUNDLE_JSON)
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `${where} is not an astrago-airgap bundle: its first member is not ${BUNDLE_JSON}.`,
+      )
+    if (first.size > MAX_BUNDLE_JSON)
+      throw new AirgapError('E_INTEGRITY', `${BUNDLE_JSON} in ${where} is implausibly large.`)
+    const bundleJson = await bounded.read(first.offset, first.size)
+    const next = await headerAt(bounded, first.offset + first.size + padTo512(first.size))
+    if (!next || next.path !== BUNDLE_SIGNATURE) return { bundleJson }
+    if (next.size > MAX_SIGNATURE)
+      throw new AirgapError(
+        'E_SIGNATURE_INVALID',
+        `${BUNDLE_SIGNATURE} in ${where} is too large to be a signature.`,
+      )
+    return { bundleJson, signature: await bounded.read(next.offset, next.size) }
+  } catch (error) {
+    if (error instanceof BeyondAvailable) return undefined
+    throw error
+  }
+}
+
 async function headerAt(
-  source: ByteSource,
+  source: HeadSource,
   at: number,
 ): Promise<{ path: string; offset: number; size: number } | undefined> {
   if (at + BLOCK > source.size)

@@ -11,7 +11,7 @@ export default class Publish extends AirgapCommand<PublishResult> {
   static override summary = 'Publish a bundle file to an OCI registry as an artifact.'
 
   static override description =
-    'The bundle becomes one OCI artifact (artifactType application/vnd.astrago.airgap.bundle.v1): bundle.json as its config, and the file in chunks (512 MiB by default) as its layers, with the bundle name, version and sha256 as annotations. Uploads are resumable: run the command again after an interruption and it continues; blobs the registry already holds are not sent, and publishing a bundle the tag already holds sends nothing. Get it back with `astrago-airgap pull`, or with any OCI client (oras pull).'
+    'The bundle becomes one OCI artifact (artifactType application/vnd.astrago.airgap.bundle.v1): bundle.json as its config, and the file in chunks (512 MiB by default) as its layers, with the bundle name, version, sha256 and, for a signed bundle, the fingerprint of its signer as annotations (a signature that no longer matches bundle.json is refused). Uploads are resumable: run the command again after an interruption and it continues; blobs the registry already holds are not sent, and publishing a bundle the tag already holds sends nothing. Get it back with `astrago-airgap pull`, or with any OCI client (oras pull).'
 
   static override examples = [
     'echo "$HARBOR_PASSWORD" | <%= config.bin %> publish astrago-1.0.0.tar oci://harbor.example/releases/astrago:1.0.0 --username harbor.example=release --password-stdin',
@@ -76,6 +76,9 @@ export default class Publish extends AirgapCommand<PublishResult> {
             : `Published ${result.name} ${result.version} to ${result.reference}`,
           `  digest ${result.digest}`,
           `  bundle ${result.bundleDigest} (${formatBytes(result.size)} in ${result.chunks} chunks)`,
+          result.signer
+            ? `  signed by ${result.signer} (matches bundle.json; recorded as io.astrago.airgap.bundle.signer)`
+            : '  not signed',
           `  ${result.blobsUploaded} blobs uploaded (${formatBytes(result.bytesUploaded)}), ${result.blobsSkipped} already there, in ${formatDuration(result.durationMs)}${result.bytesUploaded ? `, ${formatRate(result.bytesPerSecond)}` : ''}`,
         ].join('\n'),
       )

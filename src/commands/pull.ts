@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core'
 import { AirgapCommand } from '../cli/base-command.js'
-import { caFileFlag, insecureRegistryFlag, parseSize } from '../cli/flags.js'
+import { caFileFlag, insecureRegistryFlag, keyFlag, parseSize } from '../cli/flags.js'
+import { formatPullResult } from '../cli/format/pull.js'
 import { readCredentials } from '../cli/input.js'
-import { formatBytes, formatDuration, formatRate } from '../events/format.js'
 import { parseOciAddress } from '../publish/oci-url.js'
 import { type PullResult, pullBundle } from '../publish/pull-bundle.js'
 
@@ -11,11 +11,12 @@ export default class Pull extends AirgapCommand<PullResult> {
   static override summary = 'Pull a published bundle from an OCI registry into a file.'
 
   static override description =
-    'Downloads the chunks of a bundle published with `astrago-airgap publish` in parallel, checks each against its digest and the whole file against the bundle sha256, and writes the identical file (or split volumes of it with --split-size). An interrupted pull continues where it stopped when run again; a file already complete is checked and kept.'
+    'Downloads the chunks of a bundle published with `astrago-airgap publish` in parallel, checks each against its digest and the whole file against the bundle sha256, and writes the identical file (or split volumes of it with --split-size). The signature of bundle.json is checked as verify checks it, as soon as the first chunk holds it and again on the finished file: with --key it must be by one of those keys, and a bundle that is not stops the pull before the other chunks are downloaded. An interrupted pull continues where it stopped when run again; a file already complete is checked and kept.'
 
   static override examples = [
     '<%= config.bin %> pull oci://harbor.example/releases/astrago:1.0.0 --output-dir /srv/bundles',
     '<%= config.bin %> pull oci://harbor.example/releases/astrago@sha256:… --output-dir /media/usb --split-size 4G',
+    '<%= config.bin %> pull oci://harbor.example/releases/astrago:1.0.0 --output-dir /srv/bundles --key astrago-release.asc',
   ]
 
   static override args = {
@@ -43,6 +44,7 @@ export default class Pull extends AirgapCommand<PullResult> {
     'password-stdin': Flags.boolean({ description: 'Read the passwords for --username from stdin.' }),
     'insecure-registry': insecureRegistryFlag,
     'ca-file': caFileFlag,
+    key: keyFlag,
     concurrency: Flags.integer({
       char: 'j',
       description: 'Parallel chunk downloads.',
@@ -67,21 +69,12 @@ export default class Pull extends AirgapCommand<PullResult> {
       insecureRegistries: flags['insecure-registry'],
       caFiles: flags['ca-file'],
       concurrency: flags.concurrency,
+      keys: flags.key ?? [],
       toolVersion: this.config.version,
       sink: this.sink(flags),
       signal: this.signal,
     })
-    if (!this.jsonEnabled()) {
-      this.log(
-        [
-          result.status === 'present'
-            ? `${result.path} already holds ${result.name} ${result.version} (sha256 checked); nothing downloaded`
-            : `Pulled ${result.name} ${result.version} into ${result.paths.join(', ')}`,
-          `  sha256 ${result.bundleDigest.slice('sha256:'.length)} (${formatBytes(result.size)}), checked`,
-          `  ${result.chunksDownloaded} of ${result.chunks} chunks downloaded (${formatBytes(result.bytesDownloaded)}${result.chunksResumed ? `, ${result.chunksResumed} continued` : ''}) in ${formatDuration(result.durationMs)}${result.bytesDownloaded ? `, ${formatRate(result.bytesPerSecond)}` : ''}`,
-        ].join('\n'),
-      )
-    }
+    if (!this.jsonEnabled()) this.log(formatPullResult(result))
     return result
   }
 }

@@ -44,6 +44,7 @@ export interface LogData {
   // publish and pull
   W_PULL_REPLACES: { file: string }
   W_PULL_NAME_MISMATCH: { file: string; found: string; published: string }
+  W_PULL_SIGNER_MISMATCH: { file: string; found: string; published: string }
   I_PULL_RESUMED: { index: number; digest: string; offset: number }
   W_PULL_CHUNK_REFETCHED: { index: number; digest: string; actual: string }
   W_PULL_RETRY: { index: number; offset: number; attempt: number; problem: string }
@@ -104,12 +105,13 @@ export const LOG_CODES = {
   },
   W_BUNDLE_UNSIGNED: {
     level: 'warn',
-    description: 'verify or install: the bundle is not signed (no --key was given to require a signature).',
+    description:
+      'verify, install, pull or publish: the bundle is not signed (no --key was given to require a signature).',
   },
   I_BUNDLE_SIGNED: {
     level: 'info',
     description:
-      'verify or install: bundle.json matches its signature by the key it names (not checked against a trusted key).',
+      'verify, install, pull or publish: bundle.json matches its signature by the key it names (not checked against a trusted key).',
   },
   W_RESUME_DISCARDED: {
     level: 'warn',
@@ -194,6 +196,11 @@ export const LOG_CODES = {
     level: 'warn',
     description:
       "pull: the pulled file's bundle.json names another bundle or version than the artifact was published as (found and published: `NAME VERSION`).",
+  },
+  W_PULL_SIGNER_MISMATCH: {
+    level: 'warn',
+    description:
+      'pull: the signer recorded when the bundle was published (io.astrago.airgap.bundle.signer) is not the one that signed the pulled bundle.json (found: a fingerprint, or `unsigned`); the annotation is information only, the signature check decides.',
   },
   I_PULL_RESUMED: {
     level: 'info',

@@ -44,6 +44,7 @@ export interface TaskData {
   'pull.existing': { file: string }
   'pull.download': { reference: string; file: string; chunks: number }
   'pull.verify': { file: string; digest: string }
+  'pull.signature': { file: string; keys: number; chunks: number }
   // install
   install: { name: string; version: string; dryRun: boolean }
   'install.load': undefined
@@ -106,6 +107,8 @@ export const TASK_KINDS = {
   'pull.download':
     'Downloads the chunks not yet on disk into the partial file, each checked against its digest (progress in bytes).',
   'pull.verify': "Hashes the whole pulled file against the bundle's digest before it takes its final name.",
+  'pull.signature':
+    'Checks the signature of bundle.json as verify does (`keys`: how many --key files): with --key first on the first `chunks` chunks, before the others are downloaded; then on the finished file before it takes its final name, or on a complete file already there.',
   install: 'install (or install --dry-run): applies the stages of a bundle.',
   'install.load': "Loads the bundle's stages and fills the generated values.",
   'install.preflight': 'Checks the cluster before anything is applied.',

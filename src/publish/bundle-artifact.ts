@@ -33,6 +33,11 @@ export const Annotation = {
   chunkOffset: 'io.astrago.airgap.bundle.chunk.offset',
   /** On each layer: its index, from 0. */
   chunkIndex: 'io.astrago.airgap.bundle.chunk.index',
+  /**
+   * The fingerprint of the key whose signature of bundle.json publish found good (absent for an unsigned bundle).
+   * Information only: pull trusts a key given with --key, never this annotation.
+   */
+  signer: 'io.astrago.airgap.bundle.signer',
   /** The tool that published it. */
   publishedBy: 'io.astrago.airgap.published-by',
 } as const
@@ -61,6 +66,8 @@ export interface BundleArtifact {
   config: Descriptor
   chunks: BundleChunk[]
   created?: string
+  /** The signer's fingerprint, as publish recorded it (upper-case hex). */
+  signer?: string
   publishedBy?: string
 }
 
@@ -94,6 +101,7 @@ export function buildBundleManifest(artifact: BundleArtifact): Buffer {
       [Annotation.bundleSize]: String(artifact.size),
       [Annotation.bundleFile]: artifact.file,
       [Annotation.chunkSize]: String(artifact.chunkSize),
+      ...(artifact.signer ? { [Annotation.signer]: artifact.signer } : {}),
       ...(artifact.publishedBy ? { [Annotation.publishedBy]: artifact.publishedBy } : {}),
     },
   }
@@ -183,8 +191,14 @@ export function readBundleArtifact(bytes: Buffer, where: string): BundleArtifact
     config: { mediaType: BUNDLE_CONFIG_MEDIA_TYPE, digest: config.digest, size: configSize },
     chunks,
     created: annotations[Annotation.created],
+    signer: readSigner(annotations[Annotation.signer]),
     publishedBy: annotations[Annotation.publishedBy],
   }
+}
+
+/** The signer annotation when it is a key fingerprint (or key ID); anything else is not shown as one. */
+function readSigner(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[0-9A-Fa-f]{16,64}$/.test(value) ? value.toUpperCase() : undefined
 }
 
 /** Where a bundle's bytes are cut: `chunkSize` each, the last one shorter. */

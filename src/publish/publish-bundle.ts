@@ -3,10 +3,14 @@
  * config, the file in chunks as layers, pushed with the same resumable uploads `push` uses (sessions kept on disk, a
  * cut connection continues where the registry says it stands). It hashes the file first (cached), then asks the
  * registry what it has: a tag that already holds this bundle means nothing is sent; otherwise a HEAD per blob, and
- * only the missing chunks are uploaded. The manifest goes last, so the tag never names an incomplete bundle.
+ * only the missing chunks are uploaded. The manifest goes last, so the tag never names an incomplete bundle. A signed
+ * bundle's signature is checked first, as `verify` checks it without a key (it must match bundle.json), and its
+ * signer's fingerprint is recorded as an annotation, for information: trust comes from `pull --key`.
  */
 import { BUNDLE_JSON } from '../bundle/layout.js'
 import { BundleReader } from '../bundle/reader.js'
+import { type BundleHead, readBundleHeadFrom } from '../bundle/sign-head.js'
+import { checkBundleSignature, type SignatureCheck } from '../bundle/sign-verify.js'
 import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
@@ -63,6 +67,8 @@ export interface PublishResult {
   size: number
   chunks: number
   chunkSize: number
+  /** The fingerprint of the key that signed bundle.json (recorded as io.astrago.airgap.bundle.signer); absent: unsigned. */
+  signer?: string
   /** published now, or already there (the tag held this very bundle). */
   status: 'published' | 'present'
   blobsUploaded: number
@@ -111,6 +117,9 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
     if (!json || json.size > MAX_CONFIG_BYTES) {
       throw new AirgapError('E_INTEGRITY', `${options.bundle} has no usable ${BUNDLE_JSON}.`)
     }
+    // A bundle whose bundle.json no longer matches its signature is not published (verify and install refuse it).
+    const head = await readBundleHeadFrom(reader.volumes, options.bundle)
+    const signature = await checkBundleSignature(head, { path: options.bundle, sink: options.sink })
     const { http, registry: client } = await createRegistryClient({
       credentials: options.credentials,
       insecureRegistries: options.insecureRegistries,
@@ -120,7 +129,16 @@ export async function publishBundle(options: PublishBundleOptions): Promise<Publ
       sink: options.sink,
     })
     try {
-      return await publishWith(options, reader, client, address, chunkSize, json, started)
+      return await publishWith(
+        options,
+        reader,
+        client,
+        address,
+        chunkSize,
+        json,
+        { head, signature },
+        started,
+      )
     } finally {
       await http.close()
     }
@@ -136,6 +154,7 @@ async function publishWith(
   address: ReturnType<typeof parseOciAddress>,
   chunkSize: number,
   json: { offset: number; size: number },
+  signed: { head: BundleHead; signature: SignatureCheck },
   started: number,
 ): Promise<PublishResult> {
   const { sink, signal } = options
@@ -174,6 +193,13 @@ async function publishWith(
       (d) => (cached ? `${d.digest} (remembered from an earlier run)` : d.digest),
     )
     const configBytes = await reader.volumes.read(json.offset, json.size)
+    if (!configBytes.equals(signed.head.bundleJson)) {
+      throw new AirgapError(
+        'E_INTEGRITY',
+        `${BUNDLE_JSON} of ${options.bundle} changed while it was being published.`,
+      )
+    }
+    const signer = signed.signature.signed ? signed.signature.fingerprint : undefined
     const configDigest = sha256Digest(configBytes)
     const sourceDate = process.env.SOURCE_DATE_EPOCH
     const artifact: BundleArtifact = {
@@ -189,6 +215,7 @@ async function publishWith(
       created: new Date(
         sourceDate && /^\d+$/.test(sourceDate) ? Number(sourceDate) * 1000 : Date.now(),
       ).toISOString(),
+      ...(signer ? { signer } : {}),
       publishedBy: `astrago-airgap ${options.toolVersion}`,
     }
     const manifest = buildBundleManifest(artifact)
@@ -323,6 +350,7 @@ async function publishWith(
         size,
         chunks: artifact.chunks.length,
         chunkSize,
+        ...(signer ? { signer } : {}),
         status,
         ...stats,
         durationMs,

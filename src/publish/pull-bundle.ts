@@ -3,26 +3,37 @@
  * manifest is read first and checked (bundle-artifact.ts); chunks are downloaded in parallel straight into their
  * place in `<file>.partial` (or its volumes), each hashed and checked against its layer digest. A journal records
  * what is on disk, so a rerun after kill -9 asks only for the missing bytes (HTTP Range from where a chunk stopped,
- * after hashing what is already there). At the end the whole file is hashed against the bundle's digest, and only
- * then renamed to its final name: a file under the final name is always complete.
+ * after hashing what is already there). With `keys`, bundle.json's signature is checked as `verify --key` checks it
+ * as soon as the first chunks hold it, before the other chunks are downloaded (pull-signature.ts). At the end the whole
+ * file is hashed against the bundle's digest and its signature checked again, and only then is it renamed to its
+ * final name: a file under the final name is always complete, and signed as required.
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BundleReader } from '../bundle/reader.js'
+import type { SignatureCheck } from '../bundle/sign-verify.js'
 import { VolumeSet } from '../bundle/volumes.js'
 import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
 import { type EventSink, logEvent } from '../events/types.js'
-import { backoffDelay, defaultRetryPolicy, sleep } from '../net/retry.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
 import type { RegistryClient, Repo } from '../oci/registry-client.js'
 import { type BundleArtifact, type BundleChunk, readBundleArtifact } from './bundle-artifact.js'
+import { downloadChunk } from './download-chunk.js'
 import { formatOciAddress, parseOciAddress } from './oci-url.js'
 import { PullJournal } from './pull-journal.js'
+import {
+  checkKeyFiles,
+  checkSignatureFirst,
+  checkSignatureOf,
+  compareWithPublished,
+  type PullSignatureOptions,
+  withPullContext,
+} from './pull-signature.js'
 
 export interface PullBundleOptions {
   /** oci://registry/repository:tag or @sha256:… */
@@ -35,6 +46,8 @@ export interface PullBundleOptions {
   caFiles?: string[]
   /** Parallel chunk downloads (default 4). */
   concurrency?: number
+  /** Trusted public key files (--key): bundle.json must be signed by one of them. */
+  keys?: string[]
   toolVersion: string
   sink: EventSink
   signal?: AbortSignal
@@ -59,11 +72,13 @@ export interface PullResult {
   bytesDownloaded: number
   /** pulled now, or already there (the output held this very bundle). */
   status: 'pulled' | 'present'
+  /** bundle.json's signature, checked as `verify` checks it (trusted: by one of the keys given). */
+  signature: SignatureCheck
+  /** The signer recorded when the bundle was published (io.astrago.airgap.bundle.signer): information only. */
+  publishedSigner?: string
   durationMs: number
   bytesPerSecond: number
 }
-
-const ATTEMPTS = 6
 
 export async function pullBundle(options: PullBundleOptions): Promise<PullResult> {
   const started = Date.now()
@@ -74,6 +89,7 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
       hints: ['Write oci://REGISTRY/REPOSITORY:TAG (the version published) or …@sha256:<digest>.'],
     })
   }
+  await checkKeyFiles(options.keys ?? [])
   const { http, registry: client } = await createRegistryClient({
     credentials: options.credentials,
     insecureRegistries: options.insecureRegistries,
@@ -107,6 +123,7 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
       bundleDigest: artifact.digest,
       size: artifact.size,
       chunks: artifact.chunks.length,
+      ...(artifact.signer ? { publishedSigner: artifact.signer } : {}),
       durationMs,
       bytesPerSecond: Math.round(result.bytesDownloaded / Math.max(durationMs / 1000, 0.001)),
     }
@@ -120,7 +137,7 @@ export async function pullBundle(options: PullBundleOptions): Promise<PullResult
 
 type Progress = Pick<
   PullResult,
-  'path' | 'paths' | 'chunksDownloaded' | 'chunksResumed' | 'bytesDownloaded' | 'status'
+  'path' | 'paths' | 'chunksDownloaded' | 'chunksResumed' | 'bytesDownloaded' | 'status' | 'signature'
 >
 
 async function pullArtifact(
@@ -137,7 +154,9 @@ async function pullArtifact(
   const finalPath = join(options.outputDir, artifact.file)
   const partialPath = `${finalPath}.partial`
   const splitSize = options.splitSize && options.splitSize < artifact.size ? options.splitSize : 0
-  const { journal, resumed } = await PullJournal.open(`${finalPath}.pull.json`, manifestDigest, splitSize)
+  const journalPath = `${finalPath}.pull.json`
+  const { journal, resumed } = await PullJournal.open(journalPath, manifestDigest, splitSize)
+  const trust: PullSignatureOptions = { keys: options.keys ?? [], sink: options.sink, where }
 
   // A complete output from an earlier pull: check it, and keep it when it is this bundle.
   if (!resumed) {
@@ -157,7 +176,22 @@ async function pullArtifact(
               hashVolumes(existing, (bytes) => task.progress(bytes, artifact.size, 'bytes'), signal),
             )
           if (digest === artifact.digest) {
+            const file = existing.paths[0]!
+            const signature = await checkSignatureOf(existing, artifact.chunks.length, root, {
+              ...trust,
+              where: file,
+              file,
+              quiet: false,
+            }).catch((error) => {
+              throw withPullContext(
+                error,
+                `${file} was already there and is left as it is: it is the published bundle, but not trusted. Do not install it; delete it, or pull with the right --key.`,
+                { file, chunksDownloaded: 0, bytesDownloaded: 0 },
+              )
+            })
+            compareWithPublished(signature, artifact.signer, options.sink, file)
             return {
+              signature,
               path: existing.paths[0]!,
               paths: existing.paths,
               chunksDownloaded: 0,
@@ -182,6 +216,15 @@ async function pullArtifact(
 
   const volumes = await VolumeSet.create(partialPath, artifact.size, splitSize || undefined)
   const stats = { chunksDownloaded: 0, chunksResumed: 0, bytesDownloaded: 0 }
+  // What a signature error says became of the bytes on disk: kept, so a rerun with the right key downloads nothing again.
+  const untrusted = (error: unknown) =>
+    withPullContext(
+      error,
+      `${volumes.paths.join(', ')} and ${journalPath} are kept: their bytes match the published digests, they are only not trusted. Run pull again with the right --key to finish without downloading them again, or delete them.`,
+      { partial: volumes.paths, journal: journalPath, ...stats },
+    )
+  let signature: SignatureCheck
+  let checkedFirst = false
   try {
     const pending = artifact.chunks.filter((c) => !journal.isDone(c.index))
     const left = pending.reduce((a, c) => a + c.size - Math.min(journal.partialBytes(c.index), c.size), 0)
@@ -192,26 +235,31 @@ async function pullArtifact(
         { total: left, unit: 'bytes', data: { reference: where, file: finalPath, chunks: pending.length } },
       )
       let got = 0
+      const fetch = async (chunk: BundleChunk) => {
+        if (journal.isDone(chunk.index)) return
+        const outcome = await downloadChunk(client, repo, chunk, volumes, journal, {
+          signal,
+          sink: options.sink,
+          onBytes: (bytes) => {
+            got += bytes
+            stats.bytesDownloaded += bytes
+            task.progress(Math.min(got, left), left, 'bytes')
+          },
+        })
+        stats.chunksDownloaded += 1
+        if (outcome.resumedFrom > 0) stats.chunksResumed += 1
+      }
       await task.run(
-        () =>
-          runPool(
-            pending,
-            Math.max(1, options.concurrency ?? 4),
-            async (chunk) => {
-              const outcome = await downloadChunk(client, repo, chunk, volumes, journal, {
-                signal,
-                sink: options.sink,
-                onBytes: (bytes) => {
-                  got += bytes
-                  stats.bytesDownloaded += bytes
-                  task.progress(Math.min(got, left), left, 'bytes')
-                },
-              })
-              stats.chunksDownloaded += 1
-              if (outcome.resumedFrom > 0) stats.chunksResumed += 1
-            },
-            signal,
-          ),
+        async () => {
+          // With --key, the first chunks alone, until they hold bundle.json and its signature: an untrusted bundle
+          // stops here. Without, every chunk is downloaded in parallel as before, and checked on the finished file.
+          if (trust.keys.length) {
+            await checkSignatureFirst(volumes, artifact.chunks, fetch, task, { ...trust, file: partialPath })
+            checkedFirst = true
+          }
+          const rest = artifact.chunks.filter((c) => !journal.isDone(c.index))
+          await runPool(rest, Math.max(1, options.concurrency ?? 4), fetch, signal)
+        },
         () => `${formatBytes(stats.bytesDownloaded)} downloaded`,
       )
     }
@@ -238,10 +286,20 @@ async function pullArtifact(
         },
       )
     }
+    // Again on the finished file, before it takes its final name.
+    signature = await checkSignatureOf(volumes, artifact.chunks.length, root, {
+      ...trust,
+      file: partialPath,
+      quiet: checkedFirst,
+    })
     await volumes.sync()
+  } catch (error) {
+    await journal.flush()
+    throw untrusted(error)
   } finally {
     await volumes.close()
   }
+  compareWithPublished(signature, artifact.signer, options.sink, finalPath)
   const paths = volumes.paths.map((p) => finalPath + p.slice(partialPath.length))
   for (let i = 0; i < paths.length; i++) await rename(volumes.paths[i]!, paths[i]!)
   await journal.remove()
@@ -264,138 +322,7 @@ async function pullArtifact(
   } finally {
     await reader.close()
   }
-  return { path: paths[0]!, paths, ...stats, status: 'pulled' }
-}
-
-interface DownloadOptions {
-  signal?: AbortSignal
-  sink: EventSink
-  onBytes: (bytes: number) => void
-}
-
-/**
- * Downloads one chunk into its place, continuing from the bytes the journal says are there (hashed again from the
- * file first). A connection that breaks mid-way continues with a Range request; a chunk whose bytes do not match its
- * digest is fetched again from its start once, then it is an integrity error.
- */
-async function downloadChunk(
-  client: RegistryClient,
-  repo: Repo,
-  chunk: BundleChunk,
-  volumes: VolumeSet,
-  journal: PullJournal,
-  options: DownloadOptions,
-): Promise<{ resumedFrom: number }> {
-  const { signal } = options
-  let position = Math.min(journal.partialBytes(chunk.index), chunk.size)
-  let hash = createHash('sha256')
-  if (position > 0) await hashRange(volumes, chunk.offset, position, hash, signal)
-  const resumedFrom = position
-  if (position > 0) {
-    options.sink.emit(
-      logEvent(
-        'I_PULL_RESUMED',
-        `Continuing chunk ${chunk.index + 1} (${chunk.digest}) at byte ${position}, where an interrupted run left it`,
-        { index: chunk.index, digest: chunk.digest, offset: position },
-      ),
-    )
-  }
-  let failures = 0
-  let refetched = false
-  for (;;) {
-    signal?.throwIfAborted()
-    let writeError: unknown
-    try {
-      if (position < chunk.size) {
-        const { body, partial } = await client.openBlob(repo, chunk.digest, { offset: position, signal })
-        if (position > 0 && !partial) {
-          // The registry ignored the range: take the chunk from its start.
-          position = 0
-          hash = createHash('sha256')
-        }
-        for await (const piece of body as AsyncIterable<Buffer>) {
-          if (position + piece.length > chunk.size) {
-            body.destroy()
-            throw new AirgapError(
-              'E_INTEGRITY',
-              `${repo.registry} sent more than the ${chunk.size} bytes of chunk ${chunk.index + 1} (${chunk.digest}).`,
-            )
-          }
-          try {
-            await volumes.write(piece, chunk.offset + position)
-          } catch (error) {
-            writeError = error
-            body.destroy()
-            throw error
-          }
-          hash.update(piece)
-          position += piece.length
-          options.onBytes(piece.length)
-          journal.progress(chunk.index, position)
-        }
-      }
-      if (position === chunk.size) {
-        const digest = `sha256:${hash.digest('hex')}`
-        if (digest === chunk.digest) {
-          journal.complete(chunk.index)
-          return { resumedFrom }
-        }
-        if (refetched) {
-          throw new AirgapError(
-            'E_INTEGRITY',
-            `Chunk ${chunk.index + 1} from ${repo.registry}/${repo.repository} hashes to ${digest}, not ${chunk.digest}.`,
-            { hints: ['The registry or a proxy in front of it alters content; check it, then pull again.'] },
-          )
-        }
-        refetched = true
-        options.sink.emit(
-          logEvent(
-            'W_PULL_CHUNK_REFETCHED',
-            `Chunk ${chunk.index + 1} did not match ${chunk.digest}; fetching it again from its start.`,
-            { index: chunk.index, digest: chunk.digest, actual: digest },
-          ),
-        )
-        position = 0
-        hash = createHash('sha256')
-        journal.progress(chunk.index, 0, true)
-        continue
-      }
-      throw new Error(`the body ended at byte ${position} of ${chunk.size}`)
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason ?? error
-      if (writeError !== undefined || error instanceof AirgapError) throw error
-      failures += 1
-      if (failures >= ATTEMPTS) {
-        throw new AirgapError(
-          'E_REMOTE',
-          `Downloading chunk ${chunk.index + 1} of ${repo.registry}/${repo.repository} failed ${failures} times; last: ${(error as Error).message}.`,
-          { hints: ['Check the registry and the network, then run the same command again: it continues.'] },
-        )
-      }
-      options.sink.emit(
-        logEvent(
-          'W_PULL_RETRY',
-          `Chunk ${chunk.index + 1}: ${(error as Error).message}; continuing at byte ${position}`,
-          { index: chunk.index, offset: position, attempt: failures, problem: (error as Error).message },
-        ),
-      )
-      journal.progress(chunk.index, position, true)
-      await sleep(backoffDelay(failures - 1, defaultRetryPolicy), signal)
-    }
-  }
-}
-
-async function hashRange(
-  volumes: VolumeSet,
-  offset: number,
-  length: number,
-  hash: Hash,
-  signal?: AbortSignal,
-): Promise<void> {
-  for await (const piece of volumes.createReadStream(offset, length, { chunkSize: 4 << 20 })) {
-    signal?.throwIfAborted()
-    hash.update(piece as Buffer)
-  }
+  return { path: paths[0]!, paths, ...stats, status: 'pulled', signature }
 }
 
 async function hashVolumes(

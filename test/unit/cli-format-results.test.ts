@@ -6,12 +6,14 @@ import { describe, expect, it } from 'vitest'
 import type { VerifyResult } from '../../src/bundle/verify.js'
 import { formatInitSiteResult } from '../../src/cli/format/init-site.js'
 import { formatInstallResult } from '../../src/cli/format/install.js'
+import { formatPullResult } from '../../src/cli/format/pull.js'
 import { formatPushResult } from '../../src/cli/format/push.js'
 import { formatServiceInstalled, formatServiceRemoved } from '../../src/cli/format/serve.js'
 import { formatInstallStatus, formatServiceStatus } from '../../src/cli/format/status.js'
 import { formatUninstallResult } from '../../src/cli/format/uninstall.js'
 import { formatVerifyResult } from '../../src/cli/format/verify.js'
 import type { InstallBundleResult } from '../../src/install/install-bundle.js'
+import type { PullResult } from '../../src/publish/pull-bundle.js'
 import type { PushResult } from '../../src/push/push-bundle.js'
 import type { InitSiteResult } from '../../src/stages/init-site.js'
 import type { InstallState } from '../../src/stages/state.js'
@@ -70,6 +72,40 @@ describe('result text', () => {
       '  4 blobs uploaded (0 B), 2 mounted, 1 already there; 5 manifests',
       '  in 2.0s',
     ])
+  })
+
+  it('pull: the file, its sha256, who signed it, what was downloaded', () => {
+    const result: PullResult = {
+      reference: 'oci://r.example/releases/demo:1.0.0',
+      digest: 'sha256:m',
+      name: 'demo',
+      version: '1.0.0',
+      bundleDigest: `sha256:${'a'.repeat(64)}`,
+      size: 3 * 1024 ** 2,
+      path: '/srv/demo-1.0.0.tar',
+      paths: ['/srv/demo-1.0.0.tar'],
+      chunks: 3,
+      chunksDownloaded: 3,
+      chunksResumed: 0,
+      bytesDownloaded: 3 * 1024 ** 2,
+      status: 'pulled',
+      signature: { signed: true, fingerprint: 'ABCD', trusted: true },
+      publishedSigner: 'ABCD',
+      durationMs: 1500,
+      bytesPerSecond: 2 * 1024 ** 2,
+    }
+    expect(formatPullResult(result).split('\n')).toEqual([
+      'Pulled demo 1.0.0 into /srv/demo-1.0.0.tar',
+      `  sha256 ${'a'.repeat(64)} (3.0 MiB), checked`,
+      '  signed by ABCD, a trusted key (--key)',
+      '  3 of 3 chunks downloaded (3.0 MiB) in 1.5s, 2.0 MiB/s',
+    ])
+    expect(
+      formatPullResult({ ...result, signature: { signed: true, fingerprint: 'ABCD', trusted: false } }),
+    ).toContain('  signed by ABCD, matching bundle.json (not checked against a trusted key: give --key)')
+    expect(
+      formatPullResult({ ...result, signature: { signed: false, trusted: false }, publishedSigner: 'ABCD' }),
+    ).toContain('  not signed (published as signed by ABCD)')
   })
 
   it('uninstall', () => {

@@ -74,6 +74,20 @@ describe('bundle artifact', () => {
     ])
   })
 
+  it('records the signer as an annotation when there is one, and reads back only a fingerprint', () => {
+    const fingerprint = 'D919B958256765D7AB9BC5648AA5FEFD4FC720BE'
+    const signed = buildBundleManifest({ ...artifact(), signer: fingerprint })
+    expect(JSON.parse(signed.toString()).annotations['io.astrago.airgap.bundle.signer']).toBe(fingerprint)
+    expect(readBundleArtifact(signed, 'here').signer).toBe(fingerprint)
+    const unsigned = buildBundleManifest(artifact())
+    expect(JSON.parse(unsigned.toString()).annotations).not.toHaveProperty('io.astrago.airgap.bundle.signer')
+    expect(readBundleArtifact(unsigned, 'here').signer).toBeUndefined()
+    const odd = manifestWith((m) => {
+      m.annotations['io.astrago.airgap.bundle.signer'] = 'Release team <release@example.com>'
+    })
+    expect(readBundleArtifact(odd, 'here').signer).toBeUndefined()
+  })
+
   it.each([
     [
       'another artifact type',
