@@ -15,15 +15,10 @@ import {
   isIndexMediaType,
   MediaType,
 } from '../oci/media-types.js'
+import { blobExists, manifestDigest, mountBlob } from '../oci/push-checks.js'
+import { putManifest } from '../oci/put-manifest.js'
 import { MAX_MANIFEST_BYTES, type RegistryClient, type Repo } from '../oci/registry-client.js'
-import {
-  blobExists,
-  manifestDigest,
-  mountBlob,
-  putManifest,
-  type UploadNotice,
-  uploadBlob,
-} from '../oci/registry-push.js'
+import { type UploadNotice, uploadBlob } from '../oci/upload-blob.js'
 import { type PushTarget, siteChartRepository, siteRepository } from './target.js'
 import { UploadSessions } from './upload-sessions.js'
 
