@@ -24,13 +24,28 @@ function memberTypes(file: string, name: string): Map<string, string> {
         const key =
           (ts.isStringLiteral(member.name) ? member.name.text : member.name.getText(source)) +
           (member.questionToken ? '?' : '')
-        types.set(key, member.type.getText(source).replace(/\s+/g, ' '))
+        types.set(key, oneLine(member.type, source))
       }
     }
     ts.forEachChild(node, visit)
   }
   visit(source)
   return types
+}
+
+/** A type on one line: the members of an object type written one per line get their `;` back. */
+function oneLine(type: ts.TypeNode, source: ts.SourceFile): string {
+  if (ts.isTypeLiteralNode(type)) {
+    const members = type.members.map((m) => {
+      if (ts.isPropertySignature(m) && m.type) {
+        const name = m.name.getText(source) + (m.questionToken ? '?' : '')
+        return `${name}: ${oneLine(m.type, source)}`
+      }
+      return m.getText(source).replace(/[;,]\s*$/, '').replace(/\s+/g, ' ')
+    })
+    return members.length ? `{ ${members.join('; ')} }` : '{}'
+  }
+  return type.getText(source).replace(/\s+/g, ' ')
 }
 
 /** A table cell: pipes escaped, and the type in code font unless there is none. */
