@@ -30,7 +30,7 @@ export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   // Columns of numbers are right-aligned, the rest left-aligned.
   const numeric = headers.map((_, i) =>
-    rows.every((r) => /^[-+]?[\d.,]*\s?[%×]?(\s?[KMG]iB)?$|^[?–]$/.test(r[i] ?? '')),
+    rows.every((r) => /^[-+]?[\d.,]*\s?[%×]?(\s?(?:[KMG]i)?B)?$|^[?–]$/.test(r[i] ?? '')),
   )
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`
