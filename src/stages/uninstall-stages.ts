@@ -28,6 +28,8 @@ export interface UninstallStagesOptions {
   timeoutMs?: number
   /** Also remove the generated site values (passwords), which are kept by default for the data volumes. */
   purge?: boolean
+  /** How long the install lock's Lease lasts, in seconds (default 60); tests shorten it to lose the lock quickly. */
+  lockLeaseSeconds?: number
   sink: EventSink
   signal?: AbortSignal
 }
@@ -80,6 +82,7 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     operation: `uninstall ${state.bundle.name} ${state.bundle.version}`,
     sink: options.sink,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.lockLeaseSeconds ? { leaseSeconds: options.lockLeaseSeconds } : {}),
   })
   const workDir = await mkdtemp(join(tmpdir(), 'astrago-uninstall-'))
   try {
