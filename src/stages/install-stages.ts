@@ -171,6 +171,7 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       sink,
       ...(signal ? { signal } : {}),
       ...(options.lockLeaseSeconds ? { leaseSeconds: options.lockLeaseSeconds } : {}),
+      lostWording: { stopped: 'applying', rerun: 'run the install again to resume' },
     })
     // Losing the lock (another holder took the Lease) stops everything still running: nothing more is applied.
     const held = signal ? AbortSignal.any([signal, lock.lost]) : lock.lost
