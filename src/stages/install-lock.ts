@@ -234,7 +234,7 @@ export class InstallLock {
         type: 'log',
         level: 'warn',
         code: 'W_LOCK_RELEASE',
-        message: `Could not release the install lock (it expires ${LEASE_SECONDS} s after its last renewal): ${(error as Error).message}`,
+        message: `Could not release the install lock (it expires ${this.options.leaseSeconds ?? LEASE_SECONDS} s after its last renewal): ${(error as Error).message}`,
       })
     }
   }
