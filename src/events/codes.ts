@@ -278,7 +278,7 @@ export const LOG_CODES = {
   W_LOCK_LOST: {
     level: 'warn',
     description:
-      'install: the install lock (a Lease) was taken by another holder, deleted, or not renewed in time; the install stops.',
+      'install or uninstall: the install lock (a Lease) was taken by another holder, deleted, or not renewed in time; the run stops before changing anything more.',
   },
   W_LOCK_TAKEN_OVER: {
     level: 'warn',

@@ -37,7 +37,20 @@ export interface LockOptions {
   signal?: AbortSignal
   /** For tests: the lease duration in seconds. */
   leaseSeconds?: number
+  /** How the error of a lost lock words what the holder stopped and how to go on (default: neutral wording). */
+  lostWording?: LostWording
 }
+
+/**
+ * The holder's part of the lost error: "Stopped before <stopped> anything more, …" and "…; when none is, <rerun>."
+ * An install says { stopped: 'applying', rerun: 'run the install again to resume' }.
+ */
+export interface LostWording {
+  stopped: string
+  rerun: string
+}
+
+const NEUTRAL_WORDING: LostWording = { stopped: 'changing', rerun: 'run it again' }
 
 export class InstallLock {
   private timer: NodeJS.Timeout | undefined
@@ -48,8 +61,8 @@ export class InstallLock {
   private renewing = false
   /**
    * Aborted, with an E_CLUSTER AirgapError as its reason, when this holder loses the lease: another holder took it,
-   * it was deleted, or renewals failed for longer than the lease lasts. The install stops on it before it applies
-   * anything more, since another installer may now be running.
+   * it was deleted, or renewals failed for longer than the lease lasts. The install or uninstall stops on it before
+   * it changes anything more, since another installer may now be running.
    */
   readonly lost: AbortSignal = this.lostController.signal
 
@@ -135,7 +148,8 @@ export class InstallLock {
       this.lease = await this.client.replace({ ...this.lease, spec }, this.options.signal)
       this.renewedAt = Date.now()
     } catch (error) {
-      if (this.options.signal?.aborted) return
+      // Stopped meanwhile (the caller's signal, or letGo): a failed renewal is then no lost lock.
+      if (this.options.signal?.aborted || !this.timer) return
       if (error instanceof KubeApiError && (error.status === 409 || error.status === 404)) {
         const current = await this.client.get(this.ref(), this.options.signal).catch(() => undefined)
         const holder = (current?.spec as LeaseSpec | undefined)?.holderIdentity
@@ -180,18 +194,29 @@ export class InstallLock {
     clearInterval(this.timer)
     this.timer = undefined
     const where = `${this.lease.metadata.namespace}/${INSTALL_LOCK}`
+    const wording = this.options.lostWording ?? NEUTRAL_WORDING
     const error = new AirgapError(
       'E_CLUSTER',
-      `Lost the install lock ${where}: ${why}. Stopped before applying anything more, since another installer may be running.`,
+      `Lost the install lock ${where}: ${why}. Stopped before ${wording.stopped} anything more, since another installer may be running.`,
       {
         hints: [
-          'Check with `astrago-airgap status` whether another install is running; when none is, run the install again to resume.',
+          `Check with \`astrago-airgap status\` whether another install or uninstall is running; when none is, ${wording.rerun}.`,
         ],
         data: { lock: where, holder: this.holder },
       },
     )
     this.options.sink.emit(logEvent('W_LOCK_LOST', error.message, { lock: where, holder: this.holder }))
     this.lostController.abort(error)
+  }
+
+  /**
+   * Stops renewing the lease and watching it, without giving it up: for a holder about to delete the namespace the
+   * Lease lives in (an uninstall removing the installer's namespace), so that the Lease going with it is not taken
+   * for a lost lock. The lease stays held until it expires or `release` deletes it.
+   */
+  letGo(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
   }
 
   /** Gives the lock up (deletes the lease if it is still ours). */
@@ -209,7 +234,7 @@ export class InstallLock {
         type: 'log',
         level: 'warn',
         code: 'W_LOCK_RELEASE',
-        message: `Could not release the install lock (it expires ${LEASE_SECONDS} s after its last renewal): ${(error as Error).message}`,
+        message: `Could not release the install lock (it expires ${this.options.leaseSeconds ?? LEASE_SECONDS} s after its last renewal): ${(error as Error).message}`,
       })
     }
   }

@@ -58,6 +58,8 @@ export interface InstallStagesOptions {
   reapply?: boolean
   /** How long uninstall/prune waits for deleted objects to go (default 5 min). */
   deleteTimeoutMs?: number
+  /** How long the install lock's Lease lasts, in seconds (default 60); tests shorten it to lose the lock quickly. */
+  lockLeaseSeconds?: number
   sink: EventSink
   signal?: AbortSignal
 }
@@ -168,6 +170,8 @@ export async function installStages(options: InstallStagesOptions): Promise<Inst
       operation: `install ${bundle.name} ${bundle.version}`,
       sink,
       ...(signal ? { signal } : {}),
+      ...(options.lockLeaseSeconds ? { leaseSeconds: options.lockLeaseSeconds } : {}),
+      lostWording: { stopped: 'applying', rerun: 'run the install again to resume' },
     })
     // Losing the lock (another holder took the Lease) stops everything still running: nothing more is applied.
     const held = signal ? AbortSignal.any([signal, lock.lost]) : lock.lost

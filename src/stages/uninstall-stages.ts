@@ -28,6 +28,8 @@ export interface UninstallStagesOptions {
   timeoutMs?: number
   /** Also remove the generated site values (passwords), which are kept by default for the data volumes. */
   purge?: boolean
+  /** How long the install lock's Lease lasts, in seconds (default 60); tests shorten it to lose the lock quickly. */
+  lockLeaseSeconds?: number
   sink: EventSink
   signal?: AbortSignal
 }
@@ -80,7 +82,12 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     operation: `uninstall ${state.bundle.name} ${state.bundle.version}`,
     sink: options.sink,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.lockLeaseSeconds ? { leaseSeconds: options.lockLeaseSeconds } : {}),
+    lostWording: { stopped: 'removing', rerun: 'run the uninstall again to continue' },
   })
+  // Losing the lock (another holder took the Lease) stops everything still running: nothing more is removed, and the
+  // state keeps what is left, for the next uninstall.
+  const held = options.signal ? AbortSignal.any([options.signal, lock.lost]) : lock.lost
   const workDir = await mkdtemp(join(tmpdir(), 'astrago-uninstall-'))
   try {
     const helm = new HelmRunner({
@@ -113,6 +120,7 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     const namespaces: ObjectRef[] = []
     for (const group of groups) {
       if (!group.objects.length && !group.releases.length) continue
+      held.throwIfAborted()
       const task = root.child('uninstall.group', `Remove ${group.name}`, {
         total: group.objects.length + group.releases.length,
         unit: 'items',
@@ -122,7 +130,7 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
         () =>
           removeAll(client, helm, group.objects, group.releases, {
             task,
-            signal: options.signal,
+            signal: held,
             timeoutMs,
             what: `Removing ${group.name}`,
             deferNamespaces: namespaces,
@@ -133,11 +141,15 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
       result.removed.releases.push(...removed.releases)
       group.clear()
       state.status = 'uninstalling'
-      await store.write(state, options.signal)
+      await store.write(state, held)
     }
+    held.throwIfAborted()
+    // The installer's namespace, which holds the lock's Lease, may go with the state: the lease is no longer renewed,
+    // so its going is not a lost lock. Nothing is changed after this; what was deleted is only waited for.
+    if (state.namespaceCreated) lock.letGo()
     const { removed: stateObjects, kept } = await store.remove(state, {
       ...(options.purge ? { purge: true } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: held,
     })
     result.kept = kept
     for (const ref of kept)
@@ -153,7 +165,7 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
       deadline: Date.now() + timeoutMs,
       timeoutMs,
       task: root,
-      signal: options.signal,
+      signal: held,
       what: 'Removing the namespaces and the install state',
     })
     root.end(
@@ -163,9 +175,14 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     result.durationMs = Date.now() - started
     return result
   } catch (error) {
-    const e = options.signal?.aborted
-      ? new AirgapError('E_INTERRUPTED', 'Uninstall interrupted; run it again to continue.', { cause: error })
-      : error
+    const lost = lock.lost.aborted && !options.signal?.aborted ? (lock.lost.reason as AirgapError) : undefined
+    const e = lost
+      ? lost
+      : options.signal?.aborted
+        ? new AirgapError('E_INTERRUPTED', 'Uninstall interrupted; run it again to continue.', {
+            cause: error,
+          })
+        : error
     root.end('failed', e instanceof Error ? e.message.split('\n')[0] : String(e))
     throw e
   } finally {
