@@ -3,8 +3,8 @@ import { AirgapCommand } from '../cli/base-command.js'
 import { baseFlag, caFileFlag, insecureRegistryFlag, usernameFlag } from '../cli/flags.js'
 import { formatPushResult } from '../cli/format/push.js'
 import { readCredentials } from '../cli/input.js'
-import type { PushResult } from '../push/push-bundle.js'
 import { pushBundleFile } from '../push/push-bundle-file.js'
+import type { PushResult } from '../push/push-result.js'
 import { parsePushTarget } from '../push/target.js'
 
 export default class Push extends AirgapCommand<PushResult> {

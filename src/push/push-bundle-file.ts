@@ -2,7 +2,8 @@ import { BundleReader } from '../bundle/reader.js'
 import type { EventSink } from '../events/types.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
 import type { Credential } from '../oci/docker-config.js'
-import { type PushResult, pushBundle } from './push-bundle.js'
+import { pushBundle } from './push-bundle.js'
+import type { PushResult } from './push-result.js'
 import { parsePushTarget } from './target.js'
 
 /** Everything `astrago-airgap push` takes, in plain values: the command maps its flags to this. */

@@ -14,7 +14,7 @@ import { formatUninstallResult } from '../../src/cli/format/uninstall.js'
 import { formatVerifyResult } from '../../src/cli/format/verify.js'
 import type { InstallBundleResult } from '../../src/install/install-bundle.js'
 import type { PullResult } from '../../src/publish/pull-bundle.js'
-import type { PushResult } from '../../src/push/push-bundle.js'
+import type { PushResult } from '../../src/push/push-result.js'
 import type { InitSiteResult } from '../../src/stages/init-site.js'
 import type { InstallState } from '../../src/stages/state.js'
 

@@ -1,5 +1,5 @@
 import { formatBytes, formatDuration, formatRate } from '../../events/format.js'
-import type { PushResult } from '../../push/push-bundle.js'
+import type { PushResult } from '../../push/push-result.js'
 
 /** The text `push` prints for its result without --json: where to, what was sent, skipped or mounted, how fast. */
 export function formatPushResult(result: PushResult): string {
