@@ -36,3 +36,8 @@ export async function waitFor(
   const extra = options.describe ? `\n${options.describe()}` : ''
   throw new Error(`timed out waiting for ${what}${detail}${extra}`)
 }
+
+/** The flags that serve on loopback at `port` and advertise it to the (simulated) nodes: serve, install. */
+export function loopbackServe(port: number): string[] {
+  return ['--host', '127.0.0.1', '--port', String(port), '--advertise', '127.0.0.1']
+}

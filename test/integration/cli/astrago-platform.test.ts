@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../../support/cli.js'
 import { playGpuOperator } from '../../support/gpu-operator.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort, waitFor } from '../../support/net.js'
+import { freePort, loopbackServe, waitFor } from '../../support/net.js'
 import { findTool } from '../../support/tools.js'
 
 const ROOT = join(import.meta.dirname, '..', '..', '..')
@@ -160,12 +160,7 @@ describe('the Astrago platform bundle', () => {
       findTool('helm'),
       '--values',
       join(ROOT, 'scripts/demo-data/astrago-site.yaml'),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--advertise',
-      '127.0.0.1',
+      ...loopbackServe(port),
       '--state-dir',
       join(work, 'site'),
       '--json',

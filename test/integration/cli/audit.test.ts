@@ -9,7 +9,7 @@ import { KubeClient } from '../../../src/stages/kube-client.js'
 import type { KubeObject } from '../../../src/stages/objects.js'
 import { runCli } from '../../support/cli.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { buildSmallBundle } from '../../support/no-egress-bundle.js'
 import { findTool } from '../../support/tools.js'
 
@@ -74,19 +74,7 @@ describe('air-gap audit', () => {
 
   it('install ends with the audit of what it installed: clean', async () => {
     const port = await freePort()
-    const res = await runCli([
-      'install',
-      bundle,
-      ...kube(),
-      '--helm',
-      helm,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--advertise',
-      '127.0.0.1',
-    ])
+    const res = await runCli(['install', bundle, ...kube(), '--helm', helm, ...loopbackServe(port)])
     expect(res.error, res.stderr).toBeUndefined()
     expect(res.code).toBe(0)
     const audit = res.result.audit

@@ -11,7 +11,7 @@ import { type FileServer, startFileServer } from '../../support/file-server.js'
 import { commitFiles, createGitRepository, type GitServer, startGitServer } from '../../support/git-server.js'
 import { pushImage } from '../../support/images.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { findTool } from '../../support/tools.js'
 
@@ -412,12 +412,7 @@ describe('bundle: charts from git and from local folders', () => {
       '--helm',
       helmBin,
       '--json',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--advertise',
-      '127.0.0.1',
+      ...loopbackServe(port),
     ])
     expect(res.error, res.stderr).toBeUndefined()
     expect(res.code).toBe(0)

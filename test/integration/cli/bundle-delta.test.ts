@@ -10,7 +10,7 @@ import { type AptSigningKey, generateAptSigningKey } from '../../../src/packages
 import { KubeClient } from '../../../src/stages/kube-client.js'
 import { runCli } from '../../support/cli.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { type ReleaseFixture, startReleaseFixture } from '../../support/release-fixture.js'
 import { findTool } from '../../support/tools.js'
@@ -287,17 +287,7 @@ charts:
     const common = ['--kubeconfig', cp.kubeconfigPath, '--helm', helm, '--json']
     const install = async (...args: string[]) => {
       const port = await freePort()
-      const res = await runCli([
-        'install',
-        ...args,
-        ...common,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
-      ])
+      const res = await runCli(['install', ...args, ...common, ...loopbackServe(port)])
       expect(res.error, res.stderr).toBeUndefined()
       expect(res.code).toBe(0)
       return res

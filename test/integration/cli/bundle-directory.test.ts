@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, runCli } from '../../support/cli.js'
 import { type FileServer, startFileServer } from '../../support/file-server.js'
 import { pushImage } from '../../support/images.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { findTool } from '../../support/tools.js'
 
@@ -109,18 +109,7 @@ describe('bundle folder (tar -xf)', () => {
     const port = await freePort()
     const server: ChildProcess = spawn(
       process.execPath,
-      [
-        CLI,
-        'serve',
-        folder,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
-        '--json',
-      ],
+      [CLI, 'serve', folder, ...loopbackServe(port), '--json'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     try {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KubeClient } from '../../../src/stages/kube-client.js'
 import { runCli } from '../../support/cli.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { prepareSiteBundle, type SiteBundleFixture } from '../../support/site-bundle.js'
 import { findTool } from '../../support/tools.js'
@@ -93,12 +93,7 @@ values:
         ...common(),
         '--values',
         values,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
+        ...loopbackServe(port),
         '--push-to',
         `http://${site.host}`,
         '--push-prefix',

@@ -19,7 +19,7 @@ import { runCli } from '../../support/cli.js'
 import { type FileServer, startFileServer } from '../../support/file-server.js'
 import { pushImage } from '../../support/images.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { findTool } from '../../support/tools.js'
 
@@ -125,19 +125,7 @@ describe('install with the bundled helm', () => {
   it('unpacks the bundled helm into the state folder and installs the chart with it', async () => {
     const port = await freePort()
     const res = await runCli(
-      [
-        'install',
-        bundle,
-        '--kubeconfig',
-        cp.kubeconfigPath,
-        '--json',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
-      ],
+      ['install', bundle, '--kubeconfig', cp.kubeconfigPath, '--json', ...loopbackServe(port)],
       { env },
     )
     expect(res.error, res.stderr).toBeUndefined()

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CliResult, runCli } from '../../support/cli.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { prepareSiteBundle, type SiteBundleFixture } from '../../support/site-bundle.js'
 import { findTool } from '../../support/tools.js'
 
@@ -165,12 +165,7 @@ describe('self-contained installer', () => {
       '--kubeconfig',
       cp.kubeconfigPath,
       '--json',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--advertise',
-      '127.0.0.1',
+      ...loopbackServe(port),
     ])
     expect(res.error, res.stderr).toBeUndefined()
     expect(res.code).toBe(0)

@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, runCli } from '../../support/cli.js'
 import { pushImage } from '../../support/images.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { findTool } from '../../support/tools.js'
 
@@ -60,20 +60,7 @@ describe('OCI distribution-spec conformance of serve', () => {
     const port = await freePort()
     server = spawn(
       process.execPath,
-      [
-        CLI,
-        'serve',
-        bundled.result.path,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
-        '--user',
-        'conformance',
-        '--json',
-      ],
+      [CLI, 'serve', bundled.result.path, ...loopbackServe(port), '--user', 'conformance', '--json'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     const serving: { url: string; caFile: string; users: { passwordFile: string }[] } = await new Promise(

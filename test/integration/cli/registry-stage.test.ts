@@ -11,7 +11,7 @@ import { runCli } from '../../support/cli.js'
 import { type FileServer, startFileServer } from '../../support/file-server.js'
 import { pushImage } from '../../support/images.js'
 import { type ControlPlane, startControlPlane } from '../../support/kube.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { findTool } from '../../support/tools.js'
 
@@ -135,12 +135,7 @@ describe('the registry stage (Harbor in the cluster)', () => {
         helmBin,
         '--values',
         file,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
+        ...loopbackServe(port),
         '--state-dir',
         stateDir(),
         '--json',

@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, runCli } from '../../support/cli.js'
 import { pushImage } from '../../support/images.js'
-import { freePort } from '../../support/net.js'
+import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 import { findTool } from '../../support/tools.js'
 
@@ -63,20 +63,7 @@ describe('serve command', () => {
     const port = await freePort()
     server = spawn(
       process.execPath,
-      [
-        CLI,
-        'serve',
-        bundle,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--advertise',
-        '127.0.0.1',
-        '--user',
-        'field',
-        '--json',
-      ],
+      [CLI, 'serve', bundle, ...loopbackServe(port), '--user', 'field', '--json'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

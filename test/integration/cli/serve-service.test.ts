@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, runCli } from '../../support/cli.js'
 import { pushImage } from '../../support/images.js'
-import { freePort, waitFor } from '../../support/net.js'
+import { freePort, loopbackServe, waitFor } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
 
 /**
@@ -68,12 +68,7 @@ describe('serve as a system service', () => {
       '--install-service',
       '--root',
       root,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--advertise',
-      '127.0.0.1',
+      ...loopbackServe(port),
       '--json',
     ])
     expect(installed.code, installed.stderr).toBe(0)
