@@ -41,7 +41,10 @@ function oneLine(type: ts.TypeNode, source: ts.SourceFile): string {
         const name = m.name.getText(source) + (m.questionToken ? '?' : '')
         return `${name}: ${oneLine(m.type, source)}`
       }
-      return m.getText(source).replace(/[;,]\s*$/, '').replace(/\s+/g, ' ')
+      return m
+        .getText(source)
+        .replace(/[;,]\s*$/, '')
+        .replace(/\s+/g, ' ')
     })
     return members.length ? `{ ${members.join('; ')} }` : '{}'
   }
