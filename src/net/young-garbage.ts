@@ -8,17 +8,12 @@ import { runInNewContext } from 'node:vm'
  * or its semi-space fills: that garbage was most of the memory `bundle` held while downloading. A young collection
  * with few survivors costs well under a millisecond, so doing one every few MiB keeps the garbage to those few MiB.
  * The buffers must be dead by then (copied, not kept): a collection promotes what is still referenced.
- *
- * It also stops V8 from growing the young generation (from 1 MiB semi-spaces to 16 MiB ones, about 17 MiB more
- * memory), which it does when a burst of objects survives its collections, as when the downloads start: with a
- * collection every few MiB the small semi-spaces are enough. The flag is read when V8 would grow them, so it holds
- * from here on for the process, which is a short-lived CLI run.
  */
 export class YoungGarbage {
   private received = 0
 
   constructor(private readonly everyBytes: number) {
-    if (minorGc()) setFlagsFromString('--semi-space-growth-factor=1')
+    keepYoungGenerationSmall()
   }
 
   /** Counts `bytes` received and copied; collects when `everyBytes` have been since the last collection. */
@@ -28,6 +23,17 @@ export class YoungGarbage {
     this.received = 0
     minorGc()?.({ type: 'minor' })
   }
+}
+
+/**
+ * Stops V8 from growing the young generation from its 1 MiB semi-spaces to 16 MiB ones (about 15 MiB more memory,
+ * never given back), which it does when a burst of objects survives its collections: resolving and planning a bundle
+ * is one, the start of the downloads another. With the downloads collected every few MiB the small semi-spaces are
+ * enough (the same CPU in the benchmark). V8 reads the flag when it would grow them, so it holds from the call on, for
+ * the rest of the process: for `bundle`, a short-lived CLI run, it is set at start (src/cli/start-settings.ts).
+ */
+export function keepYoungGenerationSmall(): void {
+  setFlagsFromString('--semi-space-growth-factor=1')
 }
 
 type Gc = (options: { type: 'minor' | 'major' }) => void
