@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import type { Task } from '../events/tasks.js'
+import { pumpBody } from '../net/pump-body.js'
 import { backoffDelay, defaultRetryPolicy, isTransientNetworkError, sleep } from '../net/retry.js'
 import { YoungGarbage } from '../net/young-garbage.js'
 import type { Journal } from './journal.js'
@@ -163,19 +164,23 @@ async function fetchMember(
       if (offset > 0 && !partial) startOver()
       else if (offset > 0) resumed = true
       try {
-        for await (const piece of body) {
-          const chunk = piece as Buffer
-          if (offset + filled + chunk.length > member.size) {
-            body.destroy()
+        await pumpBody(body, (chunk) => {
+          if (offset + filled + chunk.length > member.size)
             throw integrityError(member, `the source sent more than the ${member.size} bytes it should have`)
-          }
-          for (let copied = 0; copied < chunk.length; ) {
-            const n = chunk.copy(staging, filled, copied)
-            copied += n
-            filled += n
-            if (filled === staging.length) await flush()
-          }
-        }
+          let copied = chunk.copy(staging, filled)
+          filled += copied
+          if (filled < staging.length) return undefined
+          // The staging buffer is full: write it, then copy the rest of the chunk (the body waits meanwhile).
+          return (async () => {
+            await flush()
+            while (copied < chunk.length) {
+              const n = chunk.copy(staging, filled, copied)
+              copied += n
+              filled += n
+              if (filled === staging.length) await flush()
+            }
+          })()
+        })
       } catch (error) {
         // The stream broke: what arrived before is good, keep it so the resume continues after it.
         if (error instanceof AirgapError || signal?.aborted) filled = 0
