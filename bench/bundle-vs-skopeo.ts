@@ -1,5 +1,5 @@
 /**
- * `astrago-airgap bundle` against skopeo and against the machine's own limits, on one synthetic image set.
+ * `astrago-airgap bundle` against skopeo, crane and the machine's own limits, on one synthetic image set.
  *
  *   scripts/setup                                   # once: tools, npm packages, the built CLI (dist/)
  *   node --import tsx bench/bundle-vs-skopeo.ts     # BENCH_GB=3 BENCH_IMAGES=40 by default
@@ -12,6 +12,10 @@
  *   raw     every unique blob fetched by curl, 8 transfers in parallel, into files: the practical limit of the
  *           source + loopback + disk, with no verification, no layout and no bookkeeping;
  *   bundle  the built CLI (node bin/run.js bundle) with a generated definition, --mirror to the registry, -j 8;
+ *   bundle-base (only when listed) the same with another build's bin/run.js (BENCH_BUNDLE_BASELINE), its environment
+ *           plus BENCH_BUNDLE_BASE_ENV (NAME=VALUE,…): a change measured against the build before it, in one run;
+ *   crane   one `crane pull --format oci` of every image into one OCI layout (go-containerregistry; built into the
+ *           tools cache by scripts/bench-setup), pulling the layers of each image in parallel;
  *   skopeo  `skopeo copy` of every image into one OCI layout (skopeo 1.9's `sync` cannot write OCI layouts), one
  *           image after another as a script would; blobs already in the layout are not fetched again;
  *   skopeo-sync (only when listed in BENCH_TOOLS) `skopeo sync --src yaml --dest dir`: one process, no dedup.
@@ -22,8 +26,11 @@
  *
  * Env: BENCH_GB, BENCH_IMAGES, BENCH_TOOLS (comma list, default dd,raw,bundle,skopeo; a tool may be listed twice),
  * BENCH_DIR (where outputs go, default the temp folder), BENCH_DD_MB, BENCH_CONCURRENCY (bundle -j, default 8),
- * BENCH_RAW_PARALLEL (curl transfers, default 8), BENCH_CPU_PROF=1 (a .cpuprofile of
- * the bundle run, kept in BENCH_DIR). Everything it creates is removed at the end, also on Ctrl-C.
+ * BENCH_RAW_PARALLEL (curl transfers, default 8), BENCH_CPU_PROF=1 (a .cpuprofile of each bundle run, kept in
+ * BENCH_DIR), BENCH_MEMORY_SAMPLE=1 (the peaks of process.memoryUsage() of each bundle run, from memory-sampler.mjs;
+ * BENCH_MEMORY_TRACE=<file> also writes every sample). With several samples of a tool the targets use medians; they
+ * are printed against skopeo, raw and crane (wall + flush, CPU, peak RSS) as far as those ran. Everything it creates
+ * is removed at the end, also on Ctrl-C.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
