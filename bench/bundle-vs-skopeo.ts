@@ -1,5 +1,5 @@
 /**
- * `astrago-airgap bundle` against skopeo and against the machine's own limits, on one synthetic image set.
+ * `astrago-airgap bundle` against skopeo, crane and the machine's own limits, on one synthetic image set.
  *
  *   scripts/setup                                   # once: tools, npm packages, the built CLI (dist/)
  *   node --import tsx bench/bundle-vs-skopeo.ts     # BENCH_GB=3 BENCH_IMAGES=40 by default
@@ -12,6 +12,10 @@
  *   raw     every unique blob fetched by curl, 8 transfers in parallel, into files: the practical limit of the
  *           source + loopback + disk, with no verification, no layout and no bookkeeping;
  *   bundle  the built CLI (node bin/run.js bundle) with a generated definition, --mirror to the registry, -j 8;
+ *   bundle-base (only when listed) the same with another build's bin/run.js (BENCH_BUNDLE_BASELINE), its environment
+ *           plus BENCH_BUNDLE_BASE_ENV (NAME=VALUE,…): a change measured against the build before it, in one run;
+ *   crane   one `crane pull --format oci` of every image into one OCI layout (go-containerregistry; built into the
+ *           tools cache by scripts/bench-setup), pulling the layers of each image in parallel;
  *   skopeo  `skopeo copy` of every image into one OCI layout (skopeo 1.9's `sync` cannot write OCI layouts), one
  *           image after another as a script would; blobs already in the layout are not fetched again;
  *   skopeo-sync (only when listed in BENCH_TOOLS) `skopeo sync --src yaml --dest dir`: one process, no dedup.
@@ -22,18 +26,31 @@
  *
  * Env: BENCH_GB, BENCH_IMAGES, BENCH_TOOLS (comma list, default dd,raw,bundle,skopeo; a tool may be listed twice),
  * BENCH_DIR (where outputs go, default the temp folder), BENCH_DD_MB, BENCH_CONCURRENCY (bundle -j, default 8),
- * BENCH_RAW_PARALLEL (curl transfers, default 8), BENCH_CPU_PROF=1 (a .cpuprofile of
- * the bundle run, kept in BENCH_DIR). Everything it creates is removed at the end, also on Ctrl-C.
+ * BENCH_RAW_PARALLEL (curl transfers, default 8), BENCH_CPU_PROF=1 (a .cpuprofile of each bundle run, kept in
+ * BENCH_DIR), BENCH_MEMORY_SAMPLE=1 (the peaks of process.memoryUsage() of each bundle run, from memory-sampler.mjs;
+ * BENCH_MEMORY_TRACE=<file> also writes every sample). With several samples of a tool the targets use medians; they
+ * are printed against skopeo, raw and crane (wall + flush, CPU, peak RSS) as far as those ran. Everything it creates
+ * is removed at the end, also on Ctrl-C.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { lstat, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type PushedImage, pushImage } from '../test/support/images.js'
 import { registryFetch, startRegistry, type TestRegistry } from '../test/support/registry.js'
 import { findTool } from '../test/support/tools.js'
-import { describeMachine, fixed, formatSize, GiB, load, log, MiB, mibPerSecond, table } from './support.js'
+import {
+  describeMachine,
+  fixed,
+  formatSize,
+  GiB,
+  load,
+  log,
+  MiB,
+  median,
+  mibPerSecond,
+  table,
+} from './support.js'
+import { currentChild, flush, run, timed } from './timed-run.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const GB = Number(process.env.BENCH_GB ?? 3)
@@ -43,7 +60,18 @@ const DD_MB = Number(process.env.BENCH_DD_MB ?? 2048)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
 const RAW_PARALLEL = Number(process.env.BENCH_RAW_PARALLEL ?? 8)
 const CPU_PROF = process.env.BENCH_CPU_PROF === '1'
-const TIME = '/usr/bin/time'
+/** Another build's bin/run.js, run as `bundle-base` when listed in BENCH_TOOLS (same run, same registry, same disk). */
+const BASELINE = process.env.BENCH_BUNDLE_BASELINE
+/** NAME=VALUE,… added to the environment of the bundle-base runs (e.g. the same build with a Node option). */
+const BASE_ENV = Object.fromEntries(
+  (process.env.BENCH_BUNDLE_BASE_ENV ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+)
+/** Preload bench/memory-sampler.mjs into the bundle runs and print the peaks of process.memoryUsage(). */
+const SAMPLE = process.env.BENCH_MEMORY_SAMPLE === '1'
+const KNOWN_TOOLS = ['dd', 'raw', 'bundle', 'bundle-base', 'crane', 'skopeo', 'skopeo-sync']
 
 interface RunResult {
   tool: string
@@ -57,116 +85,7 @@ interface RunResult {
   load: string
 }
 
-let current: ChildProcess | undefined
 const cleanups: (() => Promise<void> | void)[] = []
-
-/** Runs a command under /usr/bin/time -v (or VmHWM polling), polling the allocated size of `watchDir`. */
-async function timed(
-  tool: string,
-  command: string,
-  args: string[],
-  options: { watchDir: string; stdoutFile?: string; work: string },
-): Promise<Omit<RunResult, 'tool' | 'flushMs' | 'note' | 'load'> & { code: number; stderr: string }> {
-  const useTime = existsSync(TIME)
-  const timeFile = join(options.work, `${tool}.time`)
-  const argv = useTime ? ['-v', '-o', timeFile, command, ...args] : args
-  const child = spawn(useTime ? TIME : command, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  current = child
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.on('data', (d: Buffer) => {
-    if (options.stdoutFile) stdout += d
-  })
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d).slice(-20_000)
-  })
-  let peakDisk = 0
-  let peakHwm = 0
-  let polling = false
-  const poll = setInterval(async () => {
-    if (polling) return
-    polling = true
-    try {
-      peakDisk = Math.max(peakDisk, await allocated(options.watchDir))
-      if (!useTime && child.pid) peakHwm = Math.max(peakHwm, await treeHighWater(child.pid))
-    } finally {
-      polling = false
-    }
-  }, 250)
-  const t0 = performance.now()
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
-  const wallMs = performance.now() - t0
-  clearInterval(poll)
-  current = undefined
-  peakDisk = Math.max(peakDisk, await allocated(options.watchDir))
-  if (options.stdoutFile) writeFileSync(options.stdoutFile, stdout)
-  let cpuSec: number | undefined
-  let peakRssKiB: number | undefined = peakHwm || undefined
-  if (useTime && existsSync(timeFile)) {
-    const text = readFileSync(timeFile, 'utf8')
-    const num = (label: string) => Number(new RegExp(`${label}: ([\\d.]+)`).exec(text)?.[1] ?? Number.NaN)
-    cpuSec = num('User time \\(seconds\\)') + num('System time \\(seconds\\)')
-    peakRssKiB = num('Maximum resident set size \\(kbytes\\)')
-  }
-  return { ok: code === 0, code, wallMs, cpuSec, peakRssKiB, peakDiskBytes: peakDisk, stderr }
-}
-
-/** Allocated bytes under `path` (sparse files count what is written, as du does). */
-async function allocated(path: string): Promise<number> {
-  let info: Awaited<ReturnType<typeof lstat>>
-  try {
-    info = await lstat(path)
-  } catch {
-    return 0
-  }
-  if (!info.isDirectory()) return info.blocks * 512
-  let total = info.blocks * 512
-  let entries: string[] = []
-  try {
-    entries = await readdir(path)
-  } catch {}
-  for (const entry of entries) total += await allocated(join(path, entry))
-  return total
-}
-
-/** The largest VmHWM (peak RSS) among `pid` and its descendants, in KiB (fallback without /usr/bin/time). */
-async function treeHighWater(pid: number): Promise<number> {
-  const parents = new Map<number, number>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8')
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
-    } catch {}
-  }
-  let peak = 0
-  for (const [candidate] of parents) {
-    let p: number | undefined = candidate
-    while (p && p !== pid) p = parents.get(p)
-    if (p !== pid) continue
-    try {
-      const status = await readFile(`/proc/${candidate}/status`, 'utf8')
-      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0))
-    } catch {}
-  }
-  return peak
-}
-
-async function run(command: string, args: string[]): Promise<{ code: number; ms: number; stderr: string }> {
-  const t0 = performance.now()
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
-  current = child
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d
-  })
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)))
-  current = undefined
-  return { code, ms: performance.now() - t0, stderr }
-}
-
-/** Time to write back what is dirty on the output's filesystem (0 when the tool already fsynced). */
-const flush = async (dir: string) => (await run('sync', ['-f', dir])).ms
 
 interface BenchImage {
   repository: string
@@ -232,9 +151,10 @@ async function seed(registry: TestRegistry): Promise<BenchImage[]> {
 
 async function main(): Promise<void> {
   for (const tool of TOOLS) {
-    if (!['dd', 'raw', 'bundle', 'skopeo', 'skopeo-sync'].includes(tool))
-      throw new Error(`unknown tool ${tool}`)
+    if (!KNOWN_TOOLS.includes(tool)) throw new Error(`unknown tool ${tool}`)
   }
+  if (TOOLS.includes('bundle-base') && !BASELINE)
+    throw new Error('bundle-base needs BENCH_BUNDLE_BASELINE (the bin/run.js of the other build).')
   if (TOOLS.includes('bundle') && !existsSync(join(ROOT, 'dist', 'commands', 'bundle.js')))
     throw new Error('The CLI is not built: run scripts/setup (or npm run build) first.')
   const parent = process.env.BENCH_DIR ?? tmpdir()
@@ -342,8 +262,9 @@ async function main(): Promise<void> {
       })
       continue
     }
-    if (tool === 'bundle') {
-      const out = join(work, 'bundle')
+    if (tool === 'bundle' || tool === 'bundle-base') {
+      const base = tool === 'bundle-base'
+      const out = join(work, tool)
       mkdirSync(out)
       const definition = join(work, 'bench.json')
       writeFileSync(
@@ -357,13 +278,15 @@ async function main(): Promise<void> {
         }),
       )
       const profDir = join(parent, `astrago-bench-cpuprof-${Date.now()}`)
-      const stdoutFile = join(work, 'bundle.out')
+      const stdoutFile = join(work, `${tool}.out`)
+      const memoryFile = join(work, `${tool}.memory`)
       const r = await timed(
-        'bundle',
+        tool,
         process.execPath,
         [
           ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-          join(ROOT, 'bin', 'run.js'),
+          ...(SAMPLE ? ['--import', join(import.meta.dirname, 'memory-sampler.mjs')] : []),
+          base ? BASELINE! : join(ROOT, 'bin', 'run.js'),
           'bundle',
           definition,
           '--output-dir',
@@ -376,7 +299,12 @@ async function main(): Promise<void> {
           String(CONCURRENCY),
           '--json',
         ],
-        { watchDir: out, stdoutFile, work },
+        {
+          watchDir: out,
+          stdoutFile,
+          work,
+          env: { BENCH_MEMORY_FILE: memoryFile, ...(base ? BASE_ENV : {}) },
+        },
       )
       const flushMs = await flush(out)
       const last = readFileSync(stdoutFile, 'utf8').trim().split('\n').pop() ?? ''
@@ -393,10 +321,11 @@ async function main(): Promise<void> {
       } catch {
         note = r.stderr.trim().slice(-300)
       }
+      if (SAMPLE && existsSync(memoryFile)) note += `; peaks MiB ${readFileSync(memoryFile, 'utf8').trim()}`
       if (CPU_PROF) note += `; CPU profile in ${profDir}`
       rmSync(out, { recursive: true, force: true })
       record({
-        tool: `astrago-airgap bundle -j ${CONCURRENCY}`,
+        tool: `astrago-airgap ${tool} -j ${CONCURRENCY}`,
         ok: r.ok,
         wallMs: r.wallMs,
         flushMs,
@@ -404,6 +333,44 @@ async function main(): Promise<void> {
         peakRssKiB: r.peakRssKiB,
         peakDiskBytes: r.peakDiskBytes,
         note,
+        load: loadBefore,
+      })
+      continue
+    }
+    if (tool === 'crane') {
+      // One `crane pull` of every image into one OCI layout (crane verifies each blob's digest as it reads it).
+      const out = join(work, 'crane-oci')
+      const r = await timed(
+        'crane',
+        findTool('crane'),
+        [
+          'pull',
+          '--insecure',
+          '--platform',
+          'linux/amd64',
+          '--format',
+          'oci',
+          ...images.map((i) => `${registry.host}/${i.reference}`),
+          out,
+        ],
+        { watchDir: out, work },
+      )
+      const flushMs = await flush(out)
+      let indexed = 0
+      try {
+        indexed = (JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: unknown[] })
+          .manifests.length
+      } catch {}
+      rmSync(out, { recursive: true, force: true })
+      record({
+        tool: 'crane pull → one OCI layout',
+        ok: r.ok && indexed === images.length,
+        wallMs: r.wallMs,
+        flushMs,
+        cpuSec: r.cpuSec,
+        peakRssKiB: r.peakRssKiB,
+        peakDiskBytes: r.peakDiskBytes,
+        note: `${indexed} images in index.json${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
         load: loadBefore,
       })
       continue
@@ -513,29 +480,42 @@ async function main(): Promise<void> {
       rows,
     ),
   )
-  const total = (prefix: string) => {
-    const r = results.find((x) => x.tool.startsWith(prefix) && x.ok)
-    return r ? r.wallMs + r.flushMs : undefined
+  // Medians over the runs of each tool (a tool listed twice in BENCH_TOOLS gives two samples).
+  const of = (prefix: string) => results.filter((x) => x.tool.startsWith(prefix) && x.ok)
+  const med = (rs: RunResult[], pick: (r: RunResult) => number | undefined) => {
+    const values = rs.map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v))
+    return values.length ? median(values) : undefined
   }
-  const bundle = results.find((r) => r.tool.startsWith('astrago-airgap') && r.ok)
-  const bundleMs = total('astrago-airgap')
-  const skopeoMs = total('skopeo copy')
-  const rawMs = total('raw')
+  const wall = (rs: RunResult[]) => med(rs, (r) => r.wallMs + r.flushMs)
+  const cpu = (rs: RunResult[]) => med(rs, (r) => r.cpuSec)
+  const rss = (rs: RunResult[]) => med(rs, (r) => (r.peakRssKiB ? r.peakRssKiB / 1024 : undefined))
+  const bundles = of('astrago-airgap bundle ')
+  const bases = of('astrago-airgap bundle-base ')
+  const cranes = of('crane')
+  const skopeoMs = wall(of('skopeo copy'))
+  const rawMs = wall(of('raw'))
+  const bundleMs = wall(bundles)
+  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? a / b : undefined)
+  const verdict = (value: number | undefined, limit: number, digits = 2, unit = '×') =>
+    value === undefined ? '–' : `${fixed(value, digits)}${unit} → ${value <= limit ? 'met' : 'MISSED'}`
   out.push('')
   if (bundleMs && skopeoMs) {
     const speedup = skopeoMs / bundleMs
     out.push(`target ≥ 2× faster than skopeo: ${fixed(speedup, 2)}× → ${speedup >= 2 ? 'met' : 'MISSED'}`)
   }
-  if (bundleMs && rawMs) {
-    const ratio = bundleMs / rawMs
+  if (bundleMs && rawMs)
+    out.push(`target within 1.25× of the raw parallel fetch: ${verdict(bundleMs / rawMs, 1.25)}`)
+  if (bundles.length && cranes.length) {
+    out.push(`target wall + flush ≤ 1.05× crane's: ${verdict(ratio(bundleMs, wall(cranes)), 1.05)}`)
+    out.push(`target CPU ≤ 1.3× crane's: ${verdict(ratio(cpu(bundles), cpu(cranes)), 1.3)}`)
     out.push(
-      `target within 1.25× of the raw parallel fetch: ${fixed(ratio, 2)}× → ${ratio <= 1.25 ? 'met' : 'MISSED'}`,
+      `peak RSS against crane's: ${fixed(ratio(rss(bundles), rss(cranes)) ?? Number.NaN, 2)}× (${fixed(rss(bundles) ?? Number.NaN, 0)} against ${fixed(rss(cranes) ?? Number.NaN, 0)} MiB)`,
     )
   }
-  if (bundle?.peakRssKiB) {
-    const mb = (bundle.peakRssKiB * 1024) / 1e6
+  if (bundles.length) out.push(`target peak RSS ≤ 80 MiB: ${verdict(rss(bundles), 80, 0, ' MiB')}`)
+  if (bundles.length && bases.length) {
     out.push(
-      `target peak RSS < 150 MB: ${fixed(mb, 0)} MB (${fixed(bundle.peakRssKiB / 1024, 0)} MiB) → ${mb < 150 ? 'met' : 'MISSED'}`,
+      `bundle against bundle-base (this build / the other, medians): wall + flush ${fixed(ratio(bundleMs, wall(bases)) ?? Number.NaN, 2)}×, CPU ${fixed(ratio(cpu(bundles), cpu(bases)) ?? Number.NaN, 2)}×, peak RSS ${fixed(rss(bundles) ?? Number.NaN, 0)} against ${fixed(rss(bases) ?? Number.NaN, 0)} MiB`,
     )
   }
   console.log(out.join('\n'))
@@ -553,6 +533,7 @@ async function cleanup(): Promise<void> {
 
 process.on('SIGINT', () => {
   // Children run in their own process group (so /usr/bin/time's child goes too).
+  const current = currentChild()
   if (current?.pid) {
     try {
       process.kill(-current.pid, 'SIGKILL')

@@ -2,6 +2,7 @@
 // every npm dependency into one CommonJS file, which becomes a Node single executable application. Nothing is looked
 // up on disk: oclif gets package.json from here, with the explicit command strategy over dist/commands/index.js
 // (plus @oclif/plugin-help's `help`), so the commands, flags, --json output and exit codes are those of bin/run.js.
+import '../dist/cli/start-settings.js'
 import { dirname } from 'node:path'
 import { execute, Plugin } from '@oclif/core'
 import { commands as helpCommands } from '@oclif/plugin-help'

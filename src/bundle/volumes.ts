@@ -102,32 +102,6 @@ export class VolumeSet implements ByteSource {
     }
   }
 
-  /**
-   * Writes several buffers back to back at `position`. Within one volume this is a single writev (no copy into one
-   * buffer); across a volume boundary it falls back to write().
-   */
-  async writev(buffers: Buffer[], position: number): Promise<void> {
-    const total = buffers.reduce((sum, b) => sum + b.length, 0)
-    const { index, offset } = this.locate(position)
-    const fitsOneVolume = index === this.handles.length - 1 || offset + total <= this.volumeSize
-    if (!fitsOneVolume || buffers.length === 1) {
-      await this.write(buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers, total), position)
-      return
-    }
-    let written = 0
-    let pending = buffers
-    while (written < total) {
-      let bytesWritten: number
-      try {
-        ;({ bytesWritten } = await this.handles[index]!.writev(pending, offset + written))
-      } catch (error) {
-        throw this.writeError(error, index)
-      }
-      written += bytesWritten
-      if (written < total) pending = remainder(buffers, written)
-    }
-  }
-
   private writeError(error: unknown, index: number): unknown {
     const code = (error as { code?: string }).code
     if (code === 'ENOSPC' || code === 'EDQUOT') {
@@ -213,20 +187,6 @@ export function positionalReadStream(
     },
   })
   return stream
-}
-
-/** The buffers' bytes from `skip` on (after a short writev). */
-function remainder(buffers: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = []
-  let left = skip
-  for (const b of buffers) {
-    if (left >= b.length) left -= b.length
-    else {
-      out.push(left ? b.subarray(left) : b)
-      left = 0
-    }
-  }
-  return out
 }
 
 export function volumePaths(basePath: string, count: number): string[] {

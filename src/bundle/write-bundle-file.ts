@@ -2,7 +2,9 @@ import { createHash, type Hash } from 'node:crypto'
 import { runPool } from '../concurrency/pool.js'
 import { AirgapError } from '../errors.js'
 import type { Task } from '../events/tasks.js'
+import { pumpBody } from '../net/pump-body.js'
 import { backoffDelay, defaultRetryPolicy, isTransientNetworkError, sleep } from '../net/retry.js'
+import { YoungGarbage } from '../net/young-garbage.js'
 import type { Journal } from './journal.js'
 import type { Plan, PlannedMember } from './plan-layout.js'
 import { END_OF_ARCHIVE, padTo512 } from './tar.js'
@@ -31,7 +33,14 @@ export interface WriteResult {
   reusedBytes: number
 }
 
-const WRITE_CHUNK = 1 << 20
+/**
+ * Each download copies what arrives into a staging buffer of this size and writes it when full. The buffers are
+ * reused from member to member, so the socket's chunks are garbage as soon as they are copied (collected young,
+ * with the objects undici made for them) instead of being kept until a write of them completes.
+ */
+const WRITE_CHUNK = 256 << 10
+/** Received bytes between two collections of the socket chunks copied into the staging buffers: see YoungGarbage. */
+const COLLECT_EVERY = 4 << 20
 const STREAM_RETRIES = defaultRetryPolicy.retries
 
 export async function writeBundleFile(options: WriteOptions): Promise<WriteResult> {
@@ -68,19 +77,25 @@ export async function writeBundleFile(options: WriteOptions): Promise<WriteResul
     checkpointing = checkpointing.then(checkpoint).catch(() => undefined)
   }, options.checkpointMs ?? 2000)
 
+  // One staging buffer per download in flight, taken when a member starts and given back when it ends.
+  const staging: Buffer[] = []
+  const garbage = new YoungGarbage(COLLECT_EVERY)
   const fetchOne = async (member: PlannedMember) => {
+    const buffer = staging.pop() ?? Buffer.allocUnsafe(WRITE_CHUNK)
     await fetchMember(
       member,
       volumes,
+      buffer,
       journal.state.partial.get(member.path) ?? 0,
       signal,
       (delta, downloaded) => {
         doneBytes += delta
         if (downloaded) fetchedBytes += delta
+        if (downloaded) garbage.add(delta)
         inFlight.set(member.path, (inFlight.get(member.path) ?? 0) + delta)
         task.progress(doneBytes, total, 'bytes')
       },
-    )
+    ).finally(() => staging.push(buffer))
     inFlight.delete(member.path)
     completed.push(member.path)
   }
@@ -97,16 +112,17 @@ export async function writeBundleFile(options: WriteOptions): Promise<WriteResul
 }
 
 /**
- * Streams one remote member to its place. `resumeFrom` bytes are already on disk from an earlier run: they are
- * re-hashed from the file (a fast local read) and the download continues from there. Bytes are hashed as they are
- * written, never before, so the hash always covers exactly the bytes on disk; when a stream breaks, what arrived is
- * written first and the resume asks for the bytes after it. When the result does not match its digest and it was put
+ * Streams one remote member to its place through `staging` (copied in, written when full). `resumeFrom` bytes are
+ * already on disk from an earlier run: they are re-hashed from the file (a fast local read) and the download continues
+ * from there. Bytes are hashed once written, never before, so the hash always covers exactly the bytes on disk; when a
+ * stream breaks, what arrived is written first and the resume asks for the bytes after it. When the result does not match its digest and it was put
  * together from more than one response (a resume), the member is fetched once more from byte 0 before that is an
  * error: a server whose ranged answers differ from its whole ones must not fail a bundle that a fresh copy would fix.
  */
 async function fetchMember(
   member: PlannedMember,
   volumes: VolumeSet,
+  staging: Buffer,
   resumeFrom: number,
   signal: AbortSignal | undefined,
   /** Bytes added to (or, on a restart, taken from) the member; `downloaded` is false for bytes re-read from disk. */
@@ -120,7 +136,7 @@ async function fetchMember(
   let resumed = false
   let restarted = false
   if (resumeFrom > 0 && resumeFrom <= member.size) {
-    offset = await rehash(volumes, member.dataOffset, resumeFrom, hash)
+    offset = await rehash(volumes, member.dataOffset, resumeFrom, hash, staging)
     onBytes(offset, false)
     resumed = true
   }
@@ -130,18 +146,16 @@ async function fetchMember(
     hash = createHash('sha256')
     resumed = false
   }
-  let pending: Buffer[] = []
-  let pendingSize = 0
+  /** Bytes in `staging`, not yet written. */
+  let filled = 0
   const flush = async () => {
-    if (!pendingSize) return
-    const buffers = pending
-    const size = pendingSize
-    pending = []
-    pendingSize = 0
-    await volumes.writev(buffers, member.dataOffset + offset)
-    for (const buffer of buffers) hash.update(buffer)
-    offset += size
-    onBytes(size, true)
+    if (!filled) return
+    const bytes = staging.subarray(0, filled)
+    await volumes.write(bytes, member.dataOffset + offset)
+    hash.update(bytes)
+    offset += filled
+    onBytes(filled, true)
+    filled = 0
   }
   for (let attempt = 0; ; ) {
     try {
@@ -150,22 +164,27 @@ async function fetchMember(
       if (offset > 0 && !partial) startOver()
       else if (offset > 0) resumed = true
       try {
-        for await (const piece of body) {
-          const chunk = piece as Buffer
-          if (offset + pendingSize + chunk.length > member.size) {
-            body.destroy()
+        await pumpBody(body, (chunk) => {
+          if (offset + filled + chunk.length > member.size)
             throw integrityError(member, `the source sent more than the ${member.size} bytes it should have`)
-          }
-          pending.push(chunk)
-          pendingSize += chunk.length
-          if (pendingSize >= WRITE_CHUNK) await flush()
-        }
+          let copied = chunk.copy(staging, filled)
+          filled += copied
+          if (filled < staging.length) return undefined
+          // The staging buffer is full: write it, then copy the rest of the chunk (the body waits meanwhile).
+          return (async () => {
+            await flush()
+            while (copied < chunk.length) {
+              const n = chunk.copy(staging, filled, copied)
+              copied += n
+              filled += n
+              if (filled === staging.length) await flush()
+            }
+          })()
+        })
       } catch (error) {
         // The stream broke: what arrived before is good, keep it so the resume continues after it.
-        if (error instanceof AirgapError || signal?.aborted) {
-          pending = []
-          pendingSize = 0
-        } else await flush()
+        if (error instanceof AirgapError || signal?.aborted) filled = 0
+        else await flush()
         throw error
       }
       await flush()
@@ -194,8 +213,13 @@ async function fetchMember(
   }
 }
 
-async function rehash(volumes: VolumeSet, start: number, length: number, hash: Hash): Promise<number> {
-  const buffer = Buffer.alloc(Math.min(WRITE_CHUNK * 4, length))
+async function rehash(
+  volumes: VolumeSet,
+  start: number,
+  length: number,
+  hash: Hash,
+  buffer: Buffer,
+): Promise<number> {
   for (let done = 0; done < length; ) {
     const n = Math.min(buffer.length, length - done)
     const chunk = await volumes.read(start + done, n, buffer)
