@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
+import { setFlagsFromString } from 'node:v8'
 import { Agent, type Dispatcher, request } from 'undici'
 import { AirgapError } from '../errors.js'
 import {
@@ -11,6 +12,14 @@ import {
   type RetryPolicy,
   withRetries,
 } from './retry.js'
+
+// undici parses HTTP/1.1 with llhttp compiled to WebAssembly, on the first connection. V8 first compiles it with its
+// baseline compiler (Liftoff), then recompiles the hot parser function with its optimising compiler in the background,
+// which takes about 30 MiB for a moment: a push with nothing to send peaked at 112 MiB with it and 77 MiB without
+// (docs/benchmarks.md, "push: peak memory").
+// The parser only reads status lines and headers here (bodies pass through it as spans), so the baseline code is
+// kept. The flag is read when a WebAssembly module is compiled, so it has to be set before the first request.
+setFlagsFromString('--liftoff-only')
 
 /**
  * The one HTTP client of astrago-airgap (registries, chart repositories, file downloads). It is undici's `request`
