@@ -13,17 +13,18 @@ import {
   withRetries,
 } from './retry.js'
 
+// undici parses HTTP with llhttp compiled to WebAssembly, on the first connection. V8 compiles it twice by default,
+// quickly (Liftoff) and then optimised (TurboFan) in the background; the optimising compile is a transient 15–35 MiB of
+// memory, which made the start of every command the peak of a small run (a push with nothing to send: 112 → 77 MiB;
+// docs/benchmarks.md). The parser's time is a few calls per response (bodies are handed over as slices, not parsed),
+// so the quick compile alone is enough; llhttp is the only WebAssembly the CLI runs. Set before undici compiles it.
+setFlagsFromString('--liftoff-only')
+
 /**
  * The one HTTP client of astrago-airgap (registries, chart repositories, file downloads). It is undici's `request`
  * over a keep-alive connection pool (see docs/benchmarks.md for why undici), with bounded retries on transport errors,
  * 429 and 5xx, honouring Retry-After. Bodies are streams: nothing here buffers a blob.
  */
-// undici parses HTTP with llhttp compiled to WebAssembly, on the first connection. V8 compiles it twice by default,
-// quickly (Liftoff) and then optimised (TurboFan) in the background; the optimising compile is a transient 15–35 MiB of
-// memory, which made the start of every command the peak of a small run. The parser's time is a few calls per
-// response (bodies are handed over as slices, not parsed), so the quick compile alone is enough; llhttp is the only
-// WebAssembly the CLI runs. Set before undici compiles it.
-setFlagsFromString('--liftoff-only')
 
 export interface HttpOptions {
   /** Extra CA certificates (PEM) to trust, e.g. a corporate mirror's. */
