@@ -4,6 +4,7 @@ import { blobPath, OCI_INDEX } from '../bundle/layout.js'
 import type { BundleReader } from '../bundle/reader.js'
 import { AirgapError } from '../errors.js'
 import { type Descriptor, MediaType } from '../oci/media-types.js'
+import { BlobReadHandles } from './blob-read-handles.js'
 import { BufferPool } from './buffer-pool.js'
 import { RegistryError } from './registry-errors.js'
 import { parseRefName, RepositoryNames } from './registry-names.js'
@@ -23,6 +24,8 @@ export const MAX_MANIFEST_BYTES = 4 << 20
 const MAX_INDEX_BYTES = 64 << 20
 /** Manifests that list other manifests. */
 export const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerManifestList])
+/** Blobs from this size on are read through file handles of their own (blob-read-handles.ts). */
+const OWN_HANDLES_FROM = 4 * SEND_CHUNK
 /** Send buffers kept for reuse: two per response, for 16 responses at once (32 MiB). */
 const POOLED_BUFFERS = 32
 
@@ -50,10 +53,13 @@ export class BundleContent {
 
   private readonly pool = new BufferPool(SEND_CHUNK, POOLED_BUFFERS)
 
-  private constructor(private readonly reader: BundleReader) {}
+  private constructor(
+    private readonly reader: BundleReader,
+    private readonly handles: BlobReadHandles | undefined,
+  ) {}
 
   static async load(reader: BundleReader): Promise<BundleContent> {
-    const content = new BundleContent(reader)
+    const content = new BundleContent(reader, await BlobReadHandles.of(reader.volumes))
     const location = reader.locate(OCI_INDEX)
     if (!location) return content
     if (location.size > MAX_INDEX_BYTES)
@@ -102,10 +108,18 @@ export class BundleContent {
     }
   }
 
-  /** Sends bytes of the bundle by positional reads into pooled buffers. */
+  /**
+   * Sends bytes of the bundle by positional reads into pooled buffers; a large blob through file handles of its own
+   * (read-ahead per blob), a small one through the reader's.
+   */
   private async send(position: number, length: number, res: ServerResponse): Promise<void> {
-    const read: PositionalRead = (at, n, into) => this.reader.volumes.read(at, n, into)
-    await sendPositional(read, position, length, res, { pool: this.pool })
+    const shared: PositionalRead = (at, n, into) => this.reader.volumes.read(at, n, into)
+    const own = this.handles && length >= OWN_HANDLES_FROM ? this.handles.open(shared) : undefined
+    try {
+      await sendPositional(own?.read ?? shared, position, length, res, { pool: this.pool })
+    } finally {
+      await own?.close()
+    }
   }
 }
 
