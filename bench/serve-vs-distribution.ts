@@ -17,7 +17,9 @@
  * tool pays for reading from disk; in the `warm` mode the files are read once beforehand and stay cached.
  *
  * Rounds (BENCH_ROUNDS, 3) rotate the tools' order; the script prints the median wall time per cell, the ratio of each
- * distribution to serve (above 1 means serve is faster), serve's TLS/HTTP ratio, the server's CPU per GiB and peak
+ * distribution to serve (above 1 means serve is faster) and serve's TLS/HTTP ratio, each the median over the rounds
+ * of the ratio within one round (the servers of a round run seconds apart, so the load of a shared machine, which
+ * swings between rounds, cancels out better than in a ratio of medians), the server's CPU per GiB and peak
  * RSS (from /proc), the CPU its curl clients used per GiB (each curl runs under /usr/bin/time: they share the cores
  * with the server, so a TLS run pays for decryption there too), and a summary against the issue's targets with every
  * server's own TLS/HTTP ratio beside serve's. Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
@@ -302,16 +304,21 @@ async function main(): Promise<void> {
   console.log(`\n## serve vs distribution: ${blobs.length} blobs, ${formatSize(total)} per client\n`)
   for (const line of describeMachine(work)) console.log(`- ${line}`)
   console.log(
-    `- rounds: ${ROUNDS}, medians; ratio = distribution's time / serve's time (> 1: serve is faster)\n`,
+    `- rounds: ${ROUNDS}; wall s: median; ratios: the median over rounds of the two times' ratio in the same round, e.g. vs serve = distribution's time / serve's time (> 1: serve is faster)\n`,
   )
+  const series = (tool: string, transport: Transport, clients: number, cache: string) =>
+    times.get(key(tool, transport, clients, cache)) ?? []
+  /** The median of a[i] / b[i] over the rounds: each pair ran in the same round, seconds apart. */
+  const paired = (a: number[], b: number[]) => `${fixed(median(a.map((x, i) => x / b[i]!)), 2)}×`
   const rows: string[][] = []
   for (const cache of CACHE) {
     for (const clients of CLIENTS) {
       for (const transport of TRANSPORTS) {
-        const ours = median(times.get(key('serve', transport, clients, cache)) ?? [])
-        const httpOurs = median(times.get(key('serve', 'http', clients, cache)) ?? [])
+        const ours = series('serve', transport, clients, cache)
+        const httpOurs = series('serve', 'http', clients, cache)
         for (const tool of TOOLS) {
-          const t = median(times.get(key(tool, transport, clients, cache)) ?? [])
+          const theirs = series(tool, transport, clients, cache)
+          const t = median(theirs)
           rows.push([
             cache,
             `${clients}×8`,
@@ -319,8 +326,8 @@ async function main(): Promise<void> {
             tool,
             fixed(t / 1000, 2),
             fixed(((total * clients) / MiB) * (1000 / t), 0),
-            tool === 'serve' ? '–' : `${fixed(t / ours, 2)}×`,
-            tool === 'serve' && transport === 'tls' ? `${fixed(t / httpOurs, 2)}×` : '–',
+            tool === 'serve' ? '–' : paired(theirs, ours),
+            tool === 'serve' && transport === 'tls' ? paired(theirs, httpOurs) : '–',
           ])
         }
       }
@@ -344,19 +351,17 @@ async function main(): Promise<void> {
   )
   console.log('\nAgainst the targets (serve ≥ 1.2× each distribution over HTTP; serve TLS/HTTP ≤ 1.10):\n')
   const targetRows: string[][] = []
-  const wall = (tool: string, transport: Transport, clients: number, cache: string) =>
-    median(times.get(key(tool, transport, clients, cache)) ?? [])
   for (const cache of CACHE) {
     for (const clients of CLIENTS) {
-      const http = wall('serve', 'http', clients, cache)
+      const http = series('serve', 'http', clients, cache)
       const others = TOOLS.filter((t) => t !== 'serve')
       targetRows.push([
         cache,
         `${clients}×8`,
-        others.map((t) => `${t} ${fixed(wall(t, 'http', clients, cache) / http, 2)}×`).join(', '),
-        `${fixed(wall('serve', 'tls', clients, cache) / http, 2)}×`,
+        others.map((t) => `${t} ${paired(series(t, 'http', clients, cache), http)}`).join(', '),
+        paired(series('serve', 'tls', clients, cache), http),
         others
-          .map((t) => `${t} ${fixed(wall(t, 'tls', clients, cache) / wall(t, 'http', clients, cache), 2)}×`)
+          .map((t) => `${t} ${paired(series(t, 'tls', clients, cache), series(t, 'http', clients, cache))}`)
           .join(', '),
       ])
     }
