@@ -17,8 +17,12 @@
  * tool pays for reading from disk; in the `warm` mode the files are read once beforehand and stay cached.
  *
  * Rounds (BENCH_ROUNDS, 3) rotate the tools' order; the script prints the median wall time per cell, the ratio of each
- * distribution to serve (above 1 means serve is faster), serve's TLS/HTTP ratio, and the server's CPU per GiB and
- * peak RSS (from /proc). Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
+ * distribution to serve (above 1 means serve is faster) and serve's TLS/HTTP ratio, each the median over the rounds
+ * of the ratio within one round (the servers of a round run seconds apart, so the load of a shared machine, which
+ * swings between rounds, cancels out better than in a ratio of medians), the server's CPU per GiB and peak
+ * RSS (from /proc), the CPU its curl clients used per GiB (each curl runs under /usr/bin/time: they share the cores
+ * with the server, so a TLS run pays for decryption there too), and a summary against the issue's targets with every
+ * server's own TLS/HTTP ratio beside serve's. Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
  * BENCH_CLIENTS (1,3), BENCH_TOOLS (serve,dist-v3,dist-2.8), BENCH_DIR (temp folder), and BENCH_SERVE_BASELINE: the
  * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds,
  * with BENCH_SERVE_BASE_ENV (NAME=VALUE,…) added to its environment.
@@ -176,8 +180,16 @@ function setCache(files: string[], mode: 'warm' | 'cold'): void {
   }
 }
 
-/** Runs `clients` curls at once, each fetching every blob 8 at a time; returns wall ms and checks every answer. */
-async function pull(server: Server, blobs: Blob[], clients: number, work: string): Promise<number> {
+/**
+ * Runs `clients` curls at once, each fetching every blob 8 at a time, each under /usr/bin/time; checks every answer
+ * and returns the wall ms and the CPU seconds the curls used (the clients share the machine's cores with the server).
+ */
+async function pull(
+  server: Server,
+  blobs: Blob[],
+  clients: number,
+  work: string,
+): Promise<{ ms: number; clientCpu: number }> {
   const config = join(work, 'curl.cfg')
   writeFileSync(
     config,
@@ -205,8 +217,10 @@ async function pull(server: Server, blobs: Blob[], clients: number, work: string
     Array.from(
       { length: clients },
       () =>
-        new Promise<string>((resolve, reject) => {
-          const child = spawn('curl', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        new Promise<{ out: string; err: string }>((resolve, reject) => {
+          const child = spawn('/usr/bin/time', ['-f', 'cpu %U %S', 'curl', ...args], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          })
           let out = ''
           let err = ''
           child.stdout.on('data', (d: Buffer) => {
@@ -216,13 +230,16 @@ async function pull(server: Server, blobs: Blob[], clients: number, work: string
             err += d
           })
           child.on('close', (code) =>
-            code === 0 ? resolve(out) : reject(new Error(`curl exited ${code}: ${err.slice(-500)}`)),
+            code === 0 ? resolve({ out, err }) : reject(new Error(`curl exited ${code}: ${err.slice(-500)}`)),
           )
         }),
     ),
   )
   const ms = performance.now() - t0
-  for (const out of outputs) {
+  let clientCpu = 0
+  for (const { out, err } of outputs) {
+    const cpu = /cpu ([\d.]+) ([\d.]+)/.exec(err)
+    clientCpu += cpu ? Number(cpu[1]) + Number(cpu[2]) : Number.NaN
     const lines = out.trim().split('\n')
     const bytes = lines.reduce((sum, l) => sum + Number(l.split(' ')[1]), 0)
     if (lines.length !== blobs.length || lines.some((l) => !l.startsWith('200 ')) || bytes !== expected)
@@ -230,7 +247,7 @@ async function pull(server: Server, blobs: Blob[], clients: number, work: string
         `${server.tool} ${server.transport}: ${lines.length} answers, ${bytes} of ${expected} bytes`,
       )
   }
-  return ms
+  return { ms, clientCpu }
 }
 
 async function main(): Promise<void> {
@@ -257,6 +274,7 @@ async function main(): Promise<void> {
   for (const s of servers) await pull(s, blobs, 1, work)
   const cpuBefore = new Map(servers.map((s) => [s, cpuSeconds(s.pid)]))
   const bytesServed = new Map(servers.map((s) => [s, 0]))
+  const clientCpu = new Map(servers.map((s) => [s, 0]))
 
   const times = new Map<string, number[]>()
   const key = (tool: string, transport: Transport, clients: number, cache: string) =>
@@ -269,8 +287,9 @@ async function main(): Promise<void> {
           const order = group.map((_, i) => group[(i + round) % group.length]!)
           for (const s of order) {
             setCache(s.files, cache)
-            const ms = await pull(s, blobs, clients, work)
+            const { ms, clientCpu: cpu } = await pull(s, blobs, clients, work)
             bytesServed.set(s, bytesServed.get(s)! + total * clients)
+            clientCpu.set(s, clientCpu.get(s)! + cpu)
             const k = key(s.tool, transport, clients, cache)
             times.set(k, [...(times.get(k) ?? []), ms])
             log(
@@ -285,16 +304,21 @@ async function main(): Promise<void> {
   console.log(`\n## serve vs distribution: ${blobs.length} blobs, ${formatSize(total)} per client\n`)
   for (const line of describeMachine(work)) console.log(`- ${line}`)
   console.log(
-    `- rounds: ${ROUNDS}, medians; ratio = distribution's time / serve's time (> 1: serve is faster)\n`,
+    `- rounds: ${ROUNDS}; wall s: median; ratios: the median over rounds of the two times' ratio in the same round, e.g. vs serve = distribution's time / serve's time (> 1: serve is faster)\n`,
   )
+  const series = (tool: string, transport: Transport, clients: number, cache: string) =>
+    times.get(key(tool, transport, clients, cache)) ?? []
+  /** The median of a[i] / b[i] over the rounds: each pair ran in the same round, seconds apart. */
+  const paired = (a: number[], b: number[]) => `${fixed(median(a.map((x, i) => x / b[i]!)), 2)}×`
   const rows: string[][] = []
   for (const cache of CACHE) {
     for (const clients of CLIENTS) {
       for (const transport of TRANSPORTS) {
-        const ours = median(times.get(key('serve', transport, clients, cache)) ?? [])
-        const httpOurs = median(times.get(key('serve', 'http', clients, cache)) ?? [])
+        const ours = series('serve', transport, clients, cache)
+        const httpOurs = series('serve', 'http', clients, cache)
         for (const tool of TOOLS) {
-          const t = median(times.get(key(tool, transport, clients, cache)) ?? [])
+          const theirs = series(tool, transport, clients, cache)
+          const t = median(theirs)
           rows.push([
             cache,
             `${clients}×8`,
@@ -302,8 +326,8 @@ async function main(): Promise<void> {
             tool,
             fixed(t / 1000, 2),
             fixed(((total * clients) / MiB) * (1000 / t), 0),
-            tool === 'serve' ? '–' : `${fixed(t / ours, 2)}×`,
-            tool === 'serve' && transport === 'tls' ? `${fixed(t / httpOurs, 2)}×` : '–',
+            tool === 'serve' ? '–' : paired(theirs, ours),
+            tool === 'serve' && transport === 'tls' ? paired(theirs, httpOurs) : '–',
           ])
         }
       }
@@ -312,17 +336,38 @@ async function main(): Promise<void> {
   console.log(
     table(['cache', 'pullers', 'transport', 'server', 'wall s', 'MiB/s', 'vs serve', 'TLS/HTTP'], rows),
   )
-  console.log('\nServer cost over all measured pulls:\n')
+  console.log('\nServer cost over all measured pulls, and the CPU of its curl clients:\n')
   console.log(
     table(
-      ['server', 'transport', 'CPU s/GiB', 'peak RSS MiB'],
+      ['server', 'transport', 'CPU s/GiB', 'peak RSS MiB', 'clients CPU s/GiB'],
       servers.map((s) => [
         s.tool,
         s.transport,
         fixed((cpuSeconds(s.pid) - cpuBefore.get(s)!) / (bytesServed.get(s)! / GiB), 2),
         fixed(peakRssMiB(s.pid), 0),
+        fixed(clientCpu.get(s)! / (bytesServed.get(s)! / GiB), 2),
       ]),
     ),
+  )
+  console.log('\nAgainst the targets (serve ≥ 1.2× each distribution over HTTP; serve TLS/HTTP ≤ 1.10):\n')
+  const targetRows: string[][] = []
+  for (const cache of CACHE) {
+    for (const clients of CLIENTS) {
+      const http = series('serve', 'http', clients, cache)
+      const others = TOOLS.filter((t) => t !== 'serve')
+      targetRows.push([
+        cache,
+        `${clients}×8`,
+        others.map((t) => `${t} ${paired(series(t, 'http', clients, cache), http)}`).join(', '),
+        paired(series('serve', 'tls', clients, cache), http),
+        others
+          .map((t) => `${t} ${paired(series(t, 'tls', clients, cache), series(t, 'http', clients, cache))}`)
+          .join(', '),
+      ])
+    }
+  }
+  console.log(
+    table(['cache', 'pullers', 'HTTP: other / serve', 'serve TLS/HTTP', 'the others’ TLS/HTTP'], targetRows),
   )
 }
 

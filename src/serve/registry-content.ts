@@ -1,13 +1,16 @@
+import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { blobPath, OCI_INDEX } from '../bundle/layout.js'
 import type { BundleReader } from '../bundle/reader.js'
 import { AirgapError } from '../errors.js'
 import { type Descriptor, MediaType } from '../oci/media-types.js'
+import { BlobReadHandles } from './blob-read-handles.js'
+import { BufferPool } from './buffer-pool.js'
 import { RegistryError } from './registry-errors.js'
 import { parseRefName, RepositoryNames } from './registry-names.js'
 import { parseDigest, RegistryOverlay } from './registry-overlay.js'
 import type { OverlayLimits } from './registry-upload-limits.js'
-import type { PositionalRead } from './send-positional.js'
+import { type PositionalRead, SEND_CHUNK, sendPositional } from './send-positional.js'
 
 /**
  * Content lookup for the site registry: what the bundle's OCI layout holds by repository (tags and the manifests each
@@ -21,6 +24,10 @@ export const MAX_MANIFEST_BYTES = 4 << 20
 const MAX_INDEX_BYTES = 64 << 20
 /** Manifests that list other manifests. */
 export const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerManifestList])
+/** Blobs from this size on are read through file handles of their own (blob-read-handles.ts). */
+const OWN_HANDLES_FROM = 4 * SEND_CHUNK
+/** Send buffers kept for reuse: two per response, for 16 responses at once (32 MiB). */
+const POOLED_BUFFERS = 32
 
 interface ManifestEntry {
   mediaType: string
@@ -33,8 +40,8 @@ export interface Content {
   size: number
   mediaType: string
   open(start: number, end: number): Readable
-  /** For bundle members: the bundle's positional read and the member's offset in it (see send-positional.ts). */
-  positional?: { read: PositionalRead; offset: number }
+  /** For bundle members: sends `length` bytes from `start` of it to the response (see send-positional.ts). */
+  send?(start: number, length: number, res: ServerResponse): Promise<void>
 }
 
 /** What the bundle's OCI layout holds, by repository. */
@@ -44,10 +51,15 @@ export class BundleContent {
     { tags: Map<string, string>; manifests: Map<string, ManifestEntry> }
   >()
 
-  private constructor(private readonly reader: BundleReader) {}
+  private readonly pool = new BufferPool(SEND_CHUNK, POOLED_BUFFERS)
+
+  private constructor(
+    private readonly reader: BundleReader,
+    private readonly handles: BlobReadHandles | undefined,
+  ) {}
 
   static async load(reader: BundleReader): Promise<BundleContent> {
-    const content = new BundleContent(reader)
+    const content = new BundleContent(reader, await BlobReadHandles.of(reader.volumes))
     const location = reader.locate(OCI_INDEX)
     if (!location) return content
     if (location.size > MAX_INDEX_BYTES)
@@ -92,10 +104,21 @@ export class BundleContent {
       size: location.size,
       mediaType: 'application/octet-stream',
       open: (start, end) => this.reader.openStream(location, start, end),
-      positional: {
-        read: (position, length, into) => this.reader.volumes.read(position, length, into),
-        offset: location.offset,
-      },
+      send: (start, length, res) => this.send(location.offset + start, length, res),
+    }
+  }
+
+  /**
+   * Sends bytes of the bundle by positional reads into pooled buffers; a large blob through file handles of its own
+   * (read-ahead per blob), a small one through the reader's.
+   */
+  private async send(position: number, length: number, res: ServerResponse): Promise<void> {
+    const shared: PositionalRead = (at, n, into) => this.reader.volumes.read(at, n, into)
+    const own = this.handles && length >= OWN_HANDLES_FROM ? this.handles.open(shared) : undefined
+    try {
+      await sendPositional(own?.read ?? shared, position, length, res, { pool: this.pool })
+    } finally {
+      await own?.close()
     }
   }
 }

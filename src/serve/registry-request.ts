@@ -4,7 +4,6 @@ import type { EventSink } from '../events/types.js'
 import { contentRange, parseRange } from '../net/http-range.js'
 import type { Content, RegistryState } from './registry-content.js'
 import { RegistryError } from './registry-errors.js'
-import { sendPositional } from './send-positional.js'
 
 /**
  * What every handler of the site registry shares: the request as the router hands it on (with the authenticated user
@@ -134,9 +133,8 @@ export async function sendContent(r: RegistryRequest, content: Content, ranges: 
     return
   }
   try {
-    if (content.positional) {
-      await sendPositional(content.positional.read, content.positional.offset + start, length, res)
-    } else await pipeline(content.open(start, end), res)
+    if (content.send) await content.send(start, length, res)
+    else await pipeline(content.open(start, end), res)
   } catch (error) {
     const code = (error as { code?: string }).code
     if (code !== 'ERR_STREAM_PREMATURE_CLOSE' && !res.destroyed) {

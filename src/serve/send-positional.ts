@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import type { BufferPool } from './buffer-pool.js'
 
 /**
  * Sends bytes of a bundle to an HTTP response by positional reads into two reused buffers, without a Readable in
@@ -11,20 +12,36 @@ import type { ServerResponse } from 'node:http'
  * A client that goes away ends the loop with ERR_STREAM_PREMATURE_CLOSE, whether a write failed (reset) or the
  * response emitted 'close' before it finished (Node does not call the callback of a write to a destroyed socket, so
  * the loop also waits on that); a failed read (a truncated bundle) ends it with the read's error.
+ *
+ * With a `pool`, its buffers are the chunks (for a blob of at least one chunk): they come from it and go back to it at
+ * the end, each only if its last write completed (a buffer whose write never called back may still be referenced by
+ * the socket).
  */
 export type PositionalRead = (position: number, length: number, into: Buffer) => Promise<Buffer>
 
 export const SEND_CHUNK = 1 << 20
+
+export interface SendOptions {
+  /** Bytes per read and per write (SEND_CHUNK). */
+  chunkSize?: number
+  /** Where the two buffers come from; its buffer size is then the chunk size. */
+  pool?: BufferPool
+}
 
 export async function sendPositional(
   read: PositionalRead,
   position: number,
   length: number,
   res: ServerResponse,
-  chunkSize = SEND_CHUNK,
+  options: SendOptions = {},
 ): Promise<void> {
+  const chunkSize = options.pool?.size ?? options.chunkSize ?? SEND_CHUNK
   const size = Math.min(chunkSize, length)
-  const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)]
+  const pool = options.pool && size === options.pool.size ? options.pool : undefined
+  /** Taken when first needed: a blob of one chunk uses one. */
+  const buffers: (Buffer | undefined)[] = [undefined, undefined]
+  /** Whether each buffer's last write has completed, so nothing refers to it any more. */
+  const written = [true, true]
   const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()]
   let onClose: (() => void) | undefined
   const closed = new Promise<never>((_, reject) => {
@@ -47,9 +64,17 @@ export async function sendPositional(
       const n = Math.min(size, length - at)
       await Promise.race([writes[i], closed])
       if (res.destroyed) throw prematureClose()
-      const chunk = await read(position + at, n, buffers[i]!.subarray(0, n))
-      writes[i] = new Promise<void>((resolve, reject) => {
-        res.write(chunk, (error) => (error ? reject(prematureClose(error)) : resolve()))
+      const buffer = buffers[i] ?? (pool ? pool.take() : Buffer.allocUnsafe(size))
+      buffers[i] = buffer
+      const chunk = await read(position + at, n, buffer.subarray(0, n))
+      const j = i
+      written[j] = false
+      writes[j] = new Promise<void>((resolve, reject) => {
+        res.write(chunk, (error) => {
+          if (error) return reject(prematureClose(error))
+          written[j] = true
+          resolve()
+        })
       })
       writes[i]!.catch(() => {})
       at += n
@@ -59,6 +84,7 @@ export async function sendPositional(
     await Promise.race([new Promise<void>((resolve) => res.end(resolve)), closed])
   } finally {
     if (onClose) res.off('close', onClose)
+    for (const k of [0, 1]) if (pool && buffers[k] && written[k]) pool.give(buffers[k])
   }
 }
 

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bundleFromDefinition } from '../../../src/bundle/bundle-from-definition.js'
 import { BundleReader } from '../../../src/bundle/reader.js'
@@ -10,6 +11,7 @@ import { type ProgressEvent, silentSink } from '../../../src/events/types.js'
 import { createHtpasswdEntry } from '../../../src/serve/htpasswd.js'
 import { createRegistryHandler } from '../../../src/serve/registry-handler.js'
 import { serveBundle } from '../../../src/serve/serve-bundle.js'
+import { issueServerCertificate, loadOrCreateSiteCa } from '../../../src/serve/site-ca.js'
 import { type SiteServer, startSiteServer } from '../../../src/serve/site-server.js'
 import { pushImage } from '../../support/images.js'
 import { startRegistry } from '../../support/registry.js'
@@ -253,5 +255,44 @@ describe('site server under abuse', () => {
     })
     await anonymous.stop()
     expect(quiet.some((e) => e.type === 'log' && e.code === 'W_SERVE_CLEARTEXT')).toBe(false)
+  })
+
+  it('chooses AES-128-GCM over a client that asks for AES-256 first, and ChaCha20 for a client that asks for it first', async () => {
+    const ca = await loadOrCreateSiteCa(join(work, 'cipher-ca'))
+    const cert = await issueServerCertificate(ca, { hosts: ['127.0.0.1'] })
+    const server = await startSiteServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      sink: silentSink,
+      handlers: [],
+    })
+    servers.push(server)
+    const negotiated = (options: { ciphers?: string; maxVersion?: 'TLSv1.2' }) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect(
+          { host: '127.0.0.1', port: server.port, ca: ca.certPem, ...options },
+          () => {
+            resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`)
+            socket.end()
+          },
+        )
+        socket.on('error', reject)
+      })
+    // OpenSSL's own order (curl's): AES-256-GCM first.
+    expect(
+      await negotiated({
+        ciphers: 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256',
+      }),
+    ).toBe('TLSv1.3 TLS_AES_128_GCM_SHA256')
+    expect(await negotiated({ ciphers: 'TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256' })).toBe(
+      'TLSv1.3 TLS_CHACHA20_POLY1305_SHA256',
+    )
+    expect(
+      await negotiated({
+        maxVersion: 'TLSv1.2',
+        ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256',
+      }),
+    ).toBe('TLSv1.2 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256')
   })
 })

@@ -127,7 +127,8 @@ describe('site registry', () => {
       repository: 'docker.io/library/legacy',
       tag: '2.0',
       format: 'docker',
-      layers: [{ seed: 'legacy', size: 250_000 }],
+      // Larger than the size from which the registry reads a blob through file handles of its own.
+      layers: [{ seed: 'legacy', size: 6_000_000 }],
     })
     await pushImage(upstream, {
       repository: 'docker.io/nvidia/cuda',
@@ -650,6 +651,17 @@ describe('site registry', () => {
       const part = await get(path, { headers: { range: 'bytes=140000-310000' } }, split.url)
       expect(part.status).toBe(206)
       expect(Buffer.from(await part.arrayBuffer()).equals(whole.subarray(140000, 310001))).toBe(true)
+      // A large blob, read through handles of its own on the volumes it spans (blob-read-handles.ts).
+      const legacy = JSON.parse(
+        readFileSync(join(work, 'pulled', 'docker.io_library_legacy', 'manifest.json'), 'utf8'),
+      ).layers[0] as { digest: string; size: number }
+      expect(legacy.size).toBeGreaterThan(4 << 20)
+      const large = `/v2/docker.io/library/legacy/blobs/${legacy.digest}`
+      const all = Buffer.from(await (await get(large, {}, split.url)).arrayBuffer())
+      expect(sha256(all)).toBe(legacy.digest)
+      const range = await get(large, { headers: { range: 'bytes=1000-5000999' } }, split.url)
+      expect(range.status).toBe(206)
+      expect(Buffer.from(await range.arrayBuffer()).equals(all.subarray(1000, 5001000))).toBe(true)
     } finally {
       await split.close()
       await volumes.close()
