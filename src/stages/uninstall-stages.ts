@@ -7,7 +7,7 @@ import type { EventSink } from '../events/types.js'
 import { HelmRunner } from '../helm/helm-runner.js'
 import { GENERATED_SECRET } from './generated-values.js'
 import { InstallLock } from './install-lock.js'
-import { KubeClient } from './kube-client.js'
+import { clusterError, KubeClient } from './kube-client.js'
 import { formatRef, type ObjectRef, type ReleaseRef } from './objects.js'
 import { DEFAULT_DELETE_TIMEOUT_MS, removeAll } from './remove-objects.js'
 import { DEFAULT_INSTALL_NAMESPACE, STATE_CONFIGMAP, StateStore } from './state.js'
@@ -51,19 +51,14 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
   const namespace = options.namespace ?? DEFAULT_INSTALL_NAMESPACE
   const client = KubeClient.load({ kubeconfig: options.kubeconfig, context: options.context })
   const store = new StateStore(client, namespace)
-  const state = await store.read(options.signal)
+  const seen = await store.read(options.signal)
   const result: UninstallResult = {
     namespace,
-    nothingToDo: state === undefined,
+    nothingToDo: true,
     removed: { objects: [], releases: [] },
     durationMs: 0,
   }
-  if (!state) {
-    // Nothing installed; what an earlier uninstall kept (the generated passwords) goes with --purge.
-    const { removed } = options.purge
-      ? await store.remove(undefined, { purge: true, ...(options.signal ? { signal: options.signal } : {}) })
-      : { removed: [] }
-    result.removed.objects.push(...removed.filter((r) => r.kind === 'Secret'))
+  const nothingToDo = (): UninstallResult => {
     options.sink.emit({
       type: 'log',
       level: 'info',
@@ -74,12 +69,11 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
     result.durationMs = Date.now() - started
     return result
   }
-  result.bundle = state.bundle
-  const root = new Task(options.sink, 'uninstall', `Uninstall ${state.bundle.name} ${state.bundle.version}`, {
-    data: { name: state.bundle.name, version: state.bundle.version },
-  })
+  // Nothing installed and nothing to purge: no lock to take (and no namespace to take it in).
+  if (!seen && !(options.purge && (await namespaceExists(client, namespace, options.signal))))
+    return nothingToDo()
   const lock = await InstallLock.acquire(client, namespace, {
-    operation: `uninstall ${state.bundle.name} ${state.bundle.version}`,
+    operation: seen ? `uninstall ${seen.bundle.name} ${seen.bundle.version}` : 'uninstall --purge',
     sink: options.sink,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.lockLeaseSeconds ? { leaseSeconds: options.lockLeaseSeconds } : {}),
@@ -88,6 +82,28 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
   // Losing the lock (another holder took the Lease) stops everything still running: nothing more is removed, and the
   // state keeps what is left, for the next uninstall.
   const held = options.signal ? AbortSignal.any([options.signal, lock.lost]) : lock.lost
+  // Read again under the lock: an install that held it may have changed the state since the first read.
+  const state = await store.read(held).catch(async (error: unknown) => {
+    await lock.release()
+    throw error
+  })
+  if (!state) {
+    try {
+      // Nothing installed; what an earlier uninstall kept (the generated passwords) goes with --purge.
+      const { removed } = options.purge
+        ? await store.remove(undefined, { purge: true, signal: held })
+        : { removed: [] }
+      result.removed.objects.push(...removed.filter((r) => r.kind === 'Secret'))
+      return nothingToDo()
+    } finally {
+      await lock.release()
+    }
+  }
+  result.nothingToDo = false
+  result.bundle = state.bundle
+  const root = new Task(options.sink, 'uninstall', `Uninstall ${state.bundle.name} ${state.bundle.version}`, {
+    data: { name: state.bundle.name, version: state.bundle.version },
+  })
   const workDir = await mkdtemp(join(tmpdir(), 'astrago-uninstall-'))
   try {
     const helm = new HelmRunner({
@@ -188,5 +204,13 @@ export async function uninstallStages(options: UninstallStagesOptions): Promise<
   } finally {
     await lock.release()
     await rm(workDir, { recursive: true, force: true })
+  }
+}
+
+async function namespaceExists(client: KubeClient, name: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    return (await client.get({ apiVersion: 'v1', kind: 'Namespace', name }, signal)) !== undefined
+  } catch (error) {
+    throw clusterError(error, `reading the namespace ${name}`, client.server)
   }
 }

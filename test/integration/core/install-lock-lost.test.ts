@@ -6,6 +6,7 @@ import { bundleFromDefinition } from '../../../src/bundle/bundle-from-definition
 import { BundleReader } from '../../../src/bundle/reader.js'
 import { AirgapError } from '../../../src/errors.js'
 import type { EventSink, ProgressEvent } from '../../../src/events/types.js'
+import { GENERATED_SECRET } from '../../../src/stages/generated-values.js'
 import { INSTALL_LOCK } from '../../../src/stages/install-lock.js'
 import { type InstallResult, installStages } from '../../../src/stages/install-stages.js'
 import { readInstallState } from '../../../src/stages/install-status.js'
@@ -311,5 +312,51 @@ readiness:
     for (const ref of [c.first, c.second, c.demo])
       expect(await client.get(ref), `${ref.kind} ${ref.name}`).toBeUndefined()
     expect(await stateOf(c)).toBeUndefined()
+  })
+
+  it('uninstall --purge with nothing installed waits its turn: refused while another run holds the lock', async () => {
+    // What an earlier uninstall kept (the generated passwords), and another installer at work in the same namespace.
+    const namespace = 'lock-purge-installer'
+    const secret = { apiVersion: 'v1', kind: 'Secret', namespace, name: GENERATED_SECRET }
+    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace, name: INSTALL_LOCK }
+    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } })
+    await client.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: GENERATED_SECRET, namespace },
+      data: {},
+    })
+    const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+    await client.create({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: INSTALL_LOCK,
+        namespace,
+        annotations: { 'airgap.astrago.io/operation': 'install other' },
+      },
+      spec: { holderIdentity: other, leaseDurationSeconds: 60, acquireTime: now, renewTime: now },
+    })
+    const purge = () =>
+      uninstallStages({
+        kubeconfig: cp.kubeconfigPath,
+        helm: helmBin,
+        namespace,
+        purge: true,
+        sink: recorder(),
+      })
+    const refused = await purge().then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    expect(refused).toBeInstanceOf(AirgapError)
+    expect((refused as AirgapError).code).toBe('E_CLUSTER')
+    expect((refused as AirgapError).message).toContain(other)
+    expect(await client.get(secret)).toBeDefined()
+    // Once the other run is done, the purge goes through.
+    await client.delete(lease)
+    const result = await purge()
+    expect(result.removed.objects).toEqual([secret])
+    expect(await client.get(secret)).toBeUndefined()
   })
 })
