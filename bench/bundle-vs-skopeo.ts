@@ -50,7 +50,7 @@ import {
   mibPerSecond,
   table,
 } from './support.js'
-import { currentChild, flush, run, timed } from './timed-run.js'
+import { currentChild, flush, run, type TimedResult, timed } from './timed-run.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const GB = Number(process.env.BENCH_GB ?? 3)
@@ -187,6 +187,27 @@ async function main(): Promise<void> {
     log(
       `${r.tool}: ${r.ok ? 'ok' : 'FAILED'} ${fixed(r.wallMs / 1000, 2)} s + flush ${fixed(r.flushMs / 1000, 2)} s, peak RSS ${r.peakRssKiB ? fixed(r.peakRssKiB / 1024, 0) : '?'} MiB, peak disk ${formatSize(r.peakDiskBytes)}${r.note ? `; ${r.note}` : ''}`,
     )
+  }
+  /** A peer's run into one OCI layout: flush counted, the layout's images counted, then the layout removed. */
+  const recordLayout = async (tool: string, out: string, r: TimedResult, loadBefore: string) => {
+    const flushMs = await flush(out)
+    let indexed = 0
+    try {
+      indexed = (JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: unknown[] })
+        .manifests.length
+    } catch {}
+    rmSync(out, { recursive: true, force: true })
+    record({
+      tool,
+      ok: r.ok && indexed === images.length,
+      wallMs: r.wallMs,
+      flushMs,
+      cpuSec: r.cpuSec,
+      peakRssKiB: r.peakRssKiB,
+      peakDiskBytes: r.peakDiskBytes,
+      note: `${indexed} images in index.json${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
+      load: loadBefore,
+    })
   }
   const settle = async () => {
     await run('sync', [])
@@ -355,24 +376,7 @@ async function main(): Promise<void> {
         ],
         { watchDir: out, work },
       )
-      const flushMs = await flush(out)
-      let indexed = 0
-      try {
-        indexed = (JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: unknown[] })
-          .manifests.length
-      } catch {}
-      rmSync(out, { recursive: true, force: true })
-      record({
-        tool: 'crane pull → one OCI layout',
-        ok: r.ok && indexed === images.length,
-        wallMs: r.wallMs,
-        flushMs,
-        cpuSec: r.cpuSec,
-        peakRssKiB: r.peakRssKiB,
-        peakDiskBytes: r.peakDiskBytes,
-        note: `${indexed} images in index.json${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
-        load: loadBefore,
-      })
+      await recordLayout('crane pull → one OCI layout', out, r, loadBefore)
       continue
     }
     if (tool === 'skopeo') {
@@ -391,24 +395,7 @@ async function main(): Promise<void> {
         ].join('\n'),
       )
       const r = await timed('skopeo', 'bash', [script], { watchDir: out, work })
-      const flushMs = await flush(out)
-      let indexed = 0
-      try {
-        indexed = (JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: unknown[] })
-          .manifests.length
-      } catch {}
-      rmSync(out, { recursive: true, force: true })
-      record({
-        tool: 'skopeo copy → one OCI layout',
-        ok: r.ok && indexed === images.length,
-        wallMs: r.wallMs,
-        flushMs,
-        cpuSec: r.cpuSec,
-        peakRssKiB: r.peakRssKiB,
-        peakDiskBytes: r.peakDiskBytes,
-        note: `${indexed} images in index.json${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
-        load: loadBefore,
-      })
+      await recordLayout('skopeo copy → one OCI layout', out, r, loadBefore)
       continue
     }
     if (tool === 'skopeo-sync') {
