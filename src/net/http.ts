@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { setFlagsFromString } from 'node:v8'
-import { Agent, type Dispatcher, request } from 'undici'
+import type { Dispatcher } from 'undici'
 import { AirgapError } from '../errors.js'
 import {
   defaultRetryPolicy,
@@ -12,6 +12,7 @@ import {
   type RetryPolicy,
   withRetries,
 } from './retry.js'
+import { Agent, request } from './undici-parts.js'
 
 // undici parses HTTP with llhttp compiled to WebAssembly, on the first connection. V8 compiles it twice by default,
 // quickly (Liftoff) and then optimised (TurboFan) in the background; the optimising compile is a transient 15–35 MiB of
@@ -104,14 +105,12 @@ export class HttpClient {
     const method = init.method ?? 'GET'
     let res: Dispatcher.ResponseData<unknown>
     try {
-      res = await request(target, {
+      res = await request(this.dispatcherFor(target), target, {
         method,
         headers: { 'user-agent': this.options.userAgent ?? 'astrago-airgap', ...init.headers },
         body: init.body ?? undefined,
         signal: init.signal,
-        dispatcher: this.dispatcherFor(target),
-        maxRedirections: 0,
-      } as Parameters<typeof request>[1])
+      })
     } catch (error) {
       if (init.signal?.aborted) throw init.signal.reason ?? error
       const reason = describeNetworkError(error)
