@@ -2,7 +2,7 @@ import { Command, Errors, Flags, type Interfaces } from '@oclif/core'
 import { AirgapError, toAirgapError } from '../errors.js'
 import { JsonRenderer } from '../events/render-json.js'
 import { PlainRenderer } from '../events/render-plain.js'
-import { TtyRenderer } from '../events/render-tty.js'
+import type { TtyRenderer } from '../events/render-tty.js'
 import { type EventSink, silentSink } from '../events/types.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -66,11 +66,15 @@ export abstract class AirgapCommand<T> extends Command {
 
   abstract override run(): Promise<T>
 
-  /** The event sink the command hands to the core, chosen by --json / --quiet. */
-  protected sink(flags: { quiet?: boolean; verbose?: boolean }): EventSink {
+  /**
+   * The event sink the command hands to the core, chosen by --json / --quiet. The terminal renderer (and the
+   * string-width tables it measures with, about 3 MiB) is loaded only when it is the one chosen.
+   */
+  protected async sink(flags: { quiet?: boolean; verbose?: boolean }): Promise<EventSink> {
     if (this.jsonEnabled()) return new JsonRenderer((line) => process.stdout.write(`${line}\n`))
     if (flags.quiet) return silentSink
     if (process.stderr.isTTY && !process.env.CI && process.env.TERM !== 'dumb') {
+      const { TtyRenderer } = await import('../events/render-tty.js')
       this.renderer = new TtyRenderer(process.stderr, { verbose: flags.verbose })
       return this.renderer
     }

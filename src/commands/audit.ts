@@ -58,7 +58,7 @@ export default class Audit extends AirgapCommand<AuditResult> {
       bundle: flags.bundle,
       siteRegistries: flags['site-registry'],
       toolVersion: this.config.version,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) this.log(formatAuditResult(result))

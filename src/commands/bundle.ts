@@ -123,7 +123,7 @@ export default class Bundle extends AirgapCommand<CreateBundleResult> {
               (isSea() ? process.execPath : { directory: join(this.config.root, 'dist', 'installer') }),
           }),
       toolVersion: this.config.version,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) this.log(formatBundleResult(result))

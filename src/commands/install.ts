@@ -138,7 +138,7 @@ export default class Install extends AirgapCommand<InstallBundleResult> {
       reapply: flags.reapply,
       noAudit: flags['no-audit'],
       toolVersion: this.config.version,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) this.log(formatInstallResult(result))

@@ -65,7 +65,7 @@ export default class Publish extends AirgapCommand<PublishResult> {
       caFiles: flags['ca-file'],
       concurrency: flags.concurrency,
       toolVersion: this.config.version,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) {

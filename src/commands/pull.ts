@@ -71,7 +71,7 @@ export default class Pull extends AirgapCommand<PullResult> {
       concurrency: flags.concurrency,
       keys: flags.key ?? [],
       toolVersion: this.config.version,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) this.log(formatPullResult(result))

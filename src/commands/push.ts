@@ -73,7 +73,7 @@ export default class Push extends AirgapCommand<PushResult> {
       caFiles: flags['ca-file'],
       concurrency: flags.concurrency,
       toolVersion: this.config.version,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) this.log(formatPushResult(result))

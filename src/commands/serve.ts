@@ -134,7 +134,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
       users: flags.user,
       anonymousPull: !flags['no-anonymous-pull'],
       verify: flags['verify-full'] ? 'full' : 'quick',
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     const { stop, ...result } = serving

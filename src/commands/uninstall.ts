@@ -35,7 +35,7 @@ export default class Uninstall extends AirgapCommand<UninstallResult> {
       namespace: flags.namespace,
       timeoutMs: flags.timeout * 1000,
       purge: flags.purge,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     if (!this.jsonEnabled()) this.log(formatUninstallResult(result))

@@ -46,7 +46,7 @@ export default class Verify extends AirgapCommand<VerifyResult> {
       keys: flags.key ?? [],
       ...(flags.base ? { base: flags.base } : {}),
       concurrency: flags.concurrency,
-      sink: this.sink(flags),
+      sink: await this.sink(flags),
       signal: this.signal,
     })
     this.log(formatVerifyResult(result))

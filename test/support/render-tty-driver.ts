@@ -28,7 +28,7 @@ class RenderDriver extends AirgapCommand<{ mode: string }> {
 
   async run(): Promise<{ mode: string }> {
     const { args, flags } = await this.parse(RenderDriver)
-    const sink = this.sink(flags)
+    const sink = await this.sink(flags)
     const root = new Task(sink, 'bundle', wideTitle('📦 バンドル demo 1.0.0', 260))
     const images = root.child('bundle.fetch', wideTitle('イメージ images', 240), {
       total: 64 << 20,
