@@ -7,16 +7,17 @@ import type { BundleSpec } from '../spec/types.js'
 import { assembleLock } from './assemble-lock.js'
 import type { BundleLock, ResolvedFile } from './bundle-lock.js'
 import { collectImageRequests, collectStageImages, resolveImageRequests } from './resolve-bundle-images.js'
-import { type ResolveChartsOptions, resolveCharts } from './resolve-charts.js'
-import { resolveInstaller } from './resolve-installer.js'
-import { type ResolvePackagesOptions, resolvePackageRepositories } from './resolve-packages.js'
+import type { ResolveChartsOptions } from './resolve-charts.js'
+import type { ResolvePackagesOptions } from './resolve-packages.js'
 import { urlSize } from './sources.js'
 import { readStageFiles } from './stage-files.js'
 
 /**
  * The first half of `bundle`: a definition in, its lock out. Charts to versions (and the images they render), every
  * image to digests, files to sizes, package lists to their closure, the installer to its hash, each a task under
- * `root`; then the members and bundle.json are assembled. Nothing is written to the output here.
+ * `root`; then the members and bundle.json are assembled. Nothing is written to the output here. The chart, package and
+ * installer code (and the tar, git and package-index code under it) is loaded only for a definition that has them:
+ * a bundle of images only runs in less memory.
  */
 export interface ResolveBundleOptions extends ResolveChartsOptions, ResolvePackagesOptions {
   spec: BundleSpec
@@ -42,7 +43,9 @@ export async function resolveBundle(options: ResolveBundleOptions, root: Task): 
   // Charts, and the images they render.
   const charts = await root
     .child('bundle.charts', 'Resolve charts', { total: spec.charts.length, unit: 'items' })
-    .run((task) => resolveCharts(spec, options, task))
+    .run(async (task) =>
+      spec.charts.length ? (await import('./resolve-charts.js')).resolveCharts(spec, options, task) : [],
+    )
 
   // The stages' own manifests name images too (workloads written in manifests/, not in charts).
   const stages = await readStageFiles(spec)
@@ -71,7 +74,8 @@ export async function resolveBundle(options: ResolveBundleOptions, root: Task): 
     ? await root
         .child('bundle.packages', 'Resolve packages', { total: spec.packages.length, unit: 'items' })
         .run(
-          (task) => resolvePackageRepositories(spec, options, task),
+          async (task) =>
+            (await import('./resolve-packages.js')).resolvePackageRepositories(spec, options, task),
           (r) => `${r.reduce((a, x) => a + x.packages.length, 0)} packages in ${r.length} repositories`,
         )
     : []
@@ -81,7 +85,14 @@ export async function resolveBundle(options: ResolveBundleOptions, root: Task): 
     options.installer === undefined
       ? undefined
       : await root.child('bundle.installer', 'Installer').run(
-          () => resolveInstaller(options.installer!, spec.platforms, options.toolVersion, sink, signal),
+          async () =>
+            (await import('./resolve-installer.js')).resolveInstaller(
+              options.installer!,
+              spec.platforms,
+              options.toolVersion,
+              sink,
+              signal,
+            ),
           (i) =>
             i ? `${i.locked.platform}, ${formatBytes(i.locked.size)}` : 'none built for these platforms',
         )

@@ -4,7 +4,6 @@ import { formatBytes } from '../events/format.js'
 import type { Task } from '../events/tasks.js'
 import type { EventSink } from '../events/types.js'
 import type { BundleLock } from './bundle-lock.js'
-import { checkPackageSignatures } from './check-package-signatures.js'
 import { openPartialBundle, removeVolumes } from './open-partial-bundle.js'
 import { planLayout } from './plan-layout.js'
 import { volumePaths } from './volumes.js'
@@ -70,7 +69,13 @@ export async function writeBundle(
           data: { folder: check.folder },
         })
         .run(
-          (task) => checkPackageSignatures(plan, volumes, check, task),
+          async (task) =>
+            (await import('./check-package-signatures.js')).checkPackageSignatures(
+              plan,
+              volumes,
+              check,
+              task,
+            ),
           () => `${check.packages.length} packages signed by the source's keys`,
         )
     }
