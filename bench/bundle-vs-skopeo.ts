@@ -79,6 +79,7 @@ interface RunResult {
   wallMs: number
   flushMs: number
   cpuSec?: number
+  sysSec?: number
   peakRssKiB?: number
   peakDiskBytes: number
   note: string
@@ -203,6 +204,7 @@ async function main(): Promise<void> {
       wallMs: r.wallMs,
       flushMs,
       cpuSec: r.cpuSec,
+      sysSec: r.sysSec,
       peakRssKiB: r.peakRssKiB,
       peakDiskBytes: r.peakDiskBytes,
       note: `${indexed} images in index.json${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
@@ -232,6 +234,7 @@ async function main(): Promise<void> {
         wallMs: r.wallMs,
         flushMs: 0,
         cpuSec: r.cpuSec,
+        sysSec: r.sysSec,
         peakRssKiB: r.peakRssKiB,
         peakDiskBytes: r.peakDiskBytes,
         note: `${fixed(mibPerSecond(DD_MB * MiB, r.wallMs), 0)} MiB/s sequential write${r.ok ? '' : `: ${r.stderr.trim()}`}`,
@@ -276,6 +279,7 @@ async function main(): Promise<void> {
         wallMs: r.wallMs,
         flushMs,
         cpuSec: r.cpuSec,
+        sysSec: r.sysSec,
         peakRssKiB: r.peakRssKiB,
         peakDiskBytes: r.peakDiskBytes,
         note: `${files} files${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
@@ -351,6 +355,7 @@ async function main(): Promise<void> {
         wallMs: r.wallMs,
         flushMs,
         cpuSec: r.cpuSec,
+        sysSec: r.sysSec,
         peakRssKiB: r.peakRssKiB,
         peakDiskBytes: r.peakDiskBytes,
         note,
@@ -426,6 +431,7 @@ async function main(): Promise<void> {
         wallMs: r.wallMs,
         flushMs,
         cpuSec: r.cpuSec,
+        sysSec: r.sysSec,
         peakRssKiB: r.peakRssKiB,
         peakDiskBytes: r.peakDiskBytes,
         note: r.ok ? 'writes shared layers once per image' : r.stderr.trim().slice(-300),
@@ -441,6 +447,7 @@ async function main(): Promise<void> {
     fixed(r.flushMs / 1000, 2),
     r.tool.startsWith('dd') ? '' : fixed(mibPerSecond(uniqueBytes, r.wallMs + r.flushMs), 0),
     r.cpuSec === undefined ? '?' : fixed(r.cpuSec, 1),
+    r.sysSec === undefined ? '?' : fixed(r.sysSec, 1),
     r.peakRssKiB ? fixed(r.peakRssKiB / 1024, 0) : '?',
     formatSize(r.peakDiskBytes),
     r.load,
@@ -459,6 +466,7 @@ async function main(): Promise<void> {
         'flush s',
         'MiB/s',
         'CPU s',
+        'of it sys s',
         'peak RSS MiB',
         'peak disk',
         'load before',

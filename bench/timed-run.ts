@@ -15,6 +15,8 @@ export interface TimedResult {
   code: number
   wallMs: number
   cpuSec?: number
+  /** The system (kernel) part of cpuSec. */
+  sysSec?: number
   peakRssKiB?: number
   peakDiskBytes: number
   stderr: string
@@ -70,14 +72,16 @@ export async function timed(
   peakDisk = Math.max(peakDisk, await allocated(options.watchDir))
   if (options.stdoutFile) writeFileSync(options.stdoutFile, stdout)
   let cpuSec: number | undefined
+  let sysSec: number | undefined
   let peakRssKiB: number | undefined = peakHwm || undefined
   if (useTime && existsSync(timeFile)) {
     const text = readFileSync(timeFile, 'utf8')
     const num = (label: string) => Number(new RegExp(`${label}: ([\\d.]+)`).exec(text)?.[1] ?? Number.NaN)
-    cpuSec = num('User time \\(seconds\\)') + num('System time \\(seconds\\)')
+    sysSec = num('System time \\(seconds\\)')
+    cpuSec = num('User time \\(seconds\\)') + sysSec
     peakRssKiB = num('Maximum resident set size \\(kbytes\\)')
   }
-  return { ok: code === 0, code, wallMs, cpuSec, peakRssKiB, peakDiskBytes: peakDisk, stderr }
+  return { ok: code === 0, code, wallMs, cpuSec, sysSec, peakRssKiB, peakDiskBytes: peakDisk, stderr }
 }
 
 /** Allocated bytes under `path` (sparse files count what is written, as du does). */
