@@ -1,5 +1,6 @@
 import type { Task } from '../events/tasks.js'
 import { logEvent } from '../events/types.js'
+import { YoungGarbage } from '../net/young-garbage.js'
 import type { Descriptor } from '../oci/media-types.js'
 import { mountBlob } from '../oci/push-checks.js'
 import { type UploadNotice, uploadBlob } from '../oci/upload-blob.js'
@@ -7,6 +8,9 @@ import { memberStream } from './member-stream.js'
 import type { ArtifactCounts, PushContext } from './push-context.js'
 import type { PushWork } from './push-plan.js'
 import type { UploadSessions } from './upload-sessions.js'
+
+/** Bytes sent between two collections of V8's young generation (the upload pieces sent since). */
+const COLLECT_EVERY = 4 << 20
 
 /** How blobs are uploaded: where their sessions are kept, and the sizes of their requests. */
 export interface BlobUploadOptions {
@@ -30,6 +34,8 @@ export class BlobPlacer {
   private readonly uploads = new Map<string, Promise<string>>()
   private totalBytes: number
   private sent = 0
+  /** The read pieces of the uploads are garbage once sent: see memberStream. */
+  private readonly garbage = new YoungGarbage(COLLECT_EVERY)
   private readonly notice = (n: UploadNotice) => this.context.sink.emit(logEvent(n.code, n.message))
 
   constructor(
@@ -108,6 +114,7 @@ export class BlobPlacer {
           monolithicMax: this.options.monolithicMax,
           onNotice: this.notice,
           onProgress: (bytes) => {
+            if (bytes > reported) this.garbage.add(bytes - reported)
             this.sent += bytes - reported
             counts.bytes += bytes - reported
             reported = bytes

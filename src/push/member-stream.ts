@@ -2,12 +2,17 @@ import { Readable } from 'node:stream'
 import type { BundleReader } from '../bundle/reader.js'
 
 /**
- * Bytes read from the bundle per chunk of an upload stream. With 8 uploads at once every stream holds one or two
- * chunks, so this sets much of push's memory; 256 KiB keeps the throughput (docs/benchmarks.md, bench/push-memory.ts).
+ * Bytes read from the bundle per piece of an upload stream. Each piece is a new buffer, garbage once undici has written
+ * it to the socket, and push collects V8's young generation every few MiB sent (BlobPlacer) to free them. A piece still
+ * in flight at two collections is promoted to the old generation and then stays until a full collection, so the pieces
+ * in flight (8 uploads × the stream's buffer, the one being read, the one being written) must add up to well under
+ * the bytes between two collections: 64 KiB pieces, about 2 MiB in flight at -j 8. Measured at 1 GiB with the same
+ * collections (docs/benchmarks.md, bench/push-memory.ts): peak RSS 86–96 MiB, against 101–104 with 256 KiB pieces and
+ * 79–88 with 32 KiB ones, which took 19 % more CPU.
  */
-const READ_CHUNK = 256 << 10
+const READ_CHUNK = 64 << 10
 
-/** `length` bytes of the bundle from `position`, read in 256 KiB pieces as the consumer asks (backpressure). */
+/** `length` bytes of the bundle from `position`, read in 64 KiB pieces as the consumer asks (backpressure). */
 export function memberStream(reader: BundleReader, position: number, length: number): Readable {
   async function* pieces(): AsyncGenerator<Buffer> {
     for (let done = 0; done < length; ) {
