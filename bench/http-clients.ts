@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Agent as HttpAgent, get as httpGet } from 'node:http'
 import { createRequire } from 'node:module'
+import { connect } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Agent, request, fetch as undiciFetch } from 'undici'
 import { HttpClient } from '../src/net/http.js'
@@ -160,7 +161,72 @@ async function makeClients(): Promise<{ clients: Client[]; missing: string[] }> 
       }),
     close: async () => httpAgent.destroy(),
   })
+  clients.push({
+    name: 'net.Socket onread (HTTP/1.1 by hand, 1 MiB reads)',
+    get: (url) => onreadGet(url),
+    close: async () => undefined,
+  })
   return { clients, missing }
+}
+
+/**
+ * A GET written by hand on a net.Socket whose reads land in one reused 1 MiB buffer (the socket's `onread` option):
+ * no buffer per socket read, no HTTP parser over the body, which is hashed where it lands. Plain HTTP, a new
+ * connection per blob, a Content-Length body only: a measure of what the HTTP layer costs, not a client to use.
+ */
+function onreadGet(url: string): Promise<{ digest: string; bytes: number }> {
+  const target = new URL(url)
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256')
+    let head: Buffer | undefined = Buffer.alloc(0)
+    let remaining = -1
+    let bytes = 0
+    const body = (chunk: Buffer) => {
+      hash.update(chunk)
+      bytes += chunk.length
+      remaining -= chunk.length
+      if (remaining === 0) {
+        socket.destroy()
+        resolve({ digest: `sha256:${hash.digest('hex')}`, bytes })
+      }
+    }
+    const socket = connect({
+      host: target.hostname,
+      port: Number(target.port),
+      onread: {
+        buffer: Buffer.allocUnsafe(1 << 20),
+        callback: (length: number, buffer: Uint8Array) => {
+          const chunk = Buffer.from(buffer.buffer, buffer.byteOffset, length)
+          if (!head) {
+            body(chunk)
+            return true
+          }
+          head = Buffer.concat([head, chunk])
+          const end = head.indexOf('\r\n\r\n')
+          if (end < 0) return true
+          const lines = head.subarray(0, end).toString('latin1').split('\r\n')
+          const status = Number(lines[0]!.split(' ')[1])
+          const lengthLine = lines.find((l) => /^content-length:/i.test(l))
+          if (status !== 200 || !lengthLine) {
+            socket.destroy()
+            reject(new Error(`GET ${url}: HTTP ${status}${lengthLine ? '' : ', no Content-Length'}`))
+            return false
+          }
+          remaining = Number(lengthLine.split(':')[1])
+          const rest = head.subarray(end + 4)
+          head = undefined
+          if (rest.length) body(rest)
+          return true
+        },
+      },
+    })
+    socket.on('connect', () =>
+      socket.write(
+        `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: close\r\n\r\n`,
+      ),
+    )
+    socket.on('error', reject)
+  })
 }
 
 async function downloadAll(client: Client, blobs: Blob[], parallel: number): Promise<void> {
