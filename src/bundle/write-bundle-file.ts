@@ -41,6 +41,8 @@ export interface WriteResult {
 const WRITE_CHUNK = 256 << 10
 /** Received bytes between two collections of the socket chunks copied into the staging buffers: see YoungGarbage. */
 const COLLECT_EVERY = 4 << 20
+/** External memory above which a full collection follows (the staging buffers, a few MiB of chunks): see YoungGarbage. */
+const EXTERNAL_LIMIT = 16 << 20
 const STREAM_RETRIES = defaultRetryPolicy.retries
 
 export async function writeBundleFile(options: WriteOptions): Promise<WriteResult> {
@@ -79,7 +81,7 @@ export async function writeBundleFile(options: WriteOptions): Promise<WriteResul
 
   // One staging buffer per download in flight, taken when a member starts and given back when it ends.
   const staging: Buffer[] = []
-  const garbage = new YoungGarbage(COLLECT_EVERY)
+  const garbage = new YoungGarbage(COLLECT_EVERY, EXTERNAL_LIMIT)
   const fetchOne = async (member: PlannedMember) => {
     const buffer = staging.pop() ?? Buffer.allocUnsafe(WRITE_CHUNK)
     await fetchMember(

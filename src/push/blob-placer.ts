@@ -11,6 +11,8 @@ import type { UploadSessions } from './upload-sessions.js'
 
 /** Bytes sent between two collections of V8's young generation (the upload pieces sent since). */
 const COLLECT_EVERY = 4 << 20
+/** External memory above which a full collection follows: see YoungGarbage. */
+const EXTERNAL_LIMIT = 16 << 20
 
 /** How blobs are uploaded: where their sessions are kept, and the sizes of their requests. */
 export interface BlobUploadOptions {
@@ -35,7 +37,7 @@ export class BlobPlacer {
   private totalBytes: number
   private sent = 0
   /** The read pieces of the uploads are garbage once sent: see memberStream. */
-  private readonly garbage = new YoungGarbage(COLLECT_EVERY)
+  private readonly garbage = new YoungGarbage(COLLECT_EVERY, EXTERNAL_LIMIT)
   private readonly notice = (n: UploadNotice) => this.context.sink.emit(logEvent(n.code, n.message))
 
   constructor(
