@@ -11,7 +11,8 @@
  *
  * Clients: undici.request (what src/net/http.ts uses), astrago's HttpClient (undici.request plus retries and
  * redirects), undici.fetch (the undici package), Node's global fetch (the undici bundled in Node), node-fetch (if
- * installed; v2 is present as a dependency of @kubernetes/client-node), and plain node:http as a baseline.
+ * installed; v2 is present as a dependency of @kubernetes/client-node), plain node:http as a baseline, and a GET
+ * written by hand on a net.Socket reading into one reused buffer (what the HTTP layer costs above the bytes).
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
