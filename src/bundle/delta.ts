@@ -7,9 +7,9 @@
  * The base is read as an inventory only: its bundle.json, from the bundle file, its first volume, an extracted folder
  * or a copy of bundle.json alone. Its digest pins everything the delta leaves out.
  */
-import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { AirgapError } from '../errors.js'
+import { sha256Digest } from '../oci/digest.js'
 import type { BundleLock } from './bundle-lock.js'
 import { BUNDLE_JSON } from './layout.js'
 import { type BundleMetadata, serializeBundleJson } from './metadata.js'
@@ -54,7 +54,7 @@ export async function readBaseInventory(path: string): Promise<BaseInventory> {
       },
     )
   }
-  return { path, metadata, bundleJson: `sha256:${createHash('sha256').update(bytes).digest('hex')}` }
+  return { path, metadata, bundleJson: sha256Digest(bytes) }
 }
 
 /**
@@ -97,5 +97,5 @@ export function deltaLock(lock: BundleLock, base: BaseInventory): BundleLock {
 export function fullBundleDigest(metadata: BundleMetadata, bundleJson: Buffer): string {
   const { base, ...full } = metadata
   const bytes = base ? serializeBundleJson(full as BundleMetadata) : bundleJson
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  return sha256Digest(bytes)
 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
+import { sha256Digest } from '../oci/digest.js'
 import { ConcatSource } from './concat-source.js'
 import { DirectorySource } from './directory-source.js'
 import { BUNDLE_JSON } from './layout.js'
@@ -181,7 +181,7 @@ async function withBase(
   const base = await BundleReader.openOne(basePath, true)
   try {
     const json = await base.read(BUNDLE_JSON)
-    const digest = `sha256:${createHash('sha256').update(json).digest('hex')}`
+    const digest = sha256Digest(json)
     if (digest !== wanted.bundleJson) {
       const { name, version } = base.metadata
       throw new AirgapError(

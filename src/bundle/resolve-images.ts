@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
 import { withWholeBodyRetries } from '../net/retry.js'
+import { sha256Digest } from '../oci/digest.js'
 import {
   type Descriptor,
   type ImageIndex,
@@ -57,8 +57,6 @@ export interface ResolvedImage {
 }
 
 export const UPSTREAM_DIGEST_ANNOTATION = 'io.astrago.airgap.upstream-digest'
-
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
 
 export async function resolveImage(
   client: RegistryClient,
@@ -120,7 +118,7 @@ export async function resolveImage(
         annotations: { ...index.annotations, [UPSTREAM_DIGEST_ANNOTATION]: top.digest },
       }
       const bytes = Buffer.from(JSON.stringify(filtered))
-      digest = sha256(bytes)
+      digest = sha256Digest(bytes)
       documents.push({ digest, mediaType: top.mediaType, bytes })
     }
     for (const entry of kept) {
@@ -145,7 +143,7 @@ export async function resolveImage(
         await readAll((await client.openBlob(repo, manifest.config.digest, { signal })).body, 1 << 20),
       { signal },
     )
-    if (sha256(config) !== manifest.config.digest) {
+    if (sha256Digest(config) !== manifest.config.digest) {
       throw new AirgapError(
         'E_INTEGRITY',
         `The config of ${request.source} does not match its digest ${manifest.config.digest}.`,

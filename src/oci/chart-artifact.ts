@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
 import { withWholeBodyRetries } from '../net/retry.js'
+import { sha256Digest } from './digest.js'
 import { type ImageManifest, MediaType } from './media-types.js'
 import { parseImageReference } from './reference.js'
 import type { RegistryClient } from './registry-client.js'
@@ -16,8 +16,6 @@ export interface ChartArtifact {
   configDigest: string
   chartDigest: string
 }
-
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
 
 export function buildChartArtifact(
   tgz: Buffer,
@@ -35,8 +33,8 @@ export function buildChartArtifact(
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.helmChartConfig, digest: sha256(config), size: config.length },
-    layers: [{ mediaType: MediaType.helmChartContent, digest: sha256(tgz), size: tgz.length }],
+    config: { mediaType: MediaType.helmChartConfig, digest: sha256Digest(config), size: config.length },
+    layers: [{ mediaType: MediaType.helmChartContent, digest: sha256Digest(tgz), size: tgz.length }],
     annotations: {
       'org.opencontainers.image.title': metadata.name,
       'org.opencontainers.image.version': metadata.version,
@@ -46,9 +44,9 @@ export function buildChartArtifact(
   return {
     config,
     manifest: manifestBytes,
-    manifestDigest: sha256(manifestBytes),
-    configDigest: sha256(config),
-    chartDigest: sha256(tgz),
+    manifestDigest: sha256Digest(manifestBytes),
+    configDigest: sha256Digest(config),
+    chartDigest: sha256Digest(tgz),
   }
 }
 
@@ -80,7 +78,7 @@ export async function pullChartArtifact(
     },
     { signal },
   )
-  if (sha256(tgz) !== layer.digest) {
+  if (sha256Digest(tgz) !== layer.digest) {
     throw new AirgapError('E_INTEGRITY', `The chart ${reference} does not match its digest ${layer.digest}.`)
   }
   return tgz

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
+import { sha256Digest } from './digest.js'
 import { PUSH_ACTIONS, pushFailure, repoName } from './push-failure.js'
 import { describeErrorBody, type RegistryClient, type Repo } from './registry-client.js'
 
@@ -7,8 +7,6 @@ import { describeErrorBody, type RegistryClient, type Repo } from './registry-cl
  * Pushing a manifest (an image, an index, a Helm chart artifact) into a site registry, checked against the digest
  * the registry reports, since registries must keep manifests byte for byte.
  */
-
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
 
 /** PUTs a manifest under a tag or its digest; returns the digest, checked against the one the registry reports. */
 export async function putManifest(
@@ -19,7 +17,7 @@ export async function putManifest(
   bytes: Buffer,
   options: { signal?: AbortSignal; label?: string } = {},
 ): Promise<string> {
-  const digest = sha256(bytes)
+  const digest = sha256Digest(bytes)
   const res = await client.request(
     repo,
     `manifests/${reference}`,

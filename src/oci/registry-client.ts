@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { AirgapError } from '../errors.js'
 import type { HttpClient, HttpRequest, HttpResponse } from '../net/http.js'
 import { withWholeBodyRetries } from '../net/retry.js'
 import { authError, RegistryAuth } from './auth.js'
+import { sha256Digest } from './digest.js'
 import type { CredentialStore } from './docker-config.js'
 import { MANIFEST_ACCEPT } from './media-types.js'
 import { registryEndpointHost } from './reference.js'
@@ -209,7 +209,7 @@ export class RegistryClient {
       )
     }
     const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES, name)
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+    const digest = sha256Digest(bytes)
     const expected = reference.startsWith('sha256:') ? reference : res.header('docker-content-digest')
     if (expected?.startsWith('sha256:') && expected !== digest) {
       throw new AirgapError(

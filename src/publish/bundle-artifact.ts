@@ -6,7 +6,6 @@
  * client such as oras writes the chunks as volumes astrago-airgap opens directly. A manifest read back from a
  * registry is untrusted: `readBundleArtifact` checks every field publish and pull rely on.
  */
-import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
 import { type Descriptor, type ImageManifest, MediaType } from '../oci/media-types.js'
 
@@ -209,8 +208,6 @@ export function planChunks(size: number, chunkSize: number): { offset: number; s
     size: Math.min(chunkSize, size - i * chunkSize),
   }))
 }
-
-export const sha256Digest = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
 
 const SHA256 = /^sha256:[a-f0-9]{64}$/
 const SAFE_FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$/

@@ -17,6 +17,7 @@ import { formatBytes } from '../events/format.js'
 import { Task } from '../events/tasks.js'
 import { type EventSink, logEvent } from '../events/types.js'
 import { createRegistryClient } from '../oci/create-registry-client.js'
+import { sha256Digest } from '../oci/digest.js'
 import type { Credential } from '../oci/docker-config.js'
 import { MediaType } from '../oci/media-types.js'
 import { blobExists, manifestDigest } from '../oci/push-checks.js'
@@ -31,7 +32,6 @@ import {
   MAX_CHUNKS,
   MAX_CONFIG_BYTES,
   readBundleArtifact,
-  sha256Digest,
 } from './bundle-artifact.js'
 import { hashChunks } from './hash-chunks.js'
 import { formatOciAddress, parseOciAddress } from './oci-url.js'

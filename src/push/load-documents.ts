@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto'
 import { blobPath } from '../bundle/layout.js'
 import type { BundleReader, MemberLocation } from '../bundle/reader.js'
 import { AirgapError } from '../errors.js'
+import { sha256Digest } from '../oci/digest.js'
 import {
   type Descriptor,
   type ImageIndex,
@@ -16,8 +16,6 @@ import type { ManifestDocument, PushWork } from './push-plan.js'
  * Reading what a push sends from the bundle: an artifact's manifests (and an index's children), each capped in size
  * and checked against its digest, and the configs and layers they name, each located in the bundle file.
  */
-
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`
 
 /** Reads an artifact's manifests from the bundle (checked against their digests) and lists its configs and layers. */
 export async function loadDocuments(
@@ -73,7 +71,7 @@ async function readDocument(
   if (member.size > MAX_MANIFEST_BYTES)
     throw new AirgapError('E_INTEGRITY', `The manifest ${digest} of ${what} is implausibly large.`)
   const bytes = await reader.volumes.read(member.offset, member.size)
-  if (sha256(bytes) !== digest) {
+  if (sha256Digest(bytes) !== digest) {
     throw new AirgapError(
       'E_INTEGRITY',
       `The manifest ${digest} of ${what} in the bundle does not match its digest.`,

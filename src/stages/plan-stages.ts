@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import { AirgapError } from '../errors.js'
+import { sha256Digest } from '../oci/digest.js'
 import { applyOrder } from './apply-order.js'
 import { imagesOf, rewriteImages } from './images.js'
 import type { ReadinessRule, Stage, StageChart, StageDocument } from './load-stages.js'
@@ -239,5 +239,5 @@ export function canonicalJson(value: unknown): string {
 }
 
 function sha256(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}`
+  return sha256Digest(text)
 }
