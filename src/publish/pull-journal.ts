@@ -5,7 +5,8 @@
  * claims more than the partial file holds; on resume each chunk's bytes are hashed again from the file anyway, so a
  * journal that is wrong costs a download, never a corrupt bundle.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 
 export interface PullState {
   manifest: string
@@ -79,9 +80,20 @@ export class PullJournal {
     await this.writing
   }
 
+  /**
+   * Removes the journal, and the temporary files of it that runs killed between writing one and renaming it into
+   * place left behind (`<journal>.<pid>.tmp`, whatever the pid).
+   */
   async remove(): Promise<void> {
     await this.writing
     await rm(this.path, { force: true })
+    const prefix = `${basename(this.path)}.`
+    const folder = dirname(this.path)
+    const names = await readdir(folder).catch(() => [] as string[])
+    for (const name of names) {
+      if (name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length)))
+        await rm(join(folder, name), { force: true })
+    }
   }
 
   /**
