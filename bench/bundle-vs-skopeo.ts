@@ -86,6 +86,15 @@ interface RunResult {
   load: string
 }
 
+/** What the timed run measured, as a RunResult carries it. */
+const measured = ({ wallMs, cpuSec, sysSec, peakRssKiB, peakDiskBytes }: TimedResult) => ({
+  wallMs,
+  cpuSec,
+  sysSec,
+  peakRssKiB,
+  peakDiskBytes,
+})
+
 const cleanups: (() => Promise<void> | void)[] = []
 
 interface BenchImage {
@@ -203,12 +212,8 @@ async function main(): Promise<void> {
     record({
       tool,
       ok: r.ok && indexed === images.length,
-      wallMs: r.wallMs,
+      ...measured(r),
       flushMs,
-      cpuSec: r.cpuSec,
-      sysSec: r.sysSec,
-      peakRssKiB: r.peakRssKiB,
-      peakDiskBytes: r.peakDiskBytes,
       note: `${indexed} images in index.json${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
       load: loadBefore,
     })
@@ -233,12 +238,8 @@ async function main(): Promise<void> {
       record({
         tool: `dd ${DD_MB} MiB, conv=fdatasync`,
         ok: r.ok,
-        wallMs: r.wallMs,
+        ...measured(r),
         flushMs: 0,
-        cpuSec: r.cpuSec,
-        sysSec: r.sysSec,
-        peakRssKiB: r.peakRssKiB,
-        peakDiskBytes: r.peakDiskBytes,
         note: `${fixed(mibPerSecond(DD_MB * MiB, r.wallMs), 0)} MiB/s sequential write${r.ok ? '' : `: ${r.stderr.trim()}`}`,
         load: loadBefore,
       })
@@ -278,12 +279,8 @@ async function main(): Promise<void> {
       record({
         tool: `raw: curl --parallel-max ${RAW_PARALLEL}`,
         ok: r.ok && files === blobs.size,
-        wallMs: r.wallMs,
+        ...measured(r),
         flushMs,
-        cpuSec: r.cpuSec,
-        sysSec: r.sysSec,
-        peakRssKiB: r.peakRssKiB,
-        peakDiskBytes: r.peakDiskBytes,
         note: `${files} files${r.ok ? '' : `: ${r.stderr.trim().slice(-300)}`}`,
         load: loadBefore,
       })
@@ -354,12 +351,8 @@ async function main(): Promise<void> {
       record({
         tool: `astrago-airgap ${tool} -j ${CONCURRENCY}`,
         ok: r.ok,
-        wallMs: r.wallMs,
+        ...measured(r),
         flushMs,
-        cpuSec: r.cpuSec,
-        sysSec: r.sysSec,
-        peakRssKiB: r.peakRssKiB,
-        peakDiskBytes: r.peakDiskBytes,
         note,
         load: loadBefore,
       })
@@ -430,12 +423,8 @@ async function main(): Promise<void> {
       record({
         tool: 'skopeo sync → dir (no dedup)',
         ok: r.ok,
-        wallMs: r.wallMs,
+        ...measured(r),
         flushMs,
-        cpuSec: r.cpuSec,
-        sysSec: r.sysSec,
-        peakRssKiB: r.peakRssKiB,
-        peakDiskBytes: r.peakDiskBytes,
         note: r.ok ? 'writes shared layers once per image' : r.stderr.trim().slice(-300),
         load: loadBefore,
       })
