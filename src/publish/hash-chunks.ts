@@ -5,10 +5,11 @@
  * after an interruption, or a second publish of the same file, does not read it again.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import type { ByteSource } from '../bundle/volumes.js'
+import { removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 import { planChunks } from './bundle-artifact.js'
 
 export interface ChunkDigests {
@@ -33,6 +34,7 @@ const READ_PIECE = 4 << 20
 export async function hashChunks(options: HashChunksOptions): Promise<ChunkDigests> {
   const { source, chunkSize, signal } = options
   const cacheFile = await cachePath(source, chunkSize, options.cacheDir)
+  if (cacheFile) await removeLeftTemporaries(cacheFile).catch(() => undefined)
   const cached = cacheFile ? await readCache(cacheFile, source.size, chunkSize) : undefined
   if (cached) {
     options.onCached?.()
@@ -104,9 +106,7 @@ async function readCache(file: string, size: number, chunkSize: number): Promise
 async function writeCache(file: string, digests: ChunkDigests): Promise<void> {
   try {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-    const temporary = `${file}.${process.pid}.tmp`
-    await writeFile(temporary, `${JSON.stringify(digests)}\n`, { mode: 0o600 })
-    await rename(temporary, file)
+    await replaceFile(file, `${JSON.stringify(digests)}\n`, { mode: 0o600 })
   } catch {} // a cache that cannot be written only costs a second read
 }
 

@@ -5,8 +5,8 @@
  * claims more than the partial file holds; on resume each chunk's bytes are hashed again from the file anyway, so a
  * journal that is wrong costs a download, never a corrupt bundle.
  */
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { readFile, rm } from 'node:fs/promises'
+import { removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 
 export interface PullState {
   manifest: string
@@ -87,13 +87,7 @@ export class PullJournal {
   async remove(): Promise<void> {
     await this.writing
     await rm(this.path, { force: true })
-    const prefix = `${basename(this.path)}.`
-    const folder = dirname(this.path)
-    const names = await readdir(folder).catch(() => [] as string[])
-    for (const name of names) {
-      if (name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length)))
-        await rm(join(folder, name), { force: true })
-    }
+    await removeLeftTemporaries(this.path)
   }
 
   /**
@@ -108,9 +102,7 @@ export class PullJournal {
       .then(async () => {
         this.queued = false
         const text = `${JSON.stringify(this.state)}\n`
-        const temporary = `${this.path}.${process.pid}.tmp`
-        await writeFile(temporary, text)
-        await rename(temporary, this.path)
+        await replaceFile(this.path, text)
       })
       .catch(() => undefined) // a journal that cannot be written only costs a resume
   }

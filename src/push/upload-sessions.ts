@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 
 /**
  * The upload sessions of a push in progress, kept on disk so that a push killed mid-blob (kill -9, a power cut)
@@ -28,6 +29,7 @@ export class UploadSessions {
       .digest('hex')
       .slice(0, 32)
     const file = join(cacheDir, 'push', `${name}.json`)
+    await removeLeftTemporaries(file).catch(() => undefined) // a cache: what cannot be removed only takes space
     let sessions = new Map<string, string>()
     try {
       const saved = JSON.parse(await readFile(file, 'utf8')) as { sessions?: Record<string, string> }
@@ -59,9 +61,7 @@ export class UploadSessions {
     this.writing = this.writing
       .then(async () => {
         await mkdir(dirname(this.file), { recursive: true, mode: 0o700 })
-        const temporary = `${this.file}.${process.pid}.tmp`
-        await writeFile(temporary, text, { mode: 0o600 })
-        await rename(temporary, this.file)
+        await replaceFile(this.file, text, { mode: 0o600 })
       })
       .catch(() => undefined) // a journal that cannot be written only costs a resume
   }

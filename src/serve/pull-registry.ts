@@ -4,9 +4,10 @@
  * server's node setup (node-setup.ts) then points containerd at it, with the site server as the fallback while it
  * runs. The record is the push target as typed (scheme, host, project), nothing secret.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AirgapError } from '../errors.js'
+import { removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 import type { PushTarget } from '../push/target.js'
 
 export const PULL_REGISTRY_FILE = 'pull-registry.json'
@@ -35,8 +36,8 @@ export async function writePullRegistry(
   await mkdir(stateDir, { recursive: true })
   const file = join(stateDir, PULL_REGISTRY_FILE)
   const record = { ...pull, bundle, pushedAt: new Date().toISOString() }
-  await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 1)}\n`)
-  await rename(`${file}.tmp`, file)
+  await removeLeftTemporaries(file)
+  await replaceFile(file, `${JSON.stringify(record, null, 1)}\n`)
   return file
 }
 

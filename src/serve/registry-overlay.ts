@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AirgapError } from '../errors.js'
+import { removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 import { RegistryError } from './registry-errors.js'
 import { type OverlayLimits, UploadLimits } from './registry-upload-limits.js'
 
@@ -101,6 +102,7 @@ export class RegistryOverlay {
     }
     let index: OverlayIndex = { format: OVERLAY_FORMAT, repositories: record() }
     const file = join(dir, 'index.json')
+    await removeLeftTemporaries(file)
     let text: string | undefined
     try {
       text = await readFile(file, 'utf8')
@@ -427,17 +429,7 @@ export class RegistryOverlay {
   /** Writes index.json atomically (temp file, fsync, rename); writes are serialised. */
   private async save(): Promise<void> {
     const file = join(this.dir, 'index.json')
-    const write = async () => {
-      const temp = `${file}.${process.pid}.tmp`
-      const handle = await open(temp, 'w')
-      try {
-        await handle.writeFile(`${JSON.stringify(this.index, null, 2)}\n`)
-        await handle.datasync()
-      } finally {
-        await handle.close()
-      }
-      await rename(temp, file)
-    }
+    const write = () => replaceFile(file, `${JSON.stringify(this.index, null, 2)}\n`, { durable: true })
     const next = this.saving.then(write, write)
     this.saving = next.catch(() => undefined)
     await next

@@ -5,11 +5,12 @@ import {
   randomBytes,
   type webcrypto,
 } from 'node:crypto'
-import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { dirname, join } from 'node:path'
 import { inspect } from 'node:util'
 import { AirgapError } from '../errors.js'
+import { leftTemporaries, removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 
 /**
  * The site CA: generated once per site (ECDSA P-256) and kept in a state folder as `ca.crt` and `private/ca.key` (mode 0600),
@@ -90,6 +91,7 @@ export async function loadOrCreateSiteCa(
   const certFile = join(dir, CA_CERT_FILE)
   const keyFile = join(dir, CA_KEY_FILE)
   await moveOldKey(dir)
+  await finishInterruptedCreation(certFile, keyFile)
   const [certPem, keyPem] = await Promise.all([readOptional(certFile), readOptional(keyFile)])
   if (certPem !== undefined && keyPem !== undefined) {
     await tightenKeyMode(keyFile)
@@ -132,10 +134,30 @@ export async function loadOrCreateSiteCa(
   } finally {
     await handle.close()
   }
-  const temporary = `${certFile}.${process.pid}.tmp`
-  await writeFile(temporary, generated.ca.certPem, { mode: 0o644 })
-  await rename(temporary, certFile)
+  await replaceFile(certFile, generated.ca.certPem, { mode: 0o644, durable: true })
   return withDir(generated.ca, dir)
+}
+
+/**
+ * A run killed after writing the key and its certificate's temporary, before the rename, left a whole CA under another
+ * name: the temporary whose certificate belongs to the key is put in place. Other temporaries of ended runs are removed.
+ */
+async function finishInterruptedCreation(certFile: string, keyFile: string): Promise<void> {
+  const keyPem = await readOptional(keyFile)
+  if (keyPem !== undefined && (await readOptional(certFile)) === undefined) {
+    for (const temporary of await leftTemporaries(certFile)) {
+      const certPem = await readOptional(temporary)
+      const whole = await loadSiteCa({ certPem: certPem ?? '', keyPem, source: temporary }).then(
+        () => true,
+        () => false,
+      )
+      if (whole) {
+        await rename(temporary, certFile)
+        break
+      }
+    }
+  }
+  await removeLeftTemporaries(certFile)
 }
 
 /** A CA key of an earlier version, beside ca.crt, goes into private/ (mode 0700) where it is kept now. */

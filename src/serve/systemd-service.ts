@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { lstat, mkdir, readFile, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readFile, rm, rmdir, symlink } from 'node:fs/promises'
 import * as http from 'node:http'
 import * as https from 'node:https'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { AirgapError } from '../errors.js'
+import { removeLeftTemporaries, replaceFile } from '../fs/replace-file.js'
 import { defaultStateDir } from './serve-bundle.js'
 import { renderServeUnit, SERVE_UNIT_NAME, UNIT_CA_PREFIX, UNIT_HEALTH_PREFIX } from './systemd-unit.js'
 
@@ -126,8 +127,8 @@ export async function installServeService(options: InstallServeServiceOptions): 
   try {
     await mkdir(line.stateDir, { recursive: true })
     await mkdir(dirname(p.wantedBy), { recursive: true })
-    await writeFile(`${p.unitFile}.tmp`, unit, { mode: 0o644 })
-    await rename(`${p.unitFile}.tmp`, p.unitFile)
+    await removeLeftTemporaries(p.unitFile)
+    await replaceFile(p.unitFile, unit, { mode: 0o644 })
     await rm(p.wantedBy, { force: true })
     await symlink(p.target, p.wantedBy)
   } catch (error) {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, type WriteStream } from 'node:fs'
 
 /**
@@ -96,3 +96,10 @@ const processes = new Set<ManagedProcess>()
 process.once('exit', () => {
   for (const p of processes) if (p.pid) signalGroup(p.pid, 'SIGKILL')
 })
+
+/** The id of a process that has run and ended: what a run killed with -9 leaves in the names of its temporary files. */
+export function endedProcessId(): number {
+  const pid = spawnSync('true').pid
+  if (!pid) throw new Error('could not start `true` to get an ended process id')
+  return pid
+}

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { PullJournal } from '../../src/publish/pull-journal.js'
+import { endedProcessId } from '../support/process.js'
 
 const work = mkdtempSync(join(tmpdir(), 'pull-journal-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -12,7 +13,7 @@ describe('PullJournal', () => {
     const dir = mkdtempSync(join(work, 'out-'))
     const path = join(dir, 'release-1.0.0.tar.pull.json')
     // kill -9 between the write of the temporary file and its rename: another process id than this run's.
-    writeFileSync(`${path}.757.tmp`, '{"manifest":"sha256:')
+    writeFileSync(`${path}.${endedProcessId()}.tmp`, '{"manifest":"sha256:')
     writeFileSync(join(dir, 'release-1.0.0.tar'), 'the bundle')
     writeFileSync(join(dir, 'other.pull.json.757.tmp'), 'not this journal')
     const { journal } = await PullJournal.open(path, `sha256:${'a'.repeat(64)}`, 0)
