@@ -10,14 +10,15 @@
  * ends with the air-gap audit), runs `serve` and `audit --registry` against it, and prints one JSON line with what
  * happened. Every process it starts is stopped before it exits; the test's PID namespace kills any it missed.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readlinkSync } from 'node:fs'
 import { connect } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
-import { CLI, runCli } from './cli.js'
+import { runCli } from './cli.js'
 import { startControlPlane } from './kube.js'
-import { freePort } from './net.js'
+import { freePort, loopbackServe } from './net.js'
+import { startServe, stopServe } from './serve-process.js'
 import { findTool } from './tools.js'
 
 interface Probe {
@@ -83,33 +84,9 @@ async function main(): Promise<Record<string, unknown>> {
 
     // The site server on its own (as a site keeps it running), and the audit asking it.
     const servePort = await freePort()
-    server = spawn(
-      process.execPath,
-      [
-        CLI,
-        'serve',
-        bundle,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(servePort),
-        '--advertise',
-        '127.0.0.1',
-        '--state-dir',
-        join(work, 'site'),
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    const serving = await new Promise<{ url: string; caFile: string }>((resolve, reject) => {
-      let out = ''
-      server!.stdout!.on('data', (d: Buffer) => {
-        out += d
-        for (const line of out.split('\n'))
-          if (line.includes('"type":"serving"')) resolve(JSON.parse(line).serving)
-      })
-      server!.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
-    })
+    const site = await startServe([bundle, ...loopbackServe(servePort), '--state-dir', join(work, 'site')])
+    server = site.server
+    const serving = site.serving
     const audit = await runCli([
       'audit',
       '--kubeconfig',
@@ -128,11 +105,7 @@ async function main(): Promise<Record<string, unknown>> {
     }
     return result
   } finally {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server!.once('exit', r))
-      server.kill('SIGTERM')
-      await exited
-    }
+    await stopServe(server)
     await cp.stop()
   }
 }

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
   copyFileSync,
@@ -14,11 +14,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, runCli } from '../../support/cli.js'
+import { runCli } from '../../support/cli.js'
 import { type FileServer, startFileServer } from '../../support/file-server.js'
 import { pushImage } from '../../support/images.js'
 import { freePort, loopbackServe } from '../../support/net.js'
 import { startRegistry, type TestRegistry } from '../../support/registry.js'
+import { startServe, stopServe } from '../../support/serve-process.js'
 import { findTool } from '../../support/tools.js'
 
 const run = promisify(execFile)
@@ -106,24 +107,8 @@ describe('bundle folder (tar -xf)', () => {
   })
 
   it('serves the folder: skopeo pulls the image, curl gets a file with a Range', async () => {
-    const port = await freePort()
-    const server: ChildProcess = spawn(
-      process.execPath,
-      [CLI, 'serve', folder, ...loopbackServe(port), '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
+    const { server, serving } = await startServe([folder, ...loopbackServe(await freePort())])
     try {
-      const serving = await new Promise<{ registryHost: string; url: string; caFile: string }>(
-        (resolve, reject) => {
-          let out = ''
-          server.stdout!.on('data', (d: Buffer) => {
-            out += d
-            for (const line of out.split('\n'))
-              if (line.includes('"type":"serving"')) resolve(JSON.parse(line).serving)
-          })
-          server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
-        },
-      )
       const certDir = join(work, 'certs')
       mkdirSync(certDir)
       copyFileSync(serving.caFile, join(certDir, 'ca.crt'))
@@ -154,8 +139,7 @@ describe('bundle folder (tar -xf)', () => {
       )
       expect(Buffer.compare(part.stdout as unknown as Buffer, tool.subarray(1000, 2000))).toBe(0)
     } finally {
-      server.kill('SIGTERM')
-      await new Promise((r) => (server.exitCode === null ? server.once('exit', r) : r(undefined)))
+      await stopServe(server)
     }
   })
 

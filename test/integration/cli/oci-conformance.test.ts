@@ -1,13 +1,13 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { type ChildProcess, execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, runCli } from '../../support/cli.js'
-import { pushImage } from '../../support/images.js'
 import { freePort, loopbackServe } from '../../support/net.js'
-import { startRegistry, type TestRegistry } from '../../support/registry.js'
+import { bundleOneImage } from '../../support/one-image-bundle.js'
+import type { TestRegistry } from '../../support/registry.js'
+import { startServe, stopServe } from '../../support/serve-process.js'
 import { findTool } from '../../support/tools.js'
 
 const run = promisify(execFile)
@@ -29,52 +29,18 @@ describe('OCI distribution-spec conformance of serve', () => {
   beforeAll(async () => {
     const conformance = findTool('oci-conformance')
     work = mkdtempSync(join(tmpdir(), 'astrago-conformance-'))
-    upstream = await startRegistry()
-    await pushImage(upstream, {
-      repository: 'docker.io/library/busybox',
-      tag: '1.36',
-      layers: [{ seed: 'busybox', size: 100_000 }],
+    const fixture = await bundleOneImage(work, {
+      image: 'docker.io/library/busybox:1.36',
+      size: 100_000,
+      name: 'conformance',
+      version: '1.0.0',
+      args: ['--no-installer'],
     })
-    const definition = join(work, 'site.yaml')
-    writeFileSync(
-      definition,
-      JSON.stringify({
-        apiVersion: 'airgap.astrago.io/v1alpha1',
-        kind: 'Bundle',
-        metadata: { name: 'conformance', version: '1.0.0' },
-        images: ['docker.io/library/busybox:1.36'],
-      }),
-    )
-    const bundled = await runCli([
-      'bundle',
-      definition,
-      '--output-dir',
-      work,
-      '--json',
-      '--no-installer',
-      '--mirror',
-      `docker.io=${upstream.url}/docker.io`,
-    ])
-    expect(bundled.code, bundled.stderr).toBe(0)
-
+    upstream = fixture.upstream
     const port = await freePort()
-    server = spawn(
-      process.execPath,
-      [CLI, 'serve', bundled.result.path, ...loopbackServe(port), '--user', 'conformance', '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    const serving: { url: string; caFile: string; users: { passwordFile: string }[] } = await new Promise(
-      (resolve, reject) => {
-        let out = ''
-        server!.stdout!.on('data', (d: Buffer) => {
-          out += d
-          for (const line of out.split('\n')) {
-            if (line.includes('"type":"serving"')) resolve(JSON.parse(line).serving)
-          }
-        })
-        server!.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
-      },
-    )
+    const started = await startServe([fixture.bundle, ...loopbackServe(port), '--user', 'conformance'])
+    server = started.server
+    const serving = started.serving
 
     report = join(work, 'report')
     const env = {
@@ -104,10 +70,7 @@ describe('OCI distribution-spec conformance of serve', () => {
   })
 
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM')
-      await new Promise((r) => server!.once('exit', r))
-    }
+    await stopServe(server)
     await upstream?.stop()
     if (work) rmSync(work, { recursive: true, force: true })
   })

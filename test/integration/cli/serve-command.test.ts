@@ -1,14 +1,15 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, runCli } from '../../support/cli.js'
-import { pushImage } from '../../support/images.js'
+import { runCli } from '../../support/cli.js'
 import { freePort, loopbackServe } from '../../support/net.js'
-import { startRegistry, type TestRegistry } from '../../support/registry.js'
+import { bundleOneImage } from '../../support/one-image-bundle.js'
+import type { TestRegistry } from '../../support/registry.js'
+import { type Serving, startServe, stopServe } from '../../support/serve-process.js'
 import { findTool } from '../../support/tools.js'
 
 const run = promisify(execFile)
@@ -19,72 +20,27 @@ describe('serve command', () => {
   let upstream: TestRegistry
   let bundle: string
   let server: ChildProcess | undefined
-  let serving: {
-    url: string
-    registryHost: string
-    caFile: string
-    nodeSetupUrl: string
-    upstreams: string[]
-    users: { name: string; passwordFile: string; created: boolean }[]
-  }
+  let serving: Serving
   let digest: string
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'astrago-serve-cmd-'))
-    upstream = await startRegistry()
-    const image = await pushImage(upstream, {
-      repository: 'nvcr.io/nvidia/k8s-device-plugin',
-      tag: 'v0.17.0',
-      layers: [{ seed: 'device-plugin', size: 400_000 }],
+    const fixture = await bundleOneImage(work, {
+      image: 'nvcr.io/nvidia/k8s-device-plugin:v0.17.0',
+      size: 400_000,
+      name: 'site',
+      version: '2.0.0',
     })
-    digest = image.digest
-    const definition = join(work, 'site.yaml')
-    writeFileSync(
-      definition,
-      JSON.stringify({
-        apiVersion: 'airgap.astrago.io/v1alpha1',
-        kind: 'Bundle',
-        metadata: { name: 'site', version: '2.0.0' },
-        images: ['nvcr.io/nvidia/k8s-device-plugin:v0.17.0'],
-      }),
-    )
-    const res = await runCli([
-      'bundle',
-      definition,
-      '--output-dir',
-      work,
-      '--json',
-      '--mirror',
-      `nvcr.io=${upstream.url}/nvcr.io`,
-    ])
-    expect(res.code, res.stderr).toBe(0)
-    bundle = res.result.path
-
-    const port = await freePort()
-    server = spawn(
-      process.execPath,
-      [CLI, 'serve', bundle, ...loopbackServe(port), '--user', 'field', '--json'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    serving = await new Promise((resolve, reject) => {
-      let out = ''
-      server!.stdout!.on('data', (d: Buffer) => {
-        out += d
-        for (const line of out.split('\n')) {
-          if (line.includes('"type":"serving"')) resolve(JSON.parse(line).serving)
-        }
-      })
-      server!.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
-    })
+    upstream = fixture.upstream
+    bundle = fixture.bundle
+    digest = fixture.digest
+    const started = await startServe([bundle, ...loopbackServe(await freePort()), '--user', 'field'])
+    server = started.server
+    serving = started.serving
   })
 
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM')
-      await new Promise((r) => server!.once('exit', r))
-    }
+    await stopServe(server)
     await upstream?.stop()
     if (work) rmSync(work, { recursive: true, force: true })
   })

@@ -1,12 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, runCli } from '../../support/cli.js'
-import { pushImage } from '../../support/images.js'
 import { freePort, loopbackServe, waitFor } from '../../support/net.js'
-import { startRegistry, type TestRegistry } from '../../support/registry.js'
+import { bundleOneImage } from '../../support/one-image-bundle.js'
+import type { TestRegistry } from '../../support/registry.js'
+import { stopServe } from '../../support/serve-process.js'
 
 /**
  * `serve --install-service` with the built CLI, in a temporary root: the unit runs this CLI on the bundle with the
@@ -21,40 +22,18 @@ describe('serve as a system service', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'aa-serve-service-'))
-    upstream = await startRegistry()
-    await pushImage(upstream, {
-      repository: 'docker.io/library/busybox',
-      tag: '1.36',
-      layers: [{ seed: 'busybox', size: 50_000 }],
+    const fixture = await bundleOneImage(work, {
+      image: 'docker.io/library/busybox:1.36',
+      size: 50_000,
+      name: 'site',
+      version: '1.0.0',
     })
-    const definition = join(work, 'site.yaml')
-    writeFileSync(
-      definition,
-      JSON.stringify({
-        apiVersion: 'airgap.astrago.io/v1alpha1',
-        kind: 'Bundle',
-        metadata: { name: 'site', version: '1.0.0' },
-        images: ['docker.io/library/busybox:1.36'],
-      }),
-    )
-    const res = await runCli([
-      'bundle',
-      definition,
-      '--output-dir',
-      work,
-      '--json',
-      '--mirror',
-      `docker.io=${upstream.url}/docker.io`,
-    ])
-    expect(res.code, res.stderr).toBe(0)
-    bundle = res.result.path
+    upstream = fixture.upstream
+    bundle = fixture.bundle
   }, 180_000)
 
   afterAll(async () => {
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM')
-      await new Promise((r) => server!.once('exit', r))
-    }
+    await stopServe(server)
     await upstream?.stop()
     if (work) rmSync(work, { recursive: true, force: true })
   })
