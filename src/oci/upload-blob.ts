@@ -4,7 +4,7 @@ import type { HttpResponse } from '../net/http.js'
 import { backoffDelay, defaultRetryPolicy, RetryableError, sleep } from '../net/retry.js'
 import { PUSH_ACTIONS, repoName } from './push-failure.js'
 import { describeErrorBody, type RegistryClient, type Repo } from './registry-client.js'
-import { cancelUpload, parseRangeEnd, startUpload, uploadStatus } from './upload-session.js'
+import { cancelUpload, parseRangeEnd, settledStatus, startUpload, uploadStatus } from './upload-session.js'
 
 /**
  * Uploading one blob into a site registry: streamed from its source, continued after a failed request or an
@@ -78,7 +78,7 @@ export async function uploadBlob(
   let session: string
   let offset = 0
   const earlier = options.resume
-    ? await uploadStatus(client, repo, options.resume, signal).catch((error) => {
+    ? await settledStatus(client, repo, options.resume, signal).catch((error) => {
         if (error instanceof AirgapError && error.code === 'E_AUTH') throw error
         return undefined
       })
@@ -247,10 +247,8 @@ export async function uploadBlob(
       })
     }
     if (status !== 401) await sleep(backoffDelay(failures - 1, defaultRetryPolicy), signal)
-    // 404: the session is gone. 416: the registry and this client disagree on where the session stands (bytes of
-    // an interrupted run may still have been arriving when its status was asked): ask again and go on from there;
-    // start over only when that keeps failing.
-    if (status === 404 || (status === 416 && ++rangeMismatches > 2)) {
+    // 404: the session is gone.
+    if (status === 404) {
       await restart(failure)
       continue
     }
@@ -258,6 +256,16 @@ export async function uploadBlob(
       if (error instanceof AirgapError && error.code === 'E_AUTH') throw error
       return undefined
     })
+    // 416: the registry and this client disagree on where the session stands. While the registry holds more bytes
+    // at each answer, an interrupted run's bytes are still arriving: go on from the new offset, as often as it takes.
+    // Start over only when the offset stands still and the registry still disagrees.
+    if (status === 416) {
+      if (state && state.offset > start) failures = 0
+      else if (++rangeMismatches > 2) {
+        await restart(failure)
+        continue
+      }
+    }
     if (state && state.offset <= size) {
       session = state.session
       options.onSession?.(session)

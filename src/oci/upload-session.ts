@@ -1,3 +1,4 @@
+import { sleep } from '../net/retry.js'
 import { PUSH_ACTIONS, pushFailure, repoName } from './push-failure.js'
 import type { RegistryClient, Repo } from './registry-client.js'
 
@@ -38,6 +39,29 @@ export async function uploadStatus(
   if (offset === undefined) return undefined
   const location = res.header('location')
   return { offset, session: location ? client.resolveUrl(repo, location) : session }
+}
+
+/**
+ * The status of a session an interrupted run left, once its offset holds still: what the run sent before it stopped
+ * can still be arriving at the registry after it is gone (a killed process's socket buffers drain on their own, a
+ * proxy forwards what it holds), so the offset is asked again, a moment apart, until two answers agree.
+ */
+export async function settledStatus(
+  client: RegistryClient,
+  repo: Repo,
+  session: string,
+  signal?: AbortSignal,
+  pauseMs = 500,
+): Promise<{ offset: number; session: string } | undefined> {
+  let state = await uploadStatus(client, repo, session, signal)
+  // Bounded: bytes that keep arriving for ten minutes are no longer an interrupted run's (go on from the last answer).
+  for (let asked = 0; state && asked < 600_000 / pauseMs; asked++) {
+    await sleep(pauseMs, signal)
+    const again = await uploadStatus(client, repo, state.session, signal)
+    if (!again || again.offset <= state.offset) return again
+    state = again
+  }
+  return state
 }
 
 /** Abandons an upload session (best effort: registries expire them anyway). */

@@ -6,6 +6,12 @@ export interface CountingProxy {
   /** Bytes carried from clients to the registry, and back. */
   upstreamBytes: number
   downstreamBytes: number
+  /**
+   * From now on, carries what the connections open now still send towards the registry at `bytesPerSecond`: a killed
+   * client's bytes, buffered on the way, keep arriving at the registry slowly after it is gone (new connections keep
+   * the proxy's own rate).
+   */
+  slowOpenConnections(bytesPerSecond: number): void
   stop(): Promise<void>
 }
 
@@ -19,15 +25,25 @@ export async function startCountingProxy(
 ): Promise<CountingProxy> {
   const [targetHost, targetPort] = target.split(':') as [string, string]
   const sockets = new Set<Socket>()
-  const proxy: CountingProxy = { host: '', upstreamBytes: 0, downstreamBytes: 0, stop: async () => {} }
+  const slowed = new Map<Socket, number>()
+  const proxy: CountingProxy = {
+    host: '',
+    upstreamBytes: 0,
+    downstreamBytes: 0,
+    slowOpenConnections: (rate) => {
+      for (const socket of sockets) slowed.set(socket, rate)
+    },
+    stop: async () => {},
+  }
   const throttle = (from: Socket, to: Socket, rate: number | undefined, count: (n: number) => void) => {
     from.on('data', (chunk: Buffer) => {
       if (to.destroyed) return
       count(chunk.length)
       to.write(chunk)
-      if (rate) {
+      const now = slowed.get(from) ?? rate
+      if (now) {
         from.pause()
-        setTimeout(() => from.resume(), (1000 * chunk.length) / rate)
+        setTimeout(() => from.resume(), (1000 * chunk.length) / now)
       }
     })
   }
@@ -42,12 +58,14 @@ export async function startCountingProxy(
     client.on('error', close)
     upstream.on('error', close)
     client.on('close', () => {
-      // A client that is gone (killed) takes its upstream with it: nothing more is carried or counted for it.
+      // A client that is gone (killed) takes its upstream with it once all it sent has been read and carried.
       sockets.delete(client)
+      slowed.delete(client)
       upstream.destroy()
     })
     upstream.on('close', () => {
       sockets.delete(upstream)
+      slowed.delete(upstream)
       client.destroy()
     })
     throttle(client, upstream, options.bytesPerSecond, (n) => {

@@ -344,8 +344,12 @@ describe('publish and pull', () => {
             },
           })
           expect(killed.code).toBe(137)
+          // What the killed run had sent was still on its way (socket buffers, here several MiB): the registry keeps
+          // receiving it, slowly, while the rerun asks where the session stands.
+          proxy.slowOpenConnections(1 << 20)
           const rerun = await runCli(['publish', bundlePath, ref, ...args], { env: env() })
           expect(rerun.error).toBeUndefined()
+          expect(rerun.events.filter((e) => e.code === 'W_UPLOAD_RESTARTED')).toEqual([])
           expect(rerun.result.chunks).toBe(1)
           expect(rerun.result.bytesUploaded).toBeLessThan(bundleBytes.length - killedAt / 2)
           const continued = rerun.events.filter(
