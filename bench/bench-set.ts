@@ -19,13 +19,20 @@ export interface BenchBlob {
 }
 
 export interface BenchSet {
+  /** The bundle to serve; with `delta`, the delta, read together with `base`. */
   bundle: string
+  base?: string
   storageDir: string
   blobs: BenchBlob[]
   total: number
 }
 
-export async function makeBenchSet(work: string, gb: number, images: number): Promise<BenchSet> {
+export async function makeBenchSet(
+  work: string,
+  gb: number,
+  images: number,
+  options: { delta?: boolean } = {},
+): Promise<BenchSet> {
   const storageDir = join(work, 'storage')
   const seeder = await startRegistry({ flavor: 'distribution-v3', storageDir })
   try {
@@ -56,37 +63,45 @@ export async function makeBenchSet(work: string, gb: number, images: number): Pr
     }
     const total = blobs.reduce((sum, b) => sum + b.size, 0)
     log(`${blobs.length} blobs, ${formatSize(total)}; bundling`)
-    const definition = join(work, 'bench.json')
-    writeFileSync(
-      definition,
-      JSON.stringify({
-        apiVersion: 'airgap.astrago.io/v1alpha1',
-        kind: 'Bundle',
-        metadata: { name: 'bench-serve', version: '1.0.0' },
-        platforms: ['linux/amd64'],
-        images: references,
-      }),
-    )
-    const out = join(work, 'bundle')
-    mkdirSync(out)
-    const result = execFileSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'run.js'),
-        'bundle',
+    const bundleOf = (name: string, version: string, refs: string[], extra: string[] = []): string => {
+      const definition = join(work, `${name}-${version}.json`)
+      writeFileSync(
         definition,
-        '--output-dir',
-        out,
-        '--mirror',
-        `docker.io=${seeder.url}/docker.io`,
-        '--insecure-registry',
-        seeder.host,
-        '--json',
-      ],
-      { encoding: 'utf8', maxBuffer: 64 << 20 },
-    )
-    const bundle = (JSON.parse(result.trim().split('\n').pop()!) as { result: { path: string } }).result.path
-    return { bundle, storageDir, blobs, total }
+        JSON.stringify({
+          apiVersion: 'airgap.astrago.io/v1alpha1',
+          kind: 'Bundle',
+          metadata: { name, version },
+          platforms: ['linux/amd64'],
+          images: refs,
+        }),
+      )
+      const out = join(work, `bundle-${version}`)
+      mkdirSync(out)
+      const result = execFileSync(
+        process.execPath,
+        [
+          join(ROOT, 'bin', 'run.js'),
+          'bundle',
+          definition,
+          '--output-dir',
+          out,
+          '--mirror',
+          `docker.io=${seeder.url}/docker.io`,
+          '--insecure-registry',
+          seeder.host,
+          '--json',
+          ...extra,
+        ],
+        { encoding: 'utf8', maxBuffer: 64 << 20 },
+      )
+      return (JSON.parse(result.trim().split('\n').pop()!) as { result: { path: string } }).result.path
+    }
+    if (!options.delta)
+      return { bundle: bundleOf('bench-serve', '1.0.0', references), storageDir, blobs, total }
+    // A delta 1.1.0 on a base 1.0.0 that holds the first half of the images: served together, the blobs come from both.
+    const base = bundleOf('bench-serve', '1.0.0', references.slice(0, Math.ceil(references.length / 2)))
+    const bundle = bundleOf('bench-serve', '1.1.0', references, ['--base', base])
+    return { bundle, base, storageDir, blobs, total }
   } finally {
     await seeder.stop()
   }

@@ -25,7 +25,9 @@
  * server's own TLS/HTTP ratio beside serve's. Knobs: BENCH_GB (1), BENCH_IMAGES (20), BENCH_ROUNDS (3), BENCH_CACHE (warm,cold),
  * BENCH_CLIENTS (1,3), BENCH_TOOLS (serve,dist-v3,dist-2.8), BENCH_DIR (temp folder), and BENCH_SERVE_BASELINE: the
  * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds,
- * with BENCH_SERVE_BASE_ENV (NAME=VALUE,…) added to its environment.
+ * with BENCH_SERVE_BASE_ENV (NAME=VALUE,…) added to its environment. BENCH_SERVE_AS=delta bundles the first half of the
+ * images as a base 1.0.0 and all of them as a delta 1.1.0 on it, and serve reads the delta with --base (the site of a
+ * delta install); distribution serves the same blobs from its storage as before.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -42,6 +44,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CACHE = (process.env.BENCH_CACHE ?? 'warm,cold').split(',') as ('warm' | 'cold')[]
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,3').split(',').map(Number)
 const BASELINE = process.env.BENCH_SERVE_BASELINE
+/** `delta`: serve reads a delta bundle together with its base (which holds half of the images) instead of one bundle. */
+const SERVE_AS = process.env.BENCH_SERVE_AS ?? 'bundle'
 /** Extra environment of serve-base, as NAME=VALUE,NAME=VALUE (to compare a setting such as UV_THREADPOOL_SIZE). */
 const BASE_ENV = Object.fromEntries(
   (process.env.BENCH_SERVE_BASE_ENV ?? '')
@@ -98,12 +102,13 @@ function peakRssMiB(pid: number): number {
 }
 
 async function startServe(
-  bundle: string,
+  served: { bundle: string; base?: string },
   transport: Transport,
   work: string,
   tool = 'serve',
   cli = join(ROOT, 'bin', 'run.js'),
 ): Promise<Server> {
+  const { bundle, base } = served
   const port = await freePort()
   const stateDir = join(work, `${tool}-state-${transport}`)
   const child: ChildProcess = spawn(
@@ -112,6 +117,7 @@ async function startServe(
       cli,
       'serve',
       bundle,
+      ...(base ? ['--base', base] : []),
       '--host',
       '127.0.0.1',
       '--port',
@@ -149,7 +155,7 @@ async function startServe(
     url: serving.url,
     caFile: transport === 'tls' ? serving.caFile : undefined,
     pid: child.pid!,
-    files: [bundle],
+    files: base ? [bundle, base] : [bundle],
     stop,
   }
 }
@@ -253,7 +259,11 @@ async function pull(
 async function main(): Promise<void> {
   const work = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'astrago-bench-serve-'))
   cleanups.push(() => rmSync(work, { recursive: true, force: true }))
-  const { bundle, storageDir, blobs, total } = await makeBenchSet(work, GB, IMAGES)
+  if (SERVE_AS !== 'bundle' && SERVE_AS !== 'delta')
+    throw new Error(`BENCH_SERVE_AS is bundle or delta, not ${SERVE_AS}`)
+  const { bundle, base, storageDir, blobs, total } = await makeBenchSet(work, GB, IMAGES, {
+    delta: SERVE_AS === 'delta',
+  })
 
   const servers: Server[] = []
   cleanups.push(async () => {
@@ -263,9 +273,9 @@ async function main(): Promise<void> {
     for (const tool of TOOLS) {
       servers.push(
         tool === 'serve'
-          ? await startServe(bundle, transport, work)
+          ? await startServe({ bundle, base }, transport, work)
           : tool === 'serve-base'
-            ? await startServe(bundle, transport, work, tool, BASELINE)
+            ? await startServe({ bundle, base }, transport, work, tool, BASELINE)
             : await startDistribution(tool, storageDir, transport),
       )
     }
@@ -303,6 +313,7 @@ async function main(): Promise<void> {
 
   console.log(`\n## serve vs distribution: ${blobs.length} blobs, ${formatSize(total)} per client\n`)
   for (const line of describeMachine(work)) console.log(`- ${line}`)
+  if (base) console.log('- serve reads a delta bundle together with its base (the base holds half of the images)')
   console.log(
     `- rounds: ${ROUNDS}; wall s: median; ratios: the median over rounds of the two times' ratio in the same round, e.g. vs serve = distribution's time / serve's time (> 1: serve is faster)\n`,
   )

@@ -11,7 +11,7 @@ export class ConcatSource implements ByteSource {
   readonly size: number
   private readonly starts: number[]
 
-  constructor(private readonly parts: ByteSource[]) {
+  constructor(readonly parts: ByteSource[]) {
     this.paths = parts.flatMap((p) => p.paths)
     this.starts = []
     let at = 0

@@ -3,6 +3,8 @@ import { mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ConcatSource } from '../../src/bundle/concat-source.js'
+import { DirectorySource } from '../../src/bundle/directory-source.js'
 import { VolumeSet } from '../../src/bundle/volumes.js'
 import { BlobReadHandles } from '../../src/serve/blob-read-handles.js'
 import type { PositionalRead } from '../../src/serve/send-positional.js'
@@ -72,6 +74,47 @@ describe('BlobReadHandles', () => {
       code: 'E_INTEGRITY',
     })
     await own.close()
+  })
+
+  it('reads a delta with its base (files laid end to end) through handles of their own, a folder part as before', async () => {
+    // The delta: one file; its base: the split volumes above. Then a delta whose base is an extracted folder.
+    const deltaBytes = randomBytes(VOLUME + 99)
+    writeFileSync(join(dir, 'delta.tar'), deltaBytes)
+    const delta = await VolumeSet.openForRead(join(dir, 'delta.tar'))
+    const joined = new ConcatSource([delta, volumes])
+    const all = Buffer.concat([deltaBytes, data])
+    const readJoined: PositionalRead = (position, length, into) => {
+      sharedReads++
+      return joined.read(position, length, into)
+    }
+    const own = (await BlobReadHandles.of(joined))!.open(readJoined)
+    for (const [start, length] of [
+      [0, 10],
+      [VOLUME + 50, 100],
+      [VOLUME + 99 + VOLUME - 3, 2 * VOLUME],
+      [all.length - 4321, 4321],
+    ] as const) {
+      const into = Buffer.alloc(length)
+      await own.read(start, length, into)
+      expect(into.equals(all.subarray(start, start + length))).toBe(true)
+    }
+    await own.close()
+    expect(sharedReads).toBe(0)
+
+    writeFileSync(join(dir, 'member.bin'), data.subarray(0, 5000))
+    const folder = await DirectorySource.open(dir, ['member.bin'])
+    const withFolder = new ConcatSource([delta, folder])
+    const readWithFolder: PositionalRead = (position, length, into) => {
+      sharedReads++
+      return withFolder.read(position, length, into)
+    }
+    const mixed = (await BlobReadHandles.of(withFolder))!.open(readWithFolder)
+    const into = Buffer.alloc(1000)
+    await mixed.read(VOLUME + 99 - 500, 1000, into)
+    expect(into.equals(Buffer.concat([deltaBytes.subarray(-500), data.subarray(0, 500)]))).toBe(true)
+    expect(sharedReads).toBe(1) // the folder's part only: DirectorySource reads each member through its own handle
+    await mixed.close()
+    await withFolder.close()
   })
 
   it('opens nothing for a source other than a bundle file or its volumes', async () => {
