@@ -313,7 +313,8 @@ async function main(): Promise<void> {
 
   console.log(`\n## serve vs distribution: ${blobs.length} blobs, ${formatSize(total)} per client\n`)
   for (const line of describeMachine(work)) console.log(`- ${line}`)
-  if (base) console.log('- serve reads a delta bundle together with its base (the base holds half of the images)')
+  if (base)
+    console.log('- serve reads a delta bundle together with its base (the base holds half of the images)')
   console.log(
     `- rounds: ${ROUNDS}; wall s: median; ratios: the median over rounds of the two times' ratio in the same round, e.g. vs serve = distribution's time / serve's time (> 1: serve is faster)\n`,
   )

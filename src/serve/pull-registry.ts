@@ -27,7 +27,10 @@ export function pullRegistryOf(target: PushTarget, plainHttp: boolean): PullRegi
   }
 }
 
-/** Records where the bundle was pushed (atomically: a reader sees the old record or the new one). */
+/**
+ * Records where the bundle was pushed: atomically (a reader sees the old record or the new one) and on disk before the
+ * rename (serve refuses to start on a damaged record, so a power cut must not leave one).
+ */
 export async function writePullRegistry(
   stateDir: string,
   pull: PullRegistry,
@@ -37,7 +40,7 @@ export async function writePullRegistry(
   const file = join(stateDir, PULL_REGISTRY_FILE)
   const record = { ...pull, bundle, pushedAt: new Date().toISOString() }
   await removeLeftTemporaries(file)
-  await replaceFile(file, `${JSON.stringify(record, null, 1)}\n`)
+  await replaceFile(file, `${JSON.stringify(record, null, 1)}\n`, { durable: true })
   return file
 }
 

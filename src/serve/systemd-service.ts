@@ -128,7 +128,7 @@ export async function installServeService(options: InstallServeServiceOptions): 
     await mkdir(line.stateDir, { recursive: true })
     await mkdir(dirname(p.wantedBy), { recursive: true })
     await removeLeftTemporaries(p.unitFile)
-    await replaceFile(p.unitFile, unit, { mode: 0o644 })
+    await replaceFile(p.unitFile, unit, { mode: 0o644, durable: true })
     await rm(p.wantedBy, { force: true })
     await symlink(p.target, p.wantedBy)
   } catch (error) {
