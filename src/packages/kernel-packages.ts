@@ -1,7 +1,7 @@
 import { AirgapError } from '../errors.js'
 import type { AptIndex } from './apt-closure.js'
 import { parseRelations } from './apt-index.js'
-import type { RpmIndex } from './rpm-closure.js'
+import type { RpmIndex } from './rpm-index.js'
 
 /**
  * What a `kernels:` entry (a node's `uname -r`) adds to a package repository's requests: everything the GPU driver

@@ -1,7 +1,8 @@
 import { AirgapError } from '../errors.js'
+import { addToList, newerFirst, type RpmIndex } from './rpm-index.js'
 import { type RpmDependency, type RpmPackage, rpmEvrOf, rpmNevra } from './rpm-package.js'
+import { containsWithout, parseRichDependency, type Rich } from './rpm-rich-dependency.js'
 import {
-  compareRpmEvr,
   formatRpmRequirement,
   parseRpmEvr,
   type RpmFlags,
@@ -43,175 +44,6 @@ import {
  * requirement on them is taken as satisfied). A baseline entry that is a package of the index also brings that
  * package's provides and files. Baseline packages are not fetched unless requested explicitly.
  */
-
-export interface RpmIndex {
-  /** Every version by name, newest first. */
-  byName: Map<string, RpmPackage[]>
-  /** Provides by name (every version of every package). */
-  provides: Map<string, Array<{ pkg: RpmPackage; dep: RpmDependency }>>
-  /** File path → packages shipping it (primary's files, file provides, and filelists when added). */
-  files: Map<string, RpmPackage[]>
-  byPkgid: Map<string, RpmPackage>
-  /** Architectures in order of preference: the target's, noarch, the others. */
-  architectures: string[]
-  size: number
-}
-
-export interface BuildRpmIndexOptions {
-  /** The target architecture first (x86_64, aarch64…), then extra ones wanted (i686 for multilib). */
-  architectures: string[]
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key)
-  if (list) list.push(value)
-  else map.set(key, [value])
-}
-
-function newerFirst(a: RpmPackage, b: RpmPackage): number {
-  return compareRpmEvr(rpmEvrOf(b), rpmEvrOf(a))
-}
-
-export function buildRpmIndex(packages: Iterable<RpmPackage>, options: BuildRpmIndexOptions): RpmIndex {
-  const [target = 'x86_64', ...others] = options.architectures
-  const architectures = [target, 'noarch', ...others.filter((a) => a !== 'noarch' && a !== target)]
-  const wanted = new Set(architectures)
-  const index: RpmIndex = {
-    byName: new Map(),
-    provides: new Map(),
-    files: new Map(),
-    byPkgid: new Map(),
-    architectures,
-    size: 0,
-  }
-  for (const pkg of packages) {
-    if (!wanted.has(pkg.arch)) continue
-    if (pkg.checksum.value && index.byPkgid.has(pkg.checksum.value)) continue
-    index.size++
-    push(index.byName, pkg.name, pkg)
-    if (pkg.checksum.value) index.byPkgid.set(pkg.checksum.value, pkg)
-    for (const dep of pkg.provides) {
-      push(index.provides, dep.name, { pkg, dep })
-      if (dep.name.startsWith('/')) push(index.files, dep.name, pkg)
-    }
-    for (const file of pkg.files) push(index.files, file, pkg)
-  }
-  for (const list of index.byName.values()) list.sort(newerFirst)
-  return index
-}
-
-/**
- * The file paths some package requires that no package of primary.xml ships or provides: look them up in
- * filelists.xml and add them with `addRpmFileProviders`.
- */
-export function missingRpmFilePaths(index: RpmIndex): Set<string> {
-  const missing = new Set<string>()
-  for (const list of index.byName.values())
-    for (const pkg of list)
-      for (const dep of pkg.requires)
-        if (dep.name.startsWith('/') && !index.files.has(dep.name)) missing.add(dep.name)
-  return missing
-}
-
-/** Adds file providers found in filelists.xml (path → pkgids). */
-export function addRpmFileProviders(index: RpmIndex, providers: Map<string, string[]>): void {
-  for (const [path, pkgids] of providers)
-    for (const pkgid of pkgids) {
-      const pkg = index.byPkgid.get(pkgid)
-      if (pkg && !(index.files.get(path) ?? []).includes(pkg)) push(index.files, path, pkg)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Rich dependencies
-
-type Rich =
-  | { op: 'dep'; dep: RpmDependency }
-  | { op: 'and' | 'or' | 'with' | 'without'; args: Rich[] }
-  | { op: 'if' | 'unless'; consequence: Rich; cond: Rich; otherwise?: Rich }
-
-const KEYWORDS = new Set(['and', 'or', 'if', 'else', 'unless', 'with', 'without'])
-
-/** Parses an rpm boolean dependency such as `(a >= 1 or (b if c))`. */
-export function parseRichDependency(text: string): Rich {
-  // Names may hold balanced parentheses (`python(abi)`, `libc.so.6()(64bit)`): only a `(` at the start of a token
-  // and a `)` that closes nothing within the token are grouping.
-  const tokens: string[] = []
-  for (let p = 0; p < text.length; ) {
-    const c = text[p]!
-    if (/\s/.test(c)) p++
-    else if (c === '(' || c === ')') {
-      tokens.push(c)
-      p++
-    } else {
-      let depth = 0
-      let q = p
-      for (; q < text.length; q++) {
-        const d = text[q]!
-        if (/\s/.test(d) && depth === 0) break
-        if (d === '(') depth++
-        else if (d === ')') {
-          if (depth === 0) break
-          depth--
-        }
-      }
-      tokens.push(text.slice(p, q))
-      p = q
-    }
-  }
-  let i = 0
-  const fail = (why: string): never => {
-    throw new AirgapError('E_INPUT', `cannot parse the rich dependency ${text}: ${why}`)
-  }
-  const operand = (): Rich => {
-    const token = tokens[i]
-    if (token === '(') return group()
-    if (!token || token === ')' || KEYWORDS.has(token)) return fail(`unexpected ${token ?? 'end'}`)
-    i++
-    const dep: RpmDependency = { name: token }
-    const op = tokens[i] ? rpmOperator(tokens[i]!) : undefined
-    if (op) {
-      const evr = tokens[i + 1]
-      if (!evr || evr === ')' || evr === '(') return fail(`no version after ${tokens[i]}`)
-      dep.flags = op
-      dep.evr = parseRpmEvr(evr)
-      i += 2
-    }
-    return { op: 'dep', dep }
-  }
-  const group = (): Rich => {
-    if (tokens[i] !== '(') return fail('expected (')
-    i++
-    const first = operand()
-    let result: Rich = first
-    const keyword = tokens[i]
-    if (keyword === 'and' || keyword === 'or' || keyword === 'with' || keyword === 'without') {
-      const args = [first]
-      while (tokens[i] === keyword) {
-        i++
-        args.push(operand())
-      }
-      result = { op: keyword, args }
-    } else if (keyword === 'if' || keyword === 'unless') {
-      i++
-      const cond = operand()
-      result = { op: keyword, consequence: first, cond }
-      if (tokens[i] === 'else') {
-        i++
-        result.otherwise = operand()
-      }
-    }
-    if (tokens[i] !== ')') return fail(`expected ) at ${tokens[i] ?? 'end'}`)
-    i++
-    return result
-  }
-  const rich = group()
-  if (i !== tokens.length) fail('trailing text')
-  return rich
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The resolver
 
 export interface RpmClosureOptions {
   index: RpmIndex
@@ -285,14 +117,14 @@ class Resolver {
   addInstalled(pkg: RpmPackage): void {
     if (this.installed.has(pkg)) return
     this.installed.add(pkg)
-    push(this.installedNames, pkg.name, pkg)
-    push(this.installedProvides, pkg.name, {
+    addToList(this.installedNames, pkg.name, pkg)
+    addToList(this.installedProvides, pkg.name, {
       pkg,
       dep: { name: pkg.name, flags: 'EQ', evr: rpmEvrOf(pkg) },
     })
-    for (const dep of pkg.provides) push(this.installedProvides, dep.name, { pkg, dep })
-    for (const dep of pkg.conflicts) push(this.installedConflicts, dep.name, { pkg, dep })
-    for (const dep of pkg.obsoletes) push(this.installedObsoletes, dep.name, { pkg, dep })
+    for (const dep of pkg.provides) addToList(this.installedProvides, dep.name, { pkg, dep })
+    for (const dep of pkg.conflicts) addToList(this.installedConflicts, dep.name, { pkg, dep })
+    for (const dep of pkg.obsoletes) addToList(this.installedObsoletes, dep.name, { pkg, dep })
   }
 
   /** Does `pkg` provide `dep` (a name with an optional range, or a file path)? */
@@ -602,19 +434,6 @@ class Queue<T> {
     return this.items.length - this.head
   }
 }
-
-function containsWithout(rich: Rich): boolean {
-  if (rich.op === 'dep') return false
-  if (rich.op === 'without') return true
-  if ('consequence' in rich)
-    return (
-      containsWithout(rich.consequence) ||
-      containsWithout(rich.cond) ||
-      (!!rich.otherwise && containsWithout(rich.otherwise))
-    )
-  return rich.args.some(containsWithout)
-}
-
 /** Parses a request into a dependency, resolving `name.arch`. */
 function parseRequest(index: RpmIndex, request: string): { dep: RpmDependency; arch?: string } {
   const match = /^\s*([^\s<>=]+)\s*(?:(<=|>=|==|=|<|>)\s*(\S+))?\s*$/.exec(request)

@@ -6,14 +6,8 @@ import type { HttpClient } from '../net/http.js'
 import type { AptSigningKey } from './apt-signature.js'
 import { downloadVerified } from './apt-source.js'
 import type { PlannedPackageFile, PlannedPackageRepository } from './repository.js'
-import {
-  addRpmFileProviders,
-  buildRpmIndex,
-  missingRpmFilePaths,
-  type RpmClosureResult,
-  type RpmIndex,
-  resolveRpmClosure,
-} from './rpm-closure.js'
+import { type RpmClosureResult, resolveRpmClosure } from './rpm-closure.js'
+import { addRpmFileProviders, buildRpmIndex, missingRpmFilePaths, type RpmIndex } from './rpm-index.js'
 import type { RpmPackageBlock } from './rpm-package.js'
 import { planRpmRepository } from './rpm-repo-writer.js'
 import {

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { rpmKernelRequests } from '../../src/packages/kernel-packages.js'
-import {
-  addRpmFileProviders,
-  buildRpmIndex,
-  missingRpmFilePaths,
-  parseRichDependency,
-  resolveRpmClosure,
-} from '../../src/packages/rpm-closure.js'
+import { resolveRpmClosure } from '../../src/packages/rpm-closure.js'
+import { addRpmFileProviders, buildRpmIndex, missingRpmFilePaths } from '../../src/packages/rpm-index.js'
 import type { RpmDependency, RpmPackage } from '../../src/packages/rpm-package.js'
+import { parseRichDependency } from '../../src/packages/rpm-rich-dependency.js'
 import { parseRpmRequirement } from '../../src/packages/rpm-version.js'
 import { failure } from '../support/failure.js'
 
