@@ -33,8 +33,8 @@ import {
 import { bytesMember, type MemberInput } from './plan-layout.js'
 import type { PreparedChart } from './resolve-charts.js'
 import type { ResolvedImage } from './resolve-images.js'
-import { localFileSource, type PreparedInstaller } from './resolve-installer.js'
-import { registryBlobSource, urlSource } from './sources.js'
+import type { PreparedInstaller } from './resolve-installer.js'
+import { localFileSource, registryBlobSource, urlSource } from './sources.js'
 import type { StageFiles } from './stage-files.js'
 
 /**

@@ -6,7 +6,6 @@ import { AirgapError } from '../errors.js'
 import type { EventSink } from '../events/types.js'
 import { INSTALLER, installerFileName } from './layout.js'
 import type { LockedInstaller } from './metadata.js'
-import type { RemoteSource } from './plan-layout.js'
 
 /**
  * The self-contained installer a bundle may carry: which executable it is (given, or the one scripts/build-installer
@@ -89,13 +88,5 @@ async function readElfPlatform(file: string): Promise<string | undefined> {
     return isExecutable ? ELF_MACHINES[buffer.readUInt16LE(18)] : undefined
   } finally {
     await handle.close()
-  }
-}
-
-/** A file on this machine as a member source (it is read, checked against its sha256, like any download). */
-export function localFileSource(file: string): RemoteSource {
-  return {
-    describe: file,
-    open: async (offset) => ({ body: createReadStream(file, { start: offset }), partial: true }),
   }
 }

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import { AirgapError } from '../errors.js'
 import type { HttpClient } from '../net/http.js'
 import type { RegistryClient, Repo } from '../oci/registry-client.js'
@@ -11,6 +12,14 @@ export function registryBlobSource(client: RegistryClient, repo: Repo, digest: s
       const { body, partial } = await client.openBlob(repo, digest, { offset, signal })
       return { body, partial }
     },
+  }
+}
+
+/** A file on this machine as a member source (it is read, checked against its sha256, like any download). */
+export function localFileSource(file: string): RemoteSource {
+  return {
+    describe: file,
+    open: async (offset) => ({ body: createReadStream(file, { start: offset }), partial: true }),
   }
 }
 
