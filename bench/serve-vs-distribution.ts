@@ -27,7 +27,8 @@
  * bin/run.js of another build of the CLI (an older commit, built), which then runs as `serve-base` in the same rounds,
  * with BENCH_SERVE_BASE_ENV (NAME=VALUE,…) added to its environment. BENCH_SERVE_AS=delta bundles the first half of the
  * images as a base 1.0.0 and all of them as a delta 1.1.0 on it, and serve reads the delta with --base (the site of a
- * delta install); distribution serves the same blobs from its storage as before.
+ * delta install); distribution serves the same blobs from its storage as before. BENCH_SERVE_ARGS adds arguments to
+ * serve only (`--workers 2`, with BENCH_SERVE_BASELINE=bin/run.js: the same build with and without workers).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -46,6 +47,8 @@ const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,3').split(',').map(Number)
 const BASELINE = process.env.BENCH_SERVE_BASELINE
 /** `delta`: serve reads a delta bundle together with its base (which holds half of the images) instead of one bundle. */
 const SERVE_AS = process.env.BENCH_SERVE_AS ?? 'bundle'
+/** Extra arguments of `serve` (not of serve-base), space-separated: e.g. `--workers 2` against the same build alone. */
+const SERVE_ARGS = (process.env.BENCH_SERVE_ARGS ?? '').split(' ').filter(Boolean)
 /** Extra environment of serve-base, as NAME=VALUE,NAME=VALUE (to compare a setting such as UV_THREADPOOL_SIZE). */
 const BASE_ENV = Object.fromEntries(
   (process.env.BENCH_SERVE_BASE_ENV ?? '')
@@ -89,16 +92,44 @@ function listenerPid(port: number): number {
   return Number(pid)
 }
 
-/** User + system CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
+/** The fields of /proc/<pid>/stat after the command name. */
+function statFields(pid: number): string[] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
+/** A server's process and its children (the workers of serve --workers), as they run now. */
+function processTree(pid: number): number[] {
+  const children = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return Number(statFields(Number(name))[1]) === pid
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+  return [pid, ...children]
+}
+
+/**
+ * User + system CPU seconds of a server so far: its process and its children (the children's own counters, plus
+ * what ended children left in the parent's cutime and cstime).
+ */
+function cpuSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p, i) => {
+    const f = statFields(p)
+    return sum + (Number(f[11]) + Number(f[12]) + (i === 0 ? Number(f[13]) + Number(f[14]) : 0)) / 100
+  }, 0)
+}
+
+/** The peak resident memory of a server: the sum over its process and its children. */
 function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+  return processTree(pid).reduce((sum, p) => {
+    const status = readFileSync(`/proc/${p}/status`, 'utf8')
+    return sum + Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+  }, 0)
 }
 
 async function startServe(
@@ -127,6 +158,7 @@ async function startServe(
       '--state-dir',
       stateDir,
       ...(transport === 'http' ? ['--insecure'] : []),
+      ...(tool === 'serve' ? SERVE_ARGS : []),
       '--json',
     ],
     {

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { realpathSync } from 'node:fs'
 import { isSea } from 'node:sea'
 import { Args, Flags } from '@oclif/core'
@@ -6,6 +7,7 @@ import { baseFlag } from '../cli/flags.js'
 import { formatServiceInstalled, formatServiceRemoved, formatServing } from '../cli/format/serve.js'
 import { AirgapError } from '../errors.js'
 import { type ServingBundle, serveBundle } from '../serve/serve-bundle.js'
+import { runServeWorkerProcess, type WorkerCommand } from '../serve/serve-workers.js'
 import {
   installServeService,
   type ServeServiceResult,
@@ -66,6 +68,13 @@ export default class Serve extends AirgapCommand<ServeResult> {
       multiple: true,
     }),
     'no-anonymous-pull': Flags.boolean({ description: 'Require credentials to pull too.' }),
+    workers: Flags.integer({
+      description:
+        'Processes answering pulls on the port (each on a core of its own); this one keeps everything else. 1: this process alone.',
+      default: 1,
+      min: 1,
+      max: 64,
+    }),
     'verify-full': Flags.boolean({
       description: 'Rehash every member before serving (default: a quick check of presence and sizes).',
     }),
@@ -86,6 +95,11 @@ export default class Serve extends AirgapCommand<ServeResult> {
 
   async run(): Promise<ServeResult> {
     const { args, flags } = await this.parse(Serve)
+    if (cluster.isWorker) {
+      // A worker of `serve --workers` (src/serve/serve-workers.ts): the primary sends it what to serve.
+      await runServeWorkerProcess(this.signal)
+      this.exit(Number(process.exitCode ?? 0))
+    }
     if (flags['uninstall-service']) {
       const removed = await uninstallServeService(flags.root ? { root: flags.root } : {})
       if (!this.jsonEnabled()) this.log(formatServiceRemoved(removed))
@@ -114,6 +128,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
           ...(flags.user ? { users: flags.user } : {}),
           anonymousPull: !flags['no-anonymous-pull'],
           verifyFull: flags['verify-full'],
+          workers: flags.workers,
         },
         ...(flags.root ? { root: flags.root } : {}),
       })
@@ -134,6 +149,7 @@ export default class Serve extends AirgapCommand<ServeResult> {
       users: flags.user,
       anonymousPull: !flags['no-anonymous-pull'],
       verify: flags['verify-full'] ? 'full' : 'quick',
+      ...(flags.workers > 1 ? { workers: { count: flags.workers, command: workerCommand() } } : {}),
       sink: await this.sink(flags),
       signal: this.signal,
     })
@@ -147,4 +163,15 @@ export default class Serve extends AirgapCommand<ServeResult> {
     await stop()
     return result
   }
+}
+
+/**
+ * How a worker runs this same command: node with this CLI's script and its arguments; the self-contained installer
+ * (where the executable itself stands in argv[1]) with `serve` as cluster's module argument, so that the worker's
+ * command line reads `<installer> serve …` as this one does.
+ */
+function workerCommand(): WorkerCommand {
+  return isSea()
+    ? { exec: 'serve', args: process.argv.slice(3) }
+    : { exec: realpathSync(process.argv[1] ?? ''), args: process.argv.slice(2) }
 }

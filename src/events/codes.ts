@@ -51,6 +51,7 @@ export interface LogData {
   // serve
   I_SITE_CA: { file: string }
   W_SERVE_REQUEST: { method: string; url: string }
+  W_SERVE_WORKER_EXITED: { pid: number; reason: string }
   W_REGISTRY_READ: { digest: string }
   W_REGISTRY_ERROR: { method: string; url: string }
   W_REGISTRY_AUTH: { user: string; method: string; path: string; address: string; limited: boolean }
@@ -218,6 +219,10 @@ export const LOG_CODES = {
   },
   I_SITE_CA: { level: 'info', description: 'serve: the site CA was created.' },
   W_SERVE_REQUEST: { level: 'warn', description: 'serve: a request to the site server failed unexpectedly.' },
+  W_SERVE_WORKER_EXITED: {
+    level: 'warn',
+    description: 'serve --workers: a worker process ended while serving; another is started a second later.',
+  },
   W_REGISTRY_READ: {
     level: 'warn',
     description: 'serve: sending a blob or manifest out of the bundle failed.',

@@ -60,7 +60,7 @@ export function createAuthenticator(options: RegistryAuthOptions, sink: EventSin
       const name = colon >= 0 ? decoded.slice(0, colon) : decoded
       const password = colon >= 0 ? decoded.slice(colon + 1) : ''
       if (name) {
-        const address = req.socket.remoteAddress ?? 'unknown'
+        const address = clientAddress(req)
         let good = users.remembered(name, password)
         if (good === undefined) {
           const wait = limiter.retryAfter(address)
@@ -110,4 +110,19 @@ export function createAuthenticator(options: RegistryAuthOptions, sink: EventSin
 
 function unauthorized(message: string): RegistryError {
   return new RegistryError('UNAUTHORIZED', message)
+}
+
+/** The header in which a worker of serve hands the address of its client to the primary (serve-workers.ts). */
+export const CLIENT_ADDRESS_HEADER = 'x-astrago-airgap-client-address'
+
+/**
+ * The address a request came from. A request on a unix socket came from a worker of this serve (the socket is the
+ * primary's, readable by its owner only), which names its client in CLIENT_ADDRESS_HEADER; the header is ignored on
+ * any other connection.
+ */
+export function clientAddress(req: IncomingMessage): string {
+  const tcp = req.socket.remoteAddress
+  if (tcp !== undefined) return tcp
+  const forwarded = req.headers[CLIENT_ADDRESS_HEADER]
+  return typeof forwarded === 'string' && forwarded !== '' ? forwarded : 'unknown'
 }

@@ -97,7 +97,11 @@ export function sendEmpty(r: RegistryRequest, status: number): void {
 }
 
 /** Sends a manifest or blob: HEAD without a body, GET streamed, a single byte range as 206 when `ranges` allows. */
-export async function sendContent(r: RegistryRequest, content: Content, ranges: boolean): Promise<void> {
+export async function sendContent(
+  r: Pick<RegistryRequest, 'req' | 'res' | 'method' | 'sink'>,
+  content: Content,
+  ranges: boolean,
+): Promise<void> {
   const { res } = r
   res.setHeader('Content-Type', content.mediaType)
   res.setHeader('Docker-Content-Digest', content.digest)

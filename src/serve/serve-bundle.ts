@@ -1,7 +1,9 @@
-import { readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { type AddressInfo, createServer } from 'node:net'
-import { networkInterfaces, hostname as osHostname } from 'node:os'
+import { networkInterfaces, hostname as osHostname, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { BUNDLE_JSON } from '../bundle/layout.js'
 import { BundleReader } from '../bundle/reader.js'
 import { verifyBundle } from '../bundle/verify.js'
 import { AirgapError } from '../errors.js'
@@ -14,6 +16,7 @@ import { type NodePackageRepository, requestedPackageName } from './node-package
 import { createNodeSetupFiles, upstreamRegistries } from './node-setup.js'
 import { PULL_REGISTRY_FILE, type PullRegistry, readPullRegistry } from './pull-registry.js'
 import { createRegistryHandler } from './registry-handler.js'
+import { type ServeWorkers, startServeWorkers, type WorkerCommand } from './serve-workers.js'
 import { issueServerCertificate, loadOrCreateSiteCa, loadServerCertificate } from './site-ca.js'
 import { type SiteServer, startSiteServer } from './site-server.js'
 import { ensureSiteUsers, type SiteUser } from './site-users.js'
@@ -43,6 +46,11 @@ export interface ServeBundleOptions {
   users?: string[]
   anonymousPull?: boolean
   verify?: 'quick' | 'full'
+  /**
+   * More than one process on the port (serve-workers.ts): `count` workers answer the anonymous pulls of bundle blobs,
+   * this process everything else. Absent or a count of 1: this process alone.
+   */
+  workers?: { count: number; command: WorkerCommand }
   sink: EventSink
   signal?: AbortSignal
 }
@@ -64,6 +72,8 @@ export interface ServingBundle {
   upstreams: string[]
   /** Users created or kept by --user, with the file holding each password. */
   users: SiteUser[]
+  /** The worker processes, with --workers. */
+  workerPids?: number[]
   /** Serves node setup files that point containerd at this registry first (after install pushed the bundle there). */
   pullFrom(pullRegistry: PullRegistry): void
   stop(): Promise<void>
@@ -81,6 +91,8 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
   })
   const reader = await BundleReader.open(options.bundle, base)
   let server: SiteServer | undefined
+  let workers: ServeWorkers | undefined
+  let socketDir: string | undefined
   try {
     const stateDir = resolve(options.stateDir ?? defaultStateDir(options.bundle))
     // Port 0 (any free port) is chosen now: the node setup files name the port before the server starts.
@@ -176,22 +188,50 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       )
     }
     const files = createFileHandler({ reader, caPem, nodeSetup })
+    const host = options.host ?? '0.0.0.0'
+    const workerCount = options.workers?.count ?? 1
+    // With workers, this process serves on a unix socket in a private folder (a path short enough for one) what they
+    // hand on to it, and they take the port.
+    socketDir = workerCount > 1 ? await mkdtemp(join(tmpdir(), 'astrago-airgap-serve-')) : undefined
     server = await startSiteServer({
-      host: options.host ?? '0.0.0.0',
+      host,
       port,
-      tls,
+      ...(socketDir ? { socketPath: join(socketDir, 'primary.sock') } : { tls }),
       handlers: [registry, files],
       sink,
     })
-    const actualUrl = `${scheme}://${formatHost(advertise[0]!)}:${server.port}`
+    if (socketDir && options.workers) {
+      workers = await startServeWorkers({
+        count: workerCount,
+        command: options.workers.command,
+        settings: {
+          bundle: options.bundle,
+          ...base,
+          bundleJsonSha256: createHash('sha256')
+            .update(await reader.read(BUNDLE_JSON))
+            .digest('hex'),
+          host,
+          port,
+          ...(tls ? { tls } : {}),
+          anonymousPull: options.anonymousPull ?? true,
+          primarySocket: join(socketDir, 'primary.sock'),
+        },
+        sink,
+      })
+    }
+    const listenPort = socketDir ? port : server.port
+    const actualUrl = `${scheme}://${formatHost(advertise[0]!)}:${listenPort}`
     task.end('done', actualUrl)
     const openServer = server
+    const openWorkers = workers
+    const openSocketDir = socketDir
     return {
       name: reader.metadata.name,
       version: reader.metadata.version,
       url: actualUrl,
-      registryHost: `${formatHost(advertise[0]!)}:${server.port}`,
-      listenUrl: server.listenUrl,
+      registryHost: `${formatHost(advertise[0]!)}:${listenPort}`,
+      listenUrl: socketDir ? `${scheme}://${formatHost(host)}:${port}` : server.listenUrl,
+      ...(openWorkers ? { workerPids: openWorkers.pids() } : {}),
       caFile,
       ...(options.insecure ? {} : { caPem: caPem ?? tls!.certPem }),
       caFingerprint,
@@ -205,13 +245,17 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
       upstreams,
       users: siteUsers?.users ?? [],
       stop: async () => {
+        await openWorkers?.stop()
         await openServer.close()
         await reader.close()
+        if (openSocketDir) await rm(openSocketDir, { recursive: true, force: true })
       },
     }
   } catch (error) {
+    await workers?.stop()
     await server?.close()
     await reader.close()
+    if (socketDir) await rm(socketDir, { recursive: true, force: true })
     throw error
   }
 }

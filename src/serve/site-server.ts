@@ -1,4 +1,5 @@
 import { constants } from 'node:crypto'
+import { chmod } from 'node:fs/promises'
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -26,6 +27,11 @@ export type SiteRequestHandler = (req: IncomingMessage, res: ServerResponse) => 
 export interface SiteServerOptions {
   host: string
   port: number
+  /**
+   * Listen on this unix socket instead of host and port, plain HTTP, readable by the owner only: where the primary of
+   * a serve with workers takes the requests its workers hand on (serve-workers.ts).
+   */
+  socketPath?: string
   tls?: { certPem: string; keyPem: string }
   handlers: SiteRequestHandler[]
   sink: EventSink
@@ -110,12 +116,16 @@ export async function startSiteServer(options: SiteServerOptions): Promise<SiteS
         )
       } else reject(error)
     })
-    server.listen(options.port, options.host, () => resolve())
+    if (options.socketPath) server.listen(options.socketPath, () => resolve())
+    else server.listen(options.port, options.host, () => resolve())
   })
+  if (options.socketPath) await chmod(options.socketPath, 0o600)
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : options.port
   return {
-    listenUrl: `${options.tls ? 'https' : 'http'}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    listenUrl: options.socketPath
+      ? `unix:${options.socketPath}`
+      : `${options.tls ? 'https' : 'http'}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

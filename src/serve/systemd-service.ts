@@ -32,6 +32,8 @@ export interface ServeServiceFlags {
   users?: string[]
   anonymousPull?: boolean
   verifyFull?: boolean
+  /** Worker processes (serve --workers); 1 or absent: none. */
+  workers?: number
 }
 
 export interface InstallServeServiceOptions {
@@ -92,6 +94,7 @@ export function serveCommandLine(
   for (const u of flags.users ?? []) args.push('--user', u)
   if (flags.anonymousPull === false) args.push('--no-anonymous-pull')
   if (flags.verifyFull) args.push('--verify-full')
+  if (flags.workers && flags.workers > 1) args.push('--workers', String(flags.workers))
   const probeHost = ['0.0.0.0', '::', ''].includes(host) ? '127.0.0.1' : host
   const healthUrl = `${flags.insecure ? 'http' : 'https'}://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${port}/v2/`
   const caFile = flags.insecure || flags.tlsCert ? undefined : join(stateDir, 'ca', 'ca.crt')

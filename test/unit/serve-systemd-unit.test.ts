@@ -55,6 +55,7 @@ describe('the serve service unit', () => {
       stateDir: '/var/lib/astrago-airgap',
       users: ['field'],
       anonymousPull: false,
+      workers: 4,
     })
     expect(line.args).toEqual([
       'serve',
@@ -70,7 +71,10 @@ describe('the serve service unit', () => {
       '--user',
       'field',
       '--no-anonymous-pull',
+      '--workers',
+      '4',
     ])
+    expect(serveCommandLine('b.tar', { workers: 1 }).args).not.toContain('--workers')
     expect(line.healthUrl).toBe('https://127.0.0.1:8443/v2/')
     expect(line.caFile).toBe('/var/lib/astrago-airgap/ca/ca.crt')
     expect(serveCommandLine('b.tar', { insecure: true, host: '10.0.0.5', port: 80 }).healthUrl).toBe(

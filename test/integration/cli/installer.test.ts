@@ -157,6 +157,50 @@ describe('self-contained installer', () => {
     expect(verify.result.members).toBe(inspect.result.metadata.members.length)
   })
 
+  it('serves with workers that run its own command line', async () => {
+    const port = await freePort()
+    const server = spawn(
+      join(site, 'installer'),
+      ['serve', bundle, ...loopbackServe(port), '--insecure', '--workers', '2', '--json'],
+      { cwd: site, env: siteEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    try {
+      const serving = await new Promise<{ url: string; workerPids: number[] }>((resolve, reject) => {
+        let out = ''
+        server.stdout.on('data', (d: Buffer) => {
+          out += d
+          for (const line of out.split('\n'))
+            if (line.includes('"type":"serving"')) resolve(JSON.parse(line).serving)
+        })
+        server.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${out}`)))
+        server.once('error', reject)
+      })
+      const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      expect(serving.workerPids).toHaveLength(2)
+      for (const pid of serving.workerPids) expect(cmdline(pid)).toBe(cmdline(server.pid!))
+      const image = `${serving.url}/v2/docker.io/xiilab/astrago`
+      type Manifest = { config?: { digest: string; size: number }; manifests?: { digest: string }[] }
+      const manifestOf = async (reference: string) =>
+        (await (
+          await fetch(`${image}/manifests/${reference}`, {
+            headers: {
+              accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
+            },
+          })
+        ).json()) as Manifest
+      const top = await manifestOf('core-v1')
+      const config = (top.config ? top : await manifestOf(top.manifests![0]!.digest)).config!
+      const blob = await fetch(`${image}/blobs/${config.digest}`)
+      expect([blob.status, (await blob.arrayBuffer()).byteLength]).toEqual([200, config.size])
+    } finally {
+      if (server.pid !== undefined && server.exitCode === null) {
+        const exited = new Promise((resolve) => server.once('exit', resolve))
+        server.kill('SIGTERM')
+        await exited
+      }
+    }
+  })
+
   it('installs the bundle into the cluster', async () => {
     const port = await freePort()
     const res = await runInstaller([
