@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { type AddressInfo, createServer } from 'node:net'
 import { networkInterfaces, hostname as osHostname, tmpdir } from 'node:os'
@@ -9,6 +8,7 @@ import { verifyBundle } from '../bundle/verify.js'
 import { AirgapError } from '../errors.js'
 import { Task } from '../events/tasks.js'
 import { type EventSink, logEvent } from '../events/types.js'
+import { sha256Digest } from '../oci/digest.js'
 import { REPOSITORY_KEY_ARMORED } from '../packages/repository.js'
 import { createFileHandler } from './file-handler.js'
 import { parseHtpasswd } from './htpasswd.js'
@@ -189,32 +189,31 @@ export async function serveBundle(options: ServeBundleOptions): Promise<ServingB
     }
     const files = createFileHandler({ reader, caPem, nodeSetup })
     const host = options.host ?? '0.0.0.0'
-    const workerCount = options.workers?.count ?? 1
+    const withWorkers = options.workers && options.workers.count > 1 ? options.workers : undefined
     // With workers, this process serves on a unix socket in a private folder (a path short enough for one) what they
     // hand on to it, and they take the port.
-    socketDir = workerCount > 1 ? await mkdtemp(join(tmpdir(), 'astrago-airgap-serve-')) : undefined
+    socketDir = withWorkers ? await mkdtemp(join(tmpdir(), 'astrago-airgap-serve-')) : undefined
+    const primarySocket = socketDir && join(socketDir, 'primary.sock')
     server = await startSiteServer({
       host,
       port,
-      ...(socketDir ? { socketPath: join(socketDir, 'primary.sock') } : { tls }),
+      ...(primarySocket ? { socketPath: primarySocket } : { tls }),
       handlers: [registry, files],
       sink,
     })
-    if (socketDir && options.workers) {
+    if (withWorkers && primarySocket) {
       workers = await startServeWorkers({
-        count: workerCount,
-        command: options.workers.command,
+        count: withWorkers.count,
+        command: withWorkers.command,
         settings: {
           bundle: options.bundle,
           ...base,
-          bundleJsonSha256: createHash('sha256')
-            .update(await reader.read(BUNDLE_JSON))
-            .digest('hex'),
+          bundleJsonDigest: sha256Digest(await reader.read(BUNDLE_JSON)),
           host,
           port,
           ...(tls ? { tls } : {}),
           anonymousPull: options.anonymousPull ?? true,
-          primarySocket: join(socketDir, 'primary.sock'),
+          primarySocket,
         },
         sink,
       })

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import { Agent, type IncomingMessage, request, type ServerResponse } from 'node:http'
 import { BUNDLE_JSON } from '../bundle/layout.js'
 import { BundleReader } from '../bundle/reader.js'
 import type { EventSink, ProgressEvent } from '../events/types.js'
+import { sha256Digest } from '../oci/digest.js'
 import { CLIENT_ADDRESS_HEADER } from './registry-auth.js'
 import { BundleContent } from './registry-content.js'
 import { isHostComponent, RepositoryNames } from './registry-names.js'
@@ -22,8 +22,8 @@ import { type SiteServer, startSiteServer } from './site-server.js'
 export interface ServeWorkerSettings {
   bundle: string
   base?: string
-  /** The sha256 of the bundle.json the primary verified and serves: a worker that opens another bundle stops. */
-  bundleJsonSha256: string
+  /** The digest of the bundle.json the primary verified and serves: a worker that opens another bundle stops. */
+  bundleJsonDigest: string
   host: string
   port: number
   tls?: { certPem: string; keyPem: string }
@@ -40,10 +40,8 @@ export async function startServeWorker(settings: ServeWorkerSettings, sink: Even
   const reader = await BundleReader.open(settings.bundle, settings.base ? { base: settings.base } : {})
   let server: SiteServer | undefined
   try {
-    const bundleJson = createHash('sha256')
-      .update(await reader.read(BUNDLE_JSON))
-      .digest('hex')
-    if (bundleJson !== settings.bundleJsonSha256)
+    const bundleJson = sha256Digest(await reader.read(BUNDLE_JSON))
+    if (bundleJson !== settings.bundleJsonDigest)
       throw new Error(
         `${settings.bundle} is no longer the bundle the server verified (its bundle.json changed)`,
       )

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentSink } from '../../../src/events/types.js'
+import { sha256Digest } from '../../../src/oci/digest.js'
 import { CLIENT_ADDRESS_HEADER } from '../../../src/serve/registry-auth.js'
 import { type ServeWorker, startServeWorker } from '../../../src/serve/serve-worker.js'
 import { freePort } from '../../support/net.js'
@@ -45,7 +46,7 @@ describe('a serve worker', () => {
     worker = await startServeWorker(
       {
         bundle: fixture.bundle,
-        bundleJsonSha256: createHash('sha256').update(bundleJson).digest('hex'),
+        bundleJsonDigest: sha256Digest(bundleJson),
         host: '127.0.0.1',
         port,
         anonymousPull: true,
@@ -131,7 +132,7 @@ describe('a serve worker', () => {
       startServeWorker(
         {
           bundle: fixture.bundle,
-          bundleJsonSha256: '0'.repeat(64),
+          bundleJsonDigest: `sha256:${'0'.repeat(64)}`,
           host: '127.0.0.1',
           port: await freePort(),
           anonymousPull: true,
